@@ -1,0 +1,210 @@
+/* Accepting connections. accept4 makes each socket non-blocking and close-on-exec in the same
+ * call; sockets are queued to workers in batches and each worker is woken once per batch. */
+#include "acceptor.h"
+#include "config.h"
+#include "log.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ACCEPT_BATCH 64
+#define PAUSE_MS 100
+
+static int listen_one(const char *spec, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    if (ts_config_split_listen(spec, host, sizeof(host), port, sizeof(port)) < 0) {
+        snprintf(err, errlen, "listen: \"%s\" is not ADDR:PORT", spec);
+        return -1;
+    }
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen: \"%s\": %s", spec, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0) goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* "[::]:P" and "0.0.0.0:P" may both be listed: keep the IPv6 socket IPv6-only */
+    if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) goto fail;
+    freeaddrinfo(res);
+    return fd;
+fail:
+    snprintf(err, errlen, "listen: \"%s\": %s", spec, strerror(errno));
+    if (fd >= 0) close(fd);
+    freeaddrinfo(res);
+    return -1;
+}
+
+int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, size_t errlen)
+{
+    const struct ts_config *cfg = srv->cfg;
+    memset(a, 0, sizeof(*a));
+    a->srv = srv;
+    a->epfd = a->evfd = -1;
+    a->fds = calloc(cfg->nlisten, sizeof(int));
+    if (!a->fds) abort();
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        int fd = listen_one(cfg->listen[i], err, errlen);
+        if (fd < 0) goto fail;
+        a->fds[a->nfds++] = fd;
+    }
+    a->epfd = epoll_create1(EPOLL_CLOEXEC);
+    a->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (a->epfd < 0 || a->evfd < 0) {
+        snprintf(err, errlen, "listen: %s", strerror(errno));
+        goto fail;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = a->evfd};
+    epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->evfd, &ev);
+    for (size_t i = 0; i < a->nfds; i++) {
+        ev.data.fd = a->fds[i];
+        epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->fds[i], &ev);
+    }
+    return 0;
+fail:
+    ts_acceptor_stop(a);
+    return -1;
+}
+
+static void set_listening(struct ts_acceptor *a, int on)
+{
+    for (size_t i = 0; i < a->nfds; i++) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = a->fds[i]};
+        epoll_ctl(a->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, a->fds[i], &ev);
+    }
+}
+
+/* Hands one socket to the next worker with room in its queue. */
+static struct ts_worker *hand_off(struct ts_acceptor *a, const struct ts_handoff *h)
+{
+    struct ts_server *srv = a->srv;
+    for (int tries = 0; tries < srv->nworkers; tries++) {
+        struct ts_worker *w = &srv->workers[a->next_worker++ % (unsigned)srv->nworkers];
+        if (ts_worker_submit(w, h)) return w;
+    }
+    return NULL;
+}
+
+static void reject(struct ts_server *srv, int fd)
+{
+    close(fd);
+    atomic_fetch_add_explicit(&srv->rejected, 1, memory_order_relaxed);
+}
+
+/* Accepts what is pending on fd. Returns -1 when out of descriptors (pause accepting). */
+static int accept_batch(struct ts_acceptor *a, int lfd, bool *woken)
+{
+    struct ts_server *srv = a->srv;
+    int max = srv->cfg->limits.max_connections;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct ts_handoff h;
+        h.addrlen = sizeof(h.addr);
+        h.fd = accept4(lfd, &h.addr.sa, &h.addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (h.fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                ts_log_warn("accept: %s: pausing for %d ms (limits.max_connections is %d)",
+                            strerror(errno), PAUSE_MS, max);
+                return -1;
+            }
+            ts_log_error("accept: %s", strerror(errno));
+            return 0;
+        }
+        if (atomic_fetch_add_explicit(&srv->open_conns, 1, memory_order_relaxed) >= max) {
+            atomic_fetch_sub_explicit(&srv->open_conns, 1, memory_order_relaxed);
+            reject(srv, h.fd);
+            continue;
+        }
+        struct ts_worker *w = hand_off(a, &h);
+        if (!w) {
+            atomic_fetch_sub_explicit(&srv->open_conns, 1, memory_order_relaxed);
+            reject(srv, h.fd);
+            continue;
+        }
+        woken[w->id] = true;
+    }
+    return 0;
+}
+
+static void *acceptor_main(void *arg)
+{
+    struct ts_acceptor *a = arg;
+    struct ts_server *srv = a->srv;
+    bool *woken = calloc((size_t)srv->nworkers, sizeof(bool));
+    if (!woken) abort();
+    pthread_setname_np(pthread_self(), "tessera-accept");
+    bool paused = false;
+    for (;;) {
+        struct epoll_event evs[16];
+        int n = epoll_wait(a->epfd, evs, 16, paused ? PAUSE_MS : -1);
+        if (n < 0 && errno != EINTR) break;
+        if (paused) {
+            set_listening(a, 1);
+            paused = false;
+        }
+        bool stop = false;
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.fd == a->evfd) {
+                stop = true;
+                continue;
+            }
+            if (accept_batch(a, evs[i].data.fd, woken) < 0 && !paused) {
+                set_listening(a, 0);
+                paused = true;
+            }
+        }
+        for (int i = 0; i < srv->nworkers; i++)
+            if (woken[i]) {
+                ts_worker_wake(&srv->workers[i]);
+                woken[i] = false;
+            }
+        if (stop) break;
+    }
+    free(woken);
+    return NULL;
+}
+
+int ts_acceptor_start(struct ts_acceptor *a)
+{
+    int rc = pthread_create(&a->thread, NULL, acceptor_main, a);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    a->started = 1;
+    return 0;
+}
+
+void ts_acceptor_stop(struct ts_acceptor *a)
+{
+    if (a->started) {
+        uint64_t one = 1;
+        ssize_t n = write(a->evfd, &one, sizeof(one));
+        (void)n;
+        pthread_join(a->thread, NULL);
+        a->started = 0;
+    }
+    for (size_t i = 0; i < a->nfds; i++) close(a->fds[i]);
+    free(a->fds);
+    a->fds = NULL;
+    a->nfds = 0;
+    if (a->epfd >= 0) close(a->epfd);
+    if (a->evfd >= 0) close(a->evfd);
+    a->epfd = a->evfd = -1;
+}

@@ -1,0 +1,31 @@
+/* The acceptor thread: owns the listening sockets, accepts connections and hands each to a
+ * worker, round robin, enforcing limits.max_connections. */
+#ifndef TS_ACCEPTOR_H
+#define TS_ACCEPTOR_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+struct ts_server;
+
+struct ts_acceptor {
+    struct ts_server *srv;
+    int *fds; /* listening sockets */
+    size_t nfds;
+    int epfd, evfd;
+    pthread_t thread;
+    int started;
+    unsigned next_worker;
+};
+
+/* Creates, binds and listens on every address in cfg->listen. Main thread, before the
+ * workers start. Returns 0, or -1 with a message naming the key in err. */
+int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, size_t errlen);
+
+/* Starts the accepting thread. Returns 0 or -1 (errno). */
+int ts_acceptor_start(struct ts_acceptor *a);
+
+/* Stops accepting, joins the thread and closes the listening sockets. Main thread. */
+void ts_acceptor_stop(struct ts_acceptor *a);
+
+#endif

@@ -1,0 +1,444 @@
+/* Configuration loading: a table of keys (type, field, bounds) walked over the cJSON tree, so
+ * every key is checked the same way and every error names its full key path. */
+#include "config.h"
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum key_type { K_STRING, K_INT, K_BOOL, K_ENUM, K_OBJECT, K_CUSTOM };
+
+struct key;
+typedef int (*custom_parse_fn)(struct ts_config *cfg, const cJSON *item, const char *path,
+                               char *err, size_t errlen);
+
+struct key {
+    const char *name;
+    enum key_type type;
+    size_t offset; /* into struct ts_config */
+    long min, max; /* K_INT bounds */
+    const struct key *sub;     /* K_OBJECT: its keys, terminated by a NULL name */
+    const char *const *values; /* K_ENUM: accepted strings, index stored as int */
+    custom_parse_fn parse;     /* K_CUSTOM */
+};
+
+#define F(field) offsetof(struct ts_config, field)
+
+static const char *const log_formats[] = {"combined", "json", NULL};
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+static int parse_listen(struct ts_config *, const cJSON *, const char *, char *, size_t);
+static int parse_protocols(struct ts_config *, const cJSON *, const char *, char *, size_t);
+
+static const struct key session_cache_keys[] = {
+    {"size", K_INT, F(tls.session_cache_size), 1, 10000000, 0, 0, 0},
+    {"timeout_s", K_INT, F(tls.session_timeout_s), 1, 86400 * 7, 0, 0, 0},
+    {0},
+};
+
+static const struct key tls_keys[] = {
+    {"certificate", K_STRING, F(tls.certificate), 0, 0, 0, 0, 0},
+    {"key", K_STRING, F(tls.key), 0, 0, 0, 0, 0},
+    {"protocols", K_CUSTOM, 0, 0, 0, 0, 0, parse_protocols},
+    {"session_cache", K_OBJECT, 0, 0, 0, session_cache_keys, 0, 0},
+    {"session_tickets", K_BOOL, F(tls.session_tickets), 0, 0, 0, 0, 0},
+    {"ticket_key_file", K_STRING, F(tls.ticket_key_file), 0, 0, 0, 0, 0},
+    {0},
+};
+
+static const struct key timeout_keys[] = {
+    {"handshake_s", K_INT, F(timeouts.handshake_s), 1, 3600, 0, 0, 0},
+    {"request_header_s", K_INT, F(timeouts.request_header_s), 1, 3600, 0, 0, 0},
+    {"keepalive_s", K_INT, F(timeouts.keepalive_s), 0, 3600, 0, 0, 0},
+    {"send_s", K_INT, F(timeouts.send_s), 1, 3600, 0, 0, 0},
+    {"shutdown_s", K_INT, F(timeouts.shutdown_s), 0, 60, 0, 0, 0},
+    {0},
+};
+
+static const struct key limit_keys[] = {
+    {"max_connections", K_INT, F(limits.max_connections), 1, 1000000, 0, 0, 0},
+    {"max_header_bytes", K_INT, F(limits.max_header_bytes), 256, 1 << 20, 0, 0, 0},
+    {"max_uri_bytes", K_INT, F(limits.max_uri_bytes), 16, 8192, 0, 0, 0},
+    {"max_requests_per_connection", K_INT, F(limits.max_requests_per_connection), 0, INT_MAX,
+     0, 0, 0},
+    {0},
+};
+
+static const struct key log_keys[] = {
+    {"access", K_STRING, F(log.access), 0, 0, 0, 0, 0},
+    {"format", K_ENUM, F(log.format), 0, 0, 0, log_formats, 0},
+    {"error", K_STRING, F(log.error), 0, 0, 0, 0, 0},
+    {"level", K_ENUM, F(log.level), 0, 0, 0, log_levels, 0},
+    {0},
+};
+
+static const struct key top_keys[] = {
+    {"listen", K_CUSTOM, 0, 0, 0, 0, 0, parse_listen},
+    {"root", K_STRING, F(root), 0, 0, 0, 0, 0},
+    {"workers", K_INT, F(workers), 0, 256, 0, 0, 0},
+    {"tls", K_OBJECT, 0, 0, 0, tls_keys, 0, 0},
+    {"timeouts", K_OBJECT, 0, 0, 0, timeout_keys, 0, 0},
+    {"limits", K_OBJECT, 0, 0, 0, limit_keys, 0, 0},
+    {"log", K_OBJECT, 0, 0, 0, log_keys, 0, 0},
+    {0},
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void set_string(char **field, const char *value)
+{
+    free(*field);
+    *field = value ? strdup(value) : NULL;
+    if (value && !*field) abort(); /* out of memory at start-up */
+}
+
+static void free_listen(struct ts_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nlisten; i++) free(cfg->listen[i]);
+    free(cfg->listen);
+    cfg->listen = NULL;
+    cfg->nlisten = 0;
+}
+
+static void add_listen(struct ts_config *cfg, const char *spec)
+{
+    char **l = realloc(cfg->listen, (cfg->nlisten + 1) * sizeof(*l));
+    if (!l) abort();
+    cfg->listen = l;
+    cfg->listen[cfg->nlisten] = NULL;
+    set_string(&cfg->listen[cfg->nlisten++], spec);
+}
+
+int ts_config_split_listen(const char *spec, char *host, size_t hostlen, char *port,
+                           size_t portlen)
+{
+    const char *colon;
+    const char *h = spec;
+    size_t hl;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (!close || close[1] != ':') return -1;
+        h = spec + 1;
+        hl = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (!colon) return -1;
+        hl = (size_t)(colon - spec);
+    }
+    if (hl == 0 || hl >= hostlen || strlen(colon + 1) == 0 || strlen(colon + 1) >= portlen)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    strcpy(port, colon + 1);
+    if (strcmp(host, "*") == 0) strcpy(host, "0.0.0.0");
+    return 0;
+}
+
+static int check_listen(const char *spec, const char *path, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    if (ts_config_split_listen(spec, host, sizeof(host), port, sizeof(port)) < 0)
+        return fail(err, errlen, "%s: \"%s\" is not ADDR:PORT (use [::]:PORT for IPv6)", path,
+                    spec);
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (*end || p < 0 || p > 65535)
+        return fail(err, errlen, "%s: bad port in \"%s\"", path, spec);
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    int rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0)
+        return fail(err, errlen, "%s: cannot resolve \"%s\": %s", path, spec, gai_strerror(rc));
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int parse_listen(struct ts_config *cfg, const cJSON *item, const char *path, char *err,
+                        size_t errlen)
+{
+    free_listen(cfg);
+    if (cJSON_IsString(item)) {
+        add_listen(cfg, item->valuestring);
+        return 0;
+    }
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
+        return fail(err, errlen, "%s: must be a string or a non-empty list of strings", path);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, item)
+    {
+        if (!cJSON_IsString(e))
+            return fail(err, errlen, "%s: every entry must be a string \"ADDR:PORT\"", path);
+        add_listen(cfg, e->valuestring);
+    }
+    return 0;
+}
+
+static int parse_protocols(struct ts_config *cfg, const cJSON *item, const char *path,
+                           char *err, size_t errlen)
+{
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
+        return fail(err, errlen, "%s: must be a non-empty list such as [\"TLSv1.2\", \"TLSv1.3\"]",
+                    path);
+    int min = 0, max = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, item)
+    {
+        int v;
+        if (cJSON_IsString(e) && strcmp(e->valuestring, "TLSv1.2") == 0)
+            v = TLS1_2_VERSION;
+        else if (cJSON_IsString(e) && strcmp(e->valuestring, "TLSv1.3") == 0)
+            v = TLS1_3_VERSION;
+        else
+            return fail(err, errlen, "%s: unsupported protocol %s%s%s (supported: TLSv1.2, TLSv1.3)",
+                        path, cJSON_IsString(e) ? "\"" : "",
+                        cJSON_IsString(e) ? e->valuestring : "(not a string)",
+                        cJSON_IsString(e) ? "\"" : "");
+        if (!min || v < min) min = v;
+        if (v > max) max = v;
+    }
+    cfg->tls.min_version = min;
+    cfg->tls.max_version = max;
+    return 0;
+}
+
+static const char *type_name(enum key_type t)
+{
+    switch (t) {
+    case K_STRING: return "a string";
+    case K_INT: return "an integer";
+    case K_BOOL: return "true or false";
+    case K_ENUM: return "a string";
+    case K_OBJECT: return "an object";
+    case K_CUSTOM: break;
+    }
+    return "a value";
+}
+
+static int walk(struct ts_config *cfg, const cJSON *obj, const struct key *keys,
+                const char *prefix, char *err, size_t errlen)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, obj)
+    {
+        char path[256];
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", item->string);
+        const struct key *k = keys;
+        while (k->name && strcmp(k->name, item->string) != 0) k++;
+        if (!k->name) return fail(err, errlen, "%s: unknown key", path);
+        for (const cJSON *prev = obj->child; prev != item; prev = prev->next)
+            if (strcmp(prev->string, item->string) == 0)
+                return fail(err, errlen, "%s: duplicate key", path);
+        void *field = (char *)cfg + k->offset;
+        switch (k->type) {
+        case K_STRING:
+            if (!cJSON_IsString(item) || !item->valuestring[0])
+                return fail(err, errlen, "%s: must be a non-empty string", path);
+            set_string(field, item->valuestring);
+            break;
+        case K_INT: {
+            double d = item->valuedouble;
+            if (!cJSON_IsNumber(item) || d != (double)(long)d || d < k->min || d > k->max)
+                return fail(err, errlen, "%s: must be an integer from %ld to %ld", path, k->min,
+                            k->max);
+            *(int *)field = (int)d;
+            break;
+        }
+        case K_BOOL:
+            if (!cJSON_IsBool(item)) return fail(err, errlen, "%s: must be true or false", path);
+            *(bool *)field = cJSON_IsTrue(item);
+            break;
+        case K_ENUM: {
+            int i = 0;
+            if (cJSON_IsString(item))
+                while (k->values[i] && strcmp(k->values[i], item->valuestring) != 0) i++;
+            if (!cJSON_IsString(item) || !k->values[i]) {
+                char list[256] = "";
+                for (int j = 0; k->values[j]; j++)
+                    snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s\"%s\"",
+                             j ? ", " : "", k->values[j]);
+                return fail(err, errlen, "%s: must be one of %s", path, list);
+            }
+            *(int *)field = i;
+            break;
+        }
+        case K_OBJECT:
+            if (!cJSON_IsObject(item))
+                return fail(err, errlen, "%s: must be %s", path, type_name(k->type));
+            if (walk(cfg, item, k->sub, path, err, errlen) < 0) return -1;
+            break;
+        case K_CUSTOM:
+            if (k->parse(cfg, item, path, err, errlen) < 0) return -1;
+            break;
+        }
+    }
+    return 0;
+}
+
+static void set_defaults(struct ts_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    add_listen(cfg, "0.0.0.0:8443");
+    set_string(&cfg->root, "www");
+    set_string(&cfg->tls.certificate, "certs/server.crt");
+    set_string(&cfg->tls.key, "certs/server.key");
+    cfg->tls.min_version = TLS1_2_VERSION;
+    cfg->tls.max_version = TLS1_3_VERSION;
+    cfg->tls.session_cache_size = 20480;
+    cfg->tls.session_timeout_s = 300;
+    cfg->tls.session_tickets = true;
+    cfg->timeouts.handshake_s = 10;
+    cfg->timeouts.request_header_s = 10;
+    cfg->timeouts.keepalive_s = 60;
+    cfg->timeouts.send_s = 30;
+    cfg->timeouts.shutdown_s = 1;
+    cfg->limits.max_connections = 8192;
+    cfg->limits.max_header_bytes = 8192;
+    cfg->limits.max_uri_bytes = 4096;
+    cfg->limits.max_requests_per_connection = 10000;
+    set_string(&cfg->log.access, "-");
+    set_string(&cfg->log.error, "-");
+    cfg->log.format = TS_LOG_FORMAT_COMBINED;
+    cfg->log.level = TS_LOG_INFO;
+}
+
+static char *read_file(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fail(err, errlen, "%s: cannot open configuration file: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *n = realloc(buf, cap);
+            if (!n) abort();
+            buf = n;
+        }
+        size_t r = fread(buf + len, 1, cap - len - 1, f);
+        len += r;
+        if (r == 0) break;
+        if (len > (1 << 20)) {
+            fail(err, errlen, "%s: configuration file larger than 1 MiB", path);
+            fclose(f);
+            free(buf);
+            return NULL;
+        }
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        fail(err, errlen, "%s: read error", path);
+        free(buf);
+        return NULL;
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+static int check_readable(const char *key, const char *file, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(file, &st) < 0)
+        return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return fail(err, errlen, "%s: %s: not a regular file", key, file);
+    if (access(file, R_OK) < 0) return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
+    return 0;
+}
+
+static int validate(struct ts_config *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->nlisten; i++)
+        if (check_listen(cfg->listen[i], "listen", err, errlen) < 0) return -1;
+    struct stat st;
+    if (stat(cfg->root, &st) < 0)
+        return fail(err, errlen, "root: %s: %s", cfg->root, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return fail(err, errlen, "root: %s: not a directory", cfg->root);
+    if (access(cfg->root, R_OK | X_OK) < 0)
+        return fail(err, errlen, "root: %s: %s", cfg->root, strerror(errno));
+    if (check_readable("tls.certificate", cfg->tls.certificate, err, errlen) < 0) return -1;
+    if (check_readable("tls.key", cfg->tls.key, err, errlen) < 0) return -1;
+    if (cfg->tls.ticket_key_file &&
+        check_readable("tls.ticket_key_file", cfg->tls.ticket_key_file, err, errlen) < 0)
+        return -1;
+    if (cfg->workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->workers = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+    }
+    return 0;
+}
+
+int ts_config_load(struct ts_config *cfg, const char *path, const struct ts_config_overrides *ov,
+                   char *err, size_t errlen)
+{
+    set_defaults(cfg);
+    if (path) {
+        char *text = read_file(path, err, errlen);
+        if (!text) return -1;
+        cJSON *root = cJSON_ParseWithOpts(text, NULL, 1);
+        if (!root) {
+            const char *at = cJSON_GetErrorPtr();
+            int line = 1;
+            for (const char *p = text; at && p < at; p++) line += *p == '\n';
+            fail(err, errlen, "%s: invalid JSON near line %d", path, line);
+            free(text);
+            return -1;
+        }
+        int rc = 0;
+        if (!cJSON_IsObject(root))
+            rc = fail(err, errlen, "%s: the top level must be a JSON object", path);
+        else
+            rc = walk(cfg, root, top_keys, "", err, errlen);
+        cJSON_Delete(root);
+        free(text);
+        if (rc < 0) return -1;
+    }
+    if (ov) {
+        if (ov->listen) {
+            free_listen(cfg);
+            add_listen(cfg, ov->listen);
+        }
+        if (ov->root) set_string(&cfg->root, ov->root);
+        if (ov->cert) set_string(&cfg->tls.certificate, ov->cert);
+        if (ov->key) set_string(&cfg->tls.key, ov->key);
+        if (ov->workers >= 0) cfg->workers = ov->workers;
+    }
+    return validate(cfg, err, errlen);
+}
+
+void ts_config_free(struct ts_config *cfg)
+{
+    free_listen(cfg);
+    free(cfg->root);
+    free(cfg->tls.certificate);
+    free(cfg->tls.key);
+    free(cfg->tls.ticket_key_file);
+    for (size_t i = 0; i < cfg->nlocations; i++) free(cfg->locations[i].path);
+    free(cfg->locations);
+    free(cfg->log.access);
+    free(cfg->log.error);
+    memset(cfg, 0, sizeof(*cfg));
+}

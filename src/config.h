@@ -1,0 +1,78 @@
+/* Configuration: the struct every module reads, loaded from JSON (cJSON) and the command line.
+ * Loaded once by the main thread before any other thread starts; read-only afterwards. */
+#ifndef TS_CONFIG_H
+#define TS_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum ts_client_auth {
+    TS_CLIENT_AUTH_NONE,
+    TS_CLIENT_AUTH_OPTIONAL,
+    TS_CLIENT_AUTH_OPTIONAL_NO_CA,
+    TS_CLIENT_AUTH_REQUIRED,
+};
+
+enum ts_log_format { TS_LOG_FORMAT_COMBINED, TS_LOG_FORMAT_JSON };
+
+struct ts_location {
+    char *path; /* URL prefix, e.g. "/private/" */
+    size_t path_len;
+    bool require_client_cert;
+};
+
+struct ts_config {
+    char **listen; /* "ADDR:PORT" strings */
+    size_t nlisten;
+    char *root;
+    int workers; /* resolved: never 0 after ts_config_load */
+
+    struct {
+        char *certificate;
+        char *key;
+        int min_version, max_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
+        int session_cache_size;
+        int session_timeout_s;
+        bool session_tickets;
+        char *ticket_key_file; /* NULL: random keys per process */
+    } tls;
+
+    struct ts_location *locations;
+    size_t nlocations;
+
+    struct {
+        int handshake_s, request_header_s, keepalive_s, send_s, shutdown_s;
+    } timeouts;
+
+    struct {
+        int max_connections, max_header_bytes, max_uri_bytes, max_requests_per_connection;
+    } limits;
+
+    struct {
+        char *access; /* "-" (stdout), "off", or a file */
+        enum ts_log_format format;
+        char *error; /* "-" (stderr) or a file */
+        int level;   /* enum ts_log_level */
+    } log;
+};
+
+/* Command-line values that override the file; NULL / 0 means "not given". */
+struct ts_config_overrides {
+    const char *listen, *root, *cert, *key;
+    int workers; /* -1: not given */
+};
+
+/* Fills *cfg from the JSON file at path (NULL: built-in defaults only), applies the overrides,
+ * and validates everything that can be checked without OpenSSL (files exist and are readable,
+ * addresses parse). Returns 0, or -1 with one message naming the key or file in err. */
+int ts_config_load(struct ts_config *cfg, const char *path, const struct ts_config_overrides *ov,
+                   char *err, size_t errlen);
+
+/* Frees what ts_config_load allocated (safe on a zeroed or partly loaded config). */
+void ts_config_free(struct ts_config *cfg);
+
+/* Splits "ADDR:PORT" / "[V6]:PORT" into host and port. Returns 0 or -1. */
+int ts_config_split_listen(const char *spec, char *host, size_t hostlen, char *port,
+                           size_t portlen);
+
+#endif

@@ -1,0 +1,604 @@
+/* The connection state machine. Each step tries its I/O first and only then waits: epoll is
+ * edge-triggered, so a connection waits for an edge only after OpenSSL said WANT_READ/WRITE.
+ * Steps never free the connection; they return STEP_CLOSE and run() closes it. */
+#include "conn.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "response.h"
+#include "tls.h"
+#include "worker.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* One TLS record carries at most 16 KiB of plaintext: the write buffer holds exactly one, so
+ * the headers and the first body bytes leave together and each SSL_write makes one record. */
+#define OUT_CAP 16384
+#define SHUTDOWN_DISCARD_MAX (1 << 20)
+
+enum state { ST_HANDSHAKE, ST_READ_REQUEST, ST_SEND_RESPONSE, ST_SHUTDOWN };
+enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
+enum close_kind { CLOSE_CLEAN, CLOSE_PEER_EOF, CLOSE_TIMEOUT, CLOSE_ERROR };
+enum gauge { G_NONE, G_HANDSHAKING, G_IDLE };
+
+/* Read side of a request: parser, request and raw bytes, taken from the worker's pool when a
+ * request starts and returned when the connection goes idle. */
+struct inblock {
+    llhttp_t parser;
+    struct ts_req req;
+    size_t len;    /* bytes in data */
+    size_t parsed; /* bytes of data fed to the parser */
+    size_t cap;
+    char data[];
+};
+
+struct outblock {
+    size_t len, off;
+    char data[OUT_CAP];
+};
+
+struct ts_conn {
+    struct ts_timer timer; /* first: the worker's timer lists point here */
+    struct ts_conn *prev, *next;
+    struct ts_worker *w;
+    struct ts_tls_conn tls;
+    int fd;
+    uint8_t state, gauge, close_kind;
+    bool peeked;        /* first bytes checked for plain HTTP */
+    bool responding;    /* a request is in flight (counted in requests.in_flight) */
+    uint32_t nrequests;
+    uint64_t sent;      /* bytes of the response in flight written so far */
+    uint64_t shutdown_discarded;
+    uint64_t req_start_ms;
+    struct inblock *in;
+    struct outblock *out;
+    char remote[INET6_ADDRSTRLEN];
+};
+
+static void run(struct ts_conn *c);
+
+size_t ts_conn_inbuf_size(int max_header_bytes)
+{
+    return sizeof(struct inblock) + (size_t)max_header_bytes;
+}
+
+size_t ts_conn_outbuf_size(void)
+{
+    return sizeof(struct outblock);
+}
+
+struct ts_conn *ts_conn_next(const struct ts_conn *c)
+{
+    return c->next;
+}
+
+static const struct ts_config *cfg_of(const struct ts_conn *c)
+{
+    return c->w->srv->cfg;
+}
+
+static void set_gauge(struct ts_conn *c, enum gauge g)
+{
+    if (c->gauge == g) return;
+    if (c->gauge == G_HANDSHAKING) TS_DEC(c->w, handshaking);
+    if (c->gauge == G_IDLE) TS_DEC(c->w, idle);
+    if (g == G_HANDSHAKING) TS_INC(c->w, handshaking);
+    if (g == G_IDLE) TS_INC(c->w, idle);
+    c->gauge = (uint8_t)g;
+}
+
+static enum step close_as(struct ts_conn *c, enum close_kind kind)
+{
+    c->close_kind = (uint8_t)kind;
+    return STEP_CLOSE;
+}
+
+static void release_in(struct ts_conn *c)
+{
+    if (!c->in) return;
+    ts_pool_put(&c->w->inbufs, c->in);
+    c->in = NULL;
+}
+
+static void release_out(struct ts_conn *c)
+{
+    if (!c->out) return;
+    ts_pool_put(&c->w->outbufs, c->out);
+    c->out = NULL;
+}
+
+static void log_request(struct ts_conn *c, struct ts_req *req)
+{
+    if (!ts_log_access_enabled()) return;
+    uint64_t body = c->sent > req->header_len ? c->sent - req->header_len : 0;
+    struct ts_access_entry e = {
+        .remote = c->remote,
+        .time = c->w->now_s,
+        .method = req->target.p ? llhttp_method_name(req->method) : "-",
+        .target = req->target.p ? req->target.p : "-",
+        .target_len = req->target.p ? req->target.len : 1,
+        .http_minor = req->http_minor,
+        .status = req->status,
+        .bytes = body,
+        .referer = req->hdr[TS_HDR_REFERER].p,
+        .referer_len = req->hdr[TS_HDR_REFERER].len,
+        .user_agent = req->hdr[TS_HDR_USER_AGENT].p,
+        .user_agent_len = req->hdr[TS_HDR_USER_AGENT].len,
+        .duration_us = (c->w->now_ms - c->req_start_ms) * 1000,
+    };
+    ts_log_access(&c->w->access_log, &e);
+}
+
+/* Ends the request in flight: counters, access log, body resources. */
+static void end_request(struct ts_conn *c)
+{
+    if (!c->responding) return;
+    struct ts_req *req = &c->in->req;
+    c->responding = false;
+    TS_DEC(c->w, in_flight);
+    if (req->status >= 100 && req->status < 600) TS_INC(c->w, status_class[req->status / 100]);
+    log_request(c, req);
+    if (req->body_fd >= 0) close(req->body_fd);
+    req->body_fd = -1;
+    free(req->body_owned);
+    req->body_owned = NULL;
+}
+
+static void conn_close(struct ts_conn *c)
+{
+    struct ts_worker *w = c->w;
+    end_request(c);
+    switch ((enum close_kind)c->close_kind) {
+    case CLOSE_CLEAN: TS_INC(w, closed_clean); break;
+    case CLOSE_PEER_EOF: TS_INC(w, closed_peer_eof); break;
+    case CLOSE_TIMEOUT: TS_INC(w, closed_timeout); break;
+    case CLOSE_ERROR: TS_INC(w, closed_error); break;
+    }
+    set_gauge(c, G_NONE);
+    TS_DEC(w, active);
+    ts_worker_timer_clear(w, &c->timer);
+    release_in(c);
+    release_out(c);
+    ts_tls_conn_free(&c->tls, c->close_kind != CLOSE_ERROR);
+    close(c->fd);
+    atomic_fetch_sub_explicit(&w->srv->open_conns, 1, memory_order_relaxed);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    w->nconns--;
+    free(c);
+}
+
+static void run_or_close(struct ts_conn *c, enum step s)
+{
+    if (s == STEP_CLOSE)
+        conn_close(c);
+    else
+        run(c);
+}
+
+/* ---- accept and handshake ---- */
+
+void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
+{
+    struct ts_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(h->fd);
+        atomic_fetch_sub_explicit(&w->srv->open_conns, 1, memory_order_relaxed);
+        return;
+    }
+    c->w = w;
+    c->fd = h->fd;
+    c->timer.kind = TS_TIMER_NONE;
+    if (h->addr.sa.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &h->addr.in6.sin6_addr, c->remote, sizeof(c->remote));
+    else
+        inet_ntop(AF_INET, &h->addr.in4.sin_addr, c->remote, sizeof(c->remote));
+
+    /* Responses are written whole (one record per write), so Nagle would only delay them. */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    if (ts_tls_conn_init(&c->tls, w->srv->ssl_ctx, c->fd) < 0 ||
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
+        ts_log_error("cannot set up connection from %s: %s", c->remote, strerror(errno));
+        ts_tls_conn_free(&c->tls, false);
+        close(c->fd);
+        atomic_fetch_sub_explicit(&w->srv->open_conns, 1, memory_order_relaxed);
+        free(c);
+        return;
+    }
+    c->next = w->conns;
+    if (w->conns) w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    TS_INC(w, accepted);
+    TS_INC(w, active);
+    c->state = ST_HANDSHAKE;
+    set_gauge(c, G_HANDSHAKING);
+    ts_worker_timer_set(w, &c->timer, TS_TIMER_HANDSHAKE);
+    run(c);
+}
+
+static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum close_kind kind)
+{
+    TS_INC(c->w, hs_failed);
+    TS_INC(c->w, hs_fail[why]);
+    if (ts_log_enabled(TS_LOG_INFO) && why != TS_HS_FAIL_PEER_CLOSED) {
+        char buf[256];
+        ts_log_info("%s: TLS handshake failed (%s): %s", c->remote, ts_stats_hs_fail_names[why],
+                    ts_tls_error_string(&c->tls, buf, sizeof(buf)));
+    }
+    return close_as(c, kind);
+}
+
+/* A client speaking plain HTTP to the TLS port gets a short plain-text answer instead of a
+ * TLS alert it cannot read. Its request is drained first so that close() sends FIN, not RST,
+ * and the answer is not destroyed in flight. */
+static void answer_plain_http(struct ts_conn *c)
+{
+    static const char msg[] = "HTTP/1.1 400 Bad Request\r\n"
+                              "Content-Type: text/plain; charset=utf-8\r\n"
+                              "Content-Length: 56\r\n"
+                              "Connection: close\r\n\r\n"
+                              "This port speaks HTTPS: use https:// to reach the site.\n";
+    char sink[4096];
+    for (int i = 0; i < 16 && recv(c->fd, sink, sizeof(sink), 0) > 0; i++) continue;
+    ssize_t n = send(c->fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
+    (void)n; /* best effort: the socket buffer is empty, it fits */
+    shutdown(c->fd, SHUT_WR);
+}
+
+static enum step peek_first_byte(struct ts_conn *c)
+{
+    unsigned char b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return STEP_WAIT;
+    if (n == 0) return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
+    if (n < 0) return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
+    c->peeked = true;
+    if (b >= 'A' && b <= 'Z') { /* "GET ", "POST ", ...: a TLS record starts with 0x16 */
+        answer_plain_http(c);
+        return fail_handshake(c, TS_HS_FAIL_HTTP_ON_TLS_PORT, CLOSE_ERROR);
+    }
+    return STEP_AGAIN;
+}
+
+static void count_handshake(struct ts_conn *c)
+{
+    struct ts_worker *w = c->w;
+    if (ts_tls_version(&c->tls) == TLS1_3_VERSION)
+        TS_INC(w, proto_tls13);
+    else
+        TS_INC(w, proto_tls12);
+    switch (ts_tls_resumption(&c->tls)) {
+    case TS_RESUMED_NONE: TS_INC(w, hs_full); return;
+    case TS_RESUMED_TLS12_SESSION_ID: TS_INC(w, resumed_tls12_session_id); break;
+    case TS_RESUMED_TLS12_TICKET: TS_INC(w, resumed_tls12_ticket); break;
+    case TS_RESUMED_TLS13_TICKET: TS_INC(w, resumed_tls13_ticket); break;
+    }
+    TS_INC(w, hs_resumed);
+}
+
+static enum step do_handshake(struct ts_conn *c)
+{
+    if (!c->peeked) {
+        enum step s = peek_first_byte(c);
+        if (s != STEP_AGAIN) return s;
+    }
+    switch (ts_tls_handshake(&c->tls)) {
+    case TS_IO_OK: break;
+    case TS_IO_WANT_READ:
+    case TS_IO_WANT_WRITE: return STEP_WAIT;
+    case TS_IO_CLOSE_NOTIFY:
+    case TS_IO_EOF: return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
+    case TS_IO_ERROR: return fail_handshake(c, ts_tls_failure_reason(&c->tls), CLOSE_ERROR);
+    }
+    count_handshake(c);
+    set_gauge(c, G_NONE);
+    c->state = ST_READ_REQUEST;
+    /* the first request must arrive within request_header_s of the handshake */
+    ts_worker_timer_set(c->w, &c->timer, TS_TIMER_REQUEST);
+    return STEP_AGAIN;
+}
+
+/* ---- requests ---- */
+
+static struct inblock *get_in(struct ts_conn *c)
+{
+    if (!c->in) {
+        c->in = ts_pool_get(&c->w->inbufs);
+        c->in->len = c->in->parsed = 0;
+        c->in->cap = (size_t)cfg_of(c)->limits.max_header_bytes;
+        ts_http_begin(&c->in->parser, &c->in->req);
+    }
+    return c->in;
+}
+
+/* Appends body bytes to the write buffer after what it holds (the header block, the first
+ * time). Returns -1 if the file could not be read. */
+static int fill_body(struct ts_conn *c)
+{
+    struct outblock *o = c->out;
+    struct ts_req *req = &c->in->req;
+    if (o->off == o->len) o->off = o->len = 0;
+    size_t room = OUT_CAP - o->len;
+    if (room == 0 || req->body_left == 0) return 0;
+    size_t want = req->body_left < room ? (size_t)req->body_left : room;
+    if (req->body_fd >= 0) {
+        ssize_t n = pread(req->body_fd, o->data + o->len, want, (off_t)req->body_off);
+        if (n <= 0) {
+            /* the file shrank under us: the promised length cannot be kept */
+            ts_log_error("%s: read error on a file being served: %s", c->remote,
+                         n < 0 ? strerror(errno) : "file truncated");
+            return -1;
+        }
+        want = (size_t)n;
+    } else {
+        memcpy(o->data + o->len, req->body_mem + req->body_off, want);
+    }
+    o->len += want;
+    req->body_off += want;
+    req->body_left -= want;
+    return 0;
+}
+
+static enum step begin_response(struct ts_conn *c, bool parse_error)
+{
+    struct ts_worker *w = c->w;
+    struct ts_req *req = &c->in->req;
+    const struct ts_config *cfg = cfg_of(c);
+    c->nrequests++;
+    c->responding = true;
+    c->sent = 0;
+    TS_INC(w, requests);
+    TS_INC(w, in_flight);
+    req->w = w;
+    req->remote = c->remote;
+    req->keep_alive = !parse_error && llhttp_should_keep_alive(&c->in->parser) &&
+                      !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
+                      (cfg->limits.max_requests_per_connection == 0 ||
+                       c->nrequests < (uint32_t)cfg->limits.max_requests_per_connection);
+    c->out = ts_pool_get(&w->outbufs);
+    c->out->len = c->out->off = 0;
+    req->out = c->out->data;
+    req->out_cap = OUT_CAP;
+    if (parse_error)
+        ts_response_error(req, req->error, req->error_reason);
+    else
+        ts_http_handle(req);
+    c->out->len = req->out_len;
+    if (fill_body(c) < 0) return close_as(c, CLOSE_ERROR);
+    c->state = ST_SEND_RESPONSE;
+    ts_worker_timer_set(w, &c->timer, TS_TIMER_SEND);
+    return STEP_AGAIN;
+}
+
+/* Waits for the next request: a keep-alive wait when nothing of it has arrived yet. */
+static void await_request(struct ts_conn *c)
+{
+    c->state = ST_READ_REQUEST;
+    if (c->in && c->in->len > 0) {
+        ts_worker_timer_set(c->w, &c->timer, TS_TIMER_REQUEST);
+    } else {
+        ts_worker_timer_set(c->w, &c->timer, TS_TIMER_KEEPALIVE);
+        set_gauge(c, G_IDLE);
+    }
+}
+
+static enum step start_shutdown(struct ts_conn *c)
+{
+    set_gauge(c, G_NONE);
+    c->state = ST_SHUTDOWN;
+    return STEP_AGAIN;
+}
+
+static enum step do_read(struct ts_conn *c)
+{
+    const struct ts_config *cfg = cfg_of(c);
+    for (;;) {
+        struct inblock *b = c->in;
+        if (b && b->len > b->parsed) {
+            size_t used = 0;
+            enum ts_http_parse r =
+                ts_http_parse(&b->parser, &b->req, b->data + b->parsed, b->len - b->parsed, &used,
+                              (size_t)cfg->limits.max_uri_bytes);
+            b->parsed += used;
+            if (r == TS_HTTP_REQUEST) return begin_response(c, false);
+            if (r == TS_HTTP_ERROR) return begin_response(c, true);
+        }
+        if (b && b->len == b->cap) {
+            b->req.error = b->req.in_url || !b->req.path.p ? 414 : 431;
+            b->req.error_reason = b->req.error == 414 ? "The request target is too long."
+                                                      : "The request header is too large.";
+            return begin_response(c, true);
+        }
+        b = get_in(c);
+        size_t got = 0;
+        /* Reading on until WANT_READ also empties OpenSSL's own buffer (SSL_pending): with
+         * edge-triggered epoll, bytes left there would never raise another event. */
+        switch (ts_tls_read(&c->tls, b->data + b->len, b->cap - b->len, &got)) {
+        case TS_IO_OK:
+            if (b->len == 0) {
+                set_gauge(c, G_NONE);
+                c->req_start_ms = c->w->now_ms;
+                if (c->timer.kind == TS_TIMER_KEEPALIVE)
+                    ts_worker_timer_set(c->w, &c->timer, TS_TIMER_REQUEST);
+            }
+            b->len += got;
+            ts_stat_add(&c->w->stats.bytes_received, got);
+            continue;
+        case TS_IO_WANT_READ:
+        case TS_IO_WANT_WRITE:
+            if (b->len == 0) {
+                /* idle: give back everything a connection does not need while it waits */
+                release_in(c);
+                ts_tls_release_buffers(&c->tls);
+            }
+            return STEP_WAIT;
+        case TS_IO_CLOSE_NOTIFY:
+            /* the client is done; answer its close_notify and close */
+            return start_shutdown(c);
+        case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+        case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
+        }
+    }
+}
+
+static enum step finish_response(struct ts_conn *c)
+{
+    struct ts_req *req = &c->in->req;
+    bool keep = req->keep_alive && !atomic_load_explicit(&c->w->stopping, memory_order_relaxed);
+    end_request(c);
+    release_out(c);
+    if (!keep) return start_shutdown(c);
+    struct inblock *b = c->in;
+    size_t rest = b->len - b->parsed;
+    if (rest == 0) {
+        release_in(c);
+    } else {
+        /* pipelined input: move the next request to the front and parse it afresh */
+        memmove(b->data, b->data + b->parsed, rest);
+        b->len = rest;
+        b->parsed = 0;
+        ts_http_begin(&b->parser, &b->req);
+        c->req_start_ms = c->w->now_ms;
+    }
+    await_request(c);
+    return STEP_AGAIN;
+}
+
+static enum step do_send(struct ts_conn *c)
+{
+    struct outblock *o = c->out;
+    for (;;) {
+        if (o->off == o->len) {
+            if (c->in->req.body_left == 0) return finish_response(c);
+            if (fill_body(c) < 0) return close_as(c, CLOSE_ERROR);
+        }
+        size_t put = 0;
+        switch (ts_tls_write(&c->tls, o->data + o->off, o->len - o->off, &put)) {
+        case TS_IO_OK:
+            o->off += put;
+            c->sent += put;
+            ts_stat_add(&c->w->stats.bytes_sent, put);
+            ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND); /* progress: re-arm */
+            continue;
+        case TS_IO_WANT_READ:
+        case TS_IO_WANT_WRITE: return STEP_WAIT;
+        case TS_IO_CLOSE_NOTIFY:
+        case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+        case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
+        }
+    }
+}
+
+/* close_notify out, then the peer's awaited for at most timeouts.shutdown_s. Whatever the
+ * peer still sends (pipelined requests) is read and dropped: closing with unread data would
+ * make the kernel send RST, which can destroy the response still in flight to the client. */
+static enum step do_shutdown(struct ts_conn *c)
+{
+    if (!c->tls.sent_close_notify) {
+        switch (ts_tls_send_close_notify(&c->tls)) {
+        case TS_IO_OK: break;
+        case TS_IO_WANT_READ:
+        case TS_IO_WANT_WRITE: return STEP_WAIT;
+        case TS_IO_CLOSE_NOTIFY: return close_as(c, CLOSE_CLEAN);
+        case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+        case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
+        }
+        if (c->tls.peer_close_notify) return close_as(c, CLOSE_CLEAN);
+        if (cfg_of(c)->timeouts.shutdown_s == 0) return close_as(c, CLOSE_CLEAN);
+        release_in(c);
+        ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SHUTDOWN);
+    }
+    char sink[16384];
+    for (;;) {
+        size_t got = 0;
+        switch (ts_tls_read(&c->tls, sink, sizeof(sink), &got)) {
+        case TS_IO_OK:
+            c->shutdown_discarded += got;
+            if (c->shutdown_discarded > SHUTDOWN_DISCARD_MAX) return close_as(c, CLOSE_ERROR);
+            continue;
+        case TS_IO_WANT_READ:
+        case TS_IO_WANT_WRITE: return STEP_WAIT;
+        case TS_IO_CLOSE_NOTIFY: return close_as(c, CLOSE_CLEAN);
+        case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+        case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
+        }
+    }
+}
+
+/* ---- dispatcher ---- */
+
+static void run(struct ts_conn *c)
+{
+    for (;;) {
+        enum step s = STEP_CLOSE;
+        switch ((enum state)c->state) {
+        case ST_HANDSHAKE: s = do_handshake(c); break;
+        case ST_READ_REQUEST: s = do_read(c); break;
+        case ST_SEND_RESPONSE: s = do_send(c); break;
+        case ST_SHUTDOWN: s = do_shutdown(c); break;
+        }
+        if (s == STEP_WAIT) return;
+        if (s == STEP_CLOSE) {
+            conn_close(c);
+            return;
+        }
+    }
+}
+
+void ts_conn_on_event(struct ts_conn *c, uint32_t events)
+{
+    (void)events; /* every step retries its own I/O and learns what happened from it */
+    run(c);
+}
+
+void ts_conn_on_timeout(struct ts_timer *t)
+{
+    struct ts_conn *c = (struct ts_conn *)((char *)t - offsetof(struct ts_conn, timer));
+    enum ts_timer_kind kind = (enum ts_timer_kind)t->kind;
+    TS_INC(c->w, timeouts[kind]);
+    t->kind = TS_TIMER_NONE;
+    switch (kind) {
+    case TS_TIMER_HANDSHAKE:
+        run_or_close(c, fail_handshake(c, TS_HS_FAIL_TIMEOUT, CLOSE_TIMEOUT));
+        return;
+    case TS_TIMER_KEEPALIVE:
+        /* an idle keep-alive connection ends politely: nothing is in flight */
+        run_or_close(c, start_shutdown(c));
+        return;
+    case TS_TIMER_REQUEST:
+    case TS_TIMER_SEND:
+    case TS_TIMER_SHUTDOWN:
+    case TS_TIMER_N: break;
+    }
+    c->close_kind = CLOSE_TIMEOUT;
+    conn_close(c);
+}
+
+void ts_conn_drain(struct ts_conn *c)
+{
+    if (c->state == ST_READ_REQUEST && c->gauge == G_IDLE) run_or_close(c, start_shutdown(c));
+}
+
+void ts_conn_abort(struct ts_conn *c)
+{
+    c->close_kind = CLOSE_TIMEOUT;
+    conn_close(c);
+}

@@ -1,0 +1,38 @@
+/* Connections: the state machine HANDSHAKE -> READ_REQUEST -> SEND_RESPONSE -> ... -> SHUTDOWN,
+ * its buffers and timeouts, and the one place that closes and frees a connection. */
+#ifndef TS_CONN_H
+#define TS_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ts_conn;
+struct ts_handoff;
+struct ts_timer;
+struct ts_worker;
+
+/* Takes ownership of a socket handed to worker w: registers it and starts the handshake.
+ * Worker thread. Closes the socket itself if it cannot be set up. */
+void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h);
+
+/* Runs the connection's state machine after epoll reported events on it. May free it. */
+void ts_conn_on_event(struct ts_conn *c, uint32_t events);
+
+/* Called by the worker when the connection's timer expired. May free it. */
+void ts_conn_on_timeout(struct ts_timer *t);
+
+/* The worker is stopping: idle connections get close_notify now, busy ones finish their
+ * response and then close. May free it. */
+void ts_conn_drain(struct ts_conn *c);
+
+/* The drain deadline passed: close at once without TLS shutdown. Frees it. */
+void ts_conn_abort(struct ts_conn *c);
+
+/* The next connection in the worker's list (for walking it while connections close). */
+struct ts_conn *ts_conn_next(const struct ts_conn *c);
+
+/* Sizes of the blocks connections take from the worker's pools. */
+size_t ts_conn_inbuf_size(int max_header_bytes);
+size_t ts_conn_outbuf_size(void);
+
+#endif

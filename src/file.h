@@ -1,0 +1,24 @@
+/* Static files: request path -> a file that stays under the document root, and the response
+ * that streams it. */
+#ifndef TS_FILE_H
+#define TS_FILE_H
+
+#include <stddef.h>
+
+struct ts_req;
+
+/* Percent-decodes path (the request target up to '?', which must start with '/'), removes
+ * dot segments and empty segments, and writes the result relative to the root (no leading
+ * '/'; "" is the root; a trailing '/' is kept). Rejects %00, encoded '/', bad escapes and ".."
+ * above the root. Returns 0, or the HTTP status to answer (400, 414). */
+int ts_file_resolve(const char *path, size_t len, char *out, size_t outlen);
+
+/* Opens rel under the root directory fd without ever leaving it (openat2 RESOLVE_BENEATH:
+ * "..", absolute symlinks and symlinks leading outside fail with EXDEV). Returns fd or -1. */
+int ts_file_open_beneath(int rootfd, const char *rel);
+
+/* Serves the file (or directory index) req->path names: 200 with the file streamed, 301 to
+ * add a trailing slash, 403, 404. Worker thread. */
+void ts_file_serve(struct ts_req *req);
+
+#endif

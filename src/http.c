@@ -1,0 +1,189 @@
+/* llhttp glue and request routing. The parser's callbacks record each piece of the request as
+ * a pointer into the read buffer: the buffer is only compacted between requests, so pieces
+ * that arrive in several reads are still contiguous. */
+#include "http.h"
+#include "file.h"
+#include "response.h"
+
+#include <assert.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const hdr_names[TS_HDR_N] = {
+    [TS_HDR_HOST] = "host",
+    [TS_HDR_CONNECTION] = "connection",
+    [TS_HDR_IF_NONE_MATCH] = "if-none-match",
+    [TS_HDR_IF_MODIFIED_SINCE] = "if-modified-since",
+    [TS_HDR_RANGE] = "range",
+    [TS_HDR_IF_RANGE] = "if-range",
+    [TS_HDR_ACCEPT] = "accept",
+    [TS_HDR_ACCEPT_ENCODING] = "accept-encoding",
+    [TS_HDR_REFERER] = "referer",
+    [TS_HDR_USER_AGENT] = "user-agent",
+};
+
+/* The largest target accepted, for the request being parsed (set by ts_http_parse). */
+static _Thread_local size_t cur_max_uri;
+
+static void extend(struct ts_str *s, const char *at, size_t len)
+{
+    if (!s->p) s->p = at;
+    assert(s->p + s->len == at); /* the read buffer is never moved mid-request */
+    s->len += len;
+}
+
+static int fail(llhttp_t *p, int status, const char *reason)
+{
+    struct ts_req *r = p->data;
+    r->error = status;
+    r->error_reason = reason;
+    llhttp_set_error_reason(p, reason);
+    return HPE_USER;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct ts_req *r = p->data;
+    r->in_url = true;
+    r->method = llhttp_get_method(p);
+    extend(&r->target, at, len);
+    if (r->target.len > cur_max_uri) return fail(p, 414, "request target too long");
+    return 0;
+}
+
+static int on_url_complete(llhttp_t *p)
+{
+    struct ts_req *r = p->data;
+    r->in_url = false;
+    const char *q = memchr(r->target.p, '?', r->target.len);
+    r->path.p = r->target.p;
+    r->path.len = q ? (size_t)(q - r->target.p) : r->target.len;
+    r->query.p = q;
+    r->query.len = q ? r->target.len - r->path.len : 0;
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct ts_req *r = p->data;
+    extend(&r->cur_field, at, len);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct ts_req *r = p->data;
+    extend(&r->cur_value, at, len);
+    return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct ts_req *r = p->data;
+    for (int i = 0; i < TS_HDR_N; i++) {
+        if (strlen(hdr_names[i]) == r->cur_field.len &&
+            strncasecmp(hdr_names[i], r->cur_field.p, r->cur_field.len) == 0) {
+            if (i == TS_HDR_HOST && ++r->nhost > 1) return fail(p, 400, "more than one Host");
+            if (!r->cur_value.p) r->cur_value.p = r->cur_field.p; /* empty value */
+            r->hdr[i] = r->cur_value;
+            break;
+        }
+    }
+    r->cur_field = (struct ts_str){0};
+    r->cur_value = (struct ts_str){0};
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct ts_req *r = p->data;
+    r->method = llhttp_get_method(p);
+    r->http_minor = llhttp_get_http_minor(p);
+    if (llhttp_get_http_major(p) != 1) return fail(p, 505, "HTTP version not supported");
+    if (r->http_minor >= 1 && r->nhost == 0) return fail(p, 400, "missing Host header");
+    /* A static server takes no request bodies: answer at once and close, so a body of any
+     * size is never read, let alone buffered. */
+    if ((p->flags & (F_CHUNKED | F_TRANSFER_ENCODING)) ||
+        ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0)) {
+        r->has_body = true;
+        r->complete = true;
+        return HPE_PAUSED;
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct ts_req *r = p->data;
+    r->complete = true;
+    return HPE_PAUSED; /* one request at a time: pipelined input waits its turn */
+}
+
+static const llhttp_settings_t settings = {
+    .on_url = on_url,
+    .on_url_complete = on_url_complete,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_message_complete = on_message_complete,
+};
+
+void ts_http_begin(llhttp_t *parser, struct ts_req *req)
+{
+    memset(req, 0, sizeof(*req));
+    req->body_fd = -1;
+    llhttp_init(parser, HTTP_REQUEST, &settings);
+    parser->data = req;
+}
+
+enum ts_http_parse ts_http_parse(llhttp_t *parser, struct ts_req *req, const char *data,
+                                 size_t len, size_t *consumed, size_t max_uri)
+{
+    cur_max_uri = max_uri;
+    llhttp_errno_t e = llhttp_execute(parser, data, len);
+    if (e == HPE_OK) {
+        *consumed = len;
+        return TS_HTTP_NEED_MORE;
+    }
+    const char *pos = llhttp_get_error_pos(parser);
+    *consumed = pos && pos >= data && pos <= data + len ? (size_t)(pos - data) : len;
+    if (e == HPE_PAUSED && req->complete) {
+        llhttp_resume(parser);
+        return TS_HTTP_REQUEST;
+    }
+    if (!req->error) {
+        req->error = 400;
+        req->error_reason = llhttp_get_error_reason(parser);
+    }
+    return TS_HTTP_ERROR;
+}
+
+bool ts_http_has_token(struct ts_str v, const char *token)
+{
+    size_t tl = strlen(token);
+    size_t i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ',')) i++;
+        size_t start = i;
+        while (i < v.len && v.p[i] != ',') i++;
+        size_t end = i;
+        while (end > start && (v.p[end - 1] == ' ' || v.p[end - 1] == '\t')) end--;
+        if (end - start == tl && strncasecmp(v.p + start, token, tl) == 0) return true;
+    }
+    return false;
+}
+
+void ts_http_handle(struct ts_req *req)
+{
+    if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
+        ts_response_error(req, 405, NULL);
+        return;
+    }
+    if (req->has_body) {
+        ts_response_error(req, 413, "This server does not accept request bodies.");
+        return;
+    }
+    req->head_only = req->method == HTTP_HEAD;
+    ts_file_serve(req);
+}

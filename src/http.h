@@ -1,0 +1,95 @@
+/* HTTP/1.1 requests: llhttp glue that records the request in place (pointers into the read
+ * buffer, nothing copied), the limits checked while parsing, and routing to a handler. */
+#ifndef TS_HTTP_H
+#define TS_HTTP_H
+
+#include <llhttp.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct ts_worker;
+struct ts_cert_info;
+
+struct ts_str {
+    const char *p;
+    size_t len;
+};
+
+/* Request headers the server acts on; others are parsed and skipped. */
+enum ts_hdr {
+    TS_HDR_HOST,
+    TS_HDR_CONNECTION,
+    TS_HDR_IF_NONE_MATCH,
+    TS_HDR_IF_MODIFIED_SINCE,
+    TS_HDR_RANGE,
+    TS_HDR_IF_RANGE,
+    TS_HDR_ACCEPT,
+    TS_HDR_ACCEPT_ENCODING,
+    TS_HDR_REFERER,
+    TS_HDR_USER_AGENT,
+    TS_HDR_N
+};
+
+/* One request and the response being made for it. Lives in the connection's read block from
+ * the first byte of the request until its response is sent. */
+struct ts_req {
+    /* the request */
+    struct ts_str target; /* as sent: path and query */
+    struct ts_str path;   /* target up to '?' */
+    struct ts_str query;  /* from '?' (included), or empty */
+    struct ts_str hdr[TS_HDR_N];
+    struct ts_str cur_field, cur_value; /* header being parsed */
+    uint8_t method;                     /* enum llhttp_method */
+    uint8_t http_minor;
+    uint8_t nhost;
+    bool complete;
+    bool has_body;
+    bool in_url;     /* still reading the request target (for 414 on a full buffer) */
+    int error;       /* 400, 413, 414, 431, 501 found while parsing, else 0 */
+    const char *error_reason;
+
+    /* the response */
+    int status;
+    bool keep_alive;     /* decided before headers are written */
+    bool head_only;      /* HEAD: headers, no body */
+    char *out;           /* header block (the connection's write buffer) */
+    size_t out_len, out_cap;
+    size_t header_len;   /* bytes of out that are the header block */
+    int body_fd;         /* file body, -1 if none; closed when the response ends */
+    uint64_t body_off, body_left;
+    const char *body_mem; /* memory body (static, or body_owned) */
+    char *body_owned;     /* malloc'ed, freed when the response ends */
+    uint64_t body_bytes;  /* body bytes this response sends (access log) */
+
+    /* context */
+    struct ts_worker *w;
+    const char *remote;  /* peer address */
+    const struct ts_cert_info *cert;
+};
+
+enum ts_http_parse {
+    TS_HTTP_NEED_MORE, /* all input consumed, request incomplete */
+    TS_HTTP_REQUEST,   /* a request is ready; *consumed bytes belong to it */
+    TS_HTTP_ERROR,     /* req->error holds the status to answer, then close */
+};
+
+/* Prepares parser and req for the next request on a connection (keeps nothing from the
+ * previous one). */
+void ts_http_begin(llhttp_t *parser, struct ts_req *req);
+
+/* Feeds data[0..len) to the parser. The request's strings point into data (and into earlier
+ * input of the same request, which must still be in place and contiguous). Sets *consumed to
+ * the bytes parsed; input after a complete request is left for the next call. */
+enum ts_http_parse ts_http_parse(llhttp_t *parser, struct ts_req *req, const char *data,
+                                 size_t len, size_t *consumed, size_t max_uri);
+
+/* Routes a parsed request to its handler, which fills the response part of req. Worker
+ * thread; never blocks on the network (files are local). */
+void ts_http_handle(struct ts_req *req);
+
+/* Case-insensitive comparison of a header value with a token list item ("close"). */
+bool ts_http_has_token(struct ts_str value, const char *token);
+
+#endif

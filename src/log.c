@@ -1,0 +1,224 @@
+/* Error log and access log. The error log is shared by every thread: each message is formatted
+ * into a local buffer and written with a single write(2) to an O_APPEND descriptor, so lines
+ * from different threads never interleave. */
+#include "log.h"
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/err.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int error_fd = STDERR_FILENO;
+static int access_fd = -1;
+static enum ts_log_level max_level = TS_LOG_INFO;
+static enum ts_log_format access_format = TS_LOG_FORMAT_COMBINED;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+static int open_dest(const char *dest, int std_fd, const char *key, char *err, size_t errlen)
+{
+    if (strcmp(dest, "-") == 0) return std_fd;
+    int fd = open(dest, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) snprintf(err, errlen, "%s: %s: %s", key, dest, strerror(errno));
+    return fd;
+}
+
+int ts_log_open(const struct ts_config *cfg, char *err, size_t errlen)
+{
+    max_level = (enum ts_log_level)cfg->log.level;
+    access_format = cfg->log.format;
+    int efd = open_dest(cfg->log.error, STDERR_FILENO, "log.error", err, errlen);
+    if (efd < 0) return -1;
+    int afd = -1;
+    if (strcmp(cfg->log.access, "off") != 0) {
+        afd = open_dest(cfg->log.access, STDOUT_FILENO, "log.access", err, errlen);
+        if (afd < 0) {
+            if (efd != STDERR_FILENO) close(efd);
+            return -1;
+        }
+    }
+    error_fd = efd;
+    access_fd = afd;
+    return 0;
+}
+
+void ts_log_close(void)
+{
+    if (error_fd != STDERR_FILENO) close(error_fd);
+    if (access_fd > STDERR_FILENO) close(access_fd);
+    error_fd = STDERR_FILENO;
+    access_fd = -1;
+}
+
+int ts_log_enabled(enum ts_log_level level)
+{
+    return level <= max_level;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return; /* nowhere left to report it */
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void vlog(enum ts_log_level level, int with_ssl, const char *fmt, va_list ap)
+{
+    if (level > max_level) return;
+    char line[2048];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, " [%s] ", level_names[level]);
+    int w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    n = w < 0 ? n : (n + (size_t)w >= sizeof(line) ? sizeof(line) - 1 : n + (size_t)w);
+    if (with_ssl) {
+        unsigned long e;
+        const char *sep = ": ";
+        while ((e = ERR_get_error()) != 0) {
+            char buf[256];
+            ERR_error_string_n(e, buf, sizeof(buf));
+            if (n + strlen(sep) + strlen(buf) + 2 < sizeof(line)) {
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s", sep, buf);
+                sep = "; ";
+            }
+        }
+    }
+    if (n >= sizeof(line) - 1) n = sizeof(line) - 2;
+    line[n++] = '\n';
+    write_all(error_fd, line, n);
+}
+
+void ts_log(enum ts_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+void ts_log_ssl(enum ts_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, 1, fmt, ap);
+    va_end(ap);
+    ERR_clear_error();
+}
+
+int ts_log_access_enabled(void)
+{
+    return access_fd >= 0;
+}
+
+void ts_log_access_flush(struct ts_access_log *log)
+{
+    if (log->len && access_fd >= 0) write_all(access_fd, log->buf, log->len);
+    log->len = 0;
+}
+
+/* Appends s, escaping what must not reach a log line raw: quotes, backslashes and control
+ * bytes (a client controls these strings). */
+static size_t put_escaped(char *out, size_t room, const char *s, size_t len, int json)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 6 < room; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            if (json && c >= 0x80) {
+                out[n++] = (char)c; /* JSON output is UTF-8; pass bytes through */
+                continue;
+            }
+            memcpy(out + n, json ? "\\u00" : "\\x", json ? 4 : 2);
+            n += json ? 4 : 2;
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    return n;
+}
+
+#define PUT_STR(s) n += put_escaped(line + n, sizeof(line) - n, (s), strlen(s), json)
+#define PUT_MEM(s, l) n += put_escaped(line + n, sizeof(line) - n, (s), (l), json)
+#define RAW(s)                                                                                     \
+    do {                                                                                           \
+        if (n + sizeof(s) < sizeof(line)) memcpy(line + n, (s), sizeof(s) - 1), n += sizeof(s) - 1; \
+    } while (0)
+#define PUT_FMT(...)                                                                               \
+    do {                                                                                           \
+        int w_ = snprintf(line + n, sizeof(line) - n, __VA_ARGS__);                               \
+        if (w_ > 0) n += (size_t)w_ < sizeof(line) - n ? (size_t)w_ : sizeof(line) - n - 1;        \
+    } while (0)
+
+void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
+{
+    if (access_fd < 0) return;
+    int json = access_format == TS_LOG_FORMAT_JSON;
+    if (e->time != log->cached_sec) {
+        struct tm tm;
+        gmtime_r(&e->time, &tm);
+        strftime(log->cached_time, sizeof(log->cached_time),
+                 json ? "%Y-%m-%dT%H:%M:%SZ" : "%d/%b/%Y:%H:%M:%S +0000", &tm);
+        log->cached_sec = e->time;
+    }
+    char line[4096];
+    size_t n = 0;
+    const char *user = e->user ? e->user : "-";
+    if (json) {
+        PUT_FMT("{\"time\":\"%s\",\"remote\":\"%s\",\"user\":\"", log->cached_time, e->remote);
+        PUT_STR(user);
+        PUT_FMT("\",\"method\":\"%s\",\"target\":\"", e->method);
+        PUT_MEM(e->target, e->target_len);
+        PUT_FMT("\",\"protocol\":\"HTTP/1.%d\",\"status\":%d,\"bytes\":%llu,\"referer\":\"",
+                e->http_minor, e->status, (unsigned long long)e->bytes);
+        PUT_MEM(e->referer, e->referer_len);
+        RAW("\",\"user_agent\":\"");
+        PUT_MEM(e->user_agent, e->user_agent_len);
+        PUT_FMT("\",\"duration_us\":%llu}\n", (unsigned long long)e->duration_us);
+    } else {
+        /* combined, with the user field carrying the client certificate subject; spaces in it
+         * are escaped so the line still splits on spaces. */
+        PUT_FMT("%s - ", e->remote);
+        for (const char *u = user; *u && n + 8 < sizeof(line); u++) {
+            if (*u == ' ')
+                RAW("\\x20");
+            else
+                PUT_MEM(u, 1);
+        }
+        PUT_FMT(" [%s] \"%s ", log->cached_time, e->method);
+        PUT_MEM(e->target, e->target_len);
+        PUT_FMT(" HTTP/1.%d\" %d %llu \"", e->http_minor, e->status, (unsigned long long)e->bytes);
+        if (e->referer_len)
+            PUT_MEM(e->referer, e->referer_len);
+        else
+            RAW("-");
+        RAW("\" \"");
+        if (e->user_agent_len)
+            PUT_MEM(e->user_agent, e->user_agent_len);
+        else
+            RAW("-");
+        RAW("\"\n");
+    }
+    if (n >= sizeof(line) - 1) line[sizeof(line) - 2] = '\n', n = sizeof(line) - 1;
+    if (log->len + n > sizeof(log->buf)) ts_log_access_flush(log);
+    memcpy(log->buf + log->len, line, n);
+    log->len += n;
+}

@@ -1,0 +1,72 @@
+/* Logging: the error log (levelled lines on stderr or a file) and the access log (combined or
+ * JSON lines, buffered per worker so a request costs no write(2) of its own). */
+#ifndef TS_LOG_H
+#define TS_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum ts_log_level { TS_LOG_ERROR, TS_LOG_WARN, TS_LOG_INFO, TS_LOG_DEBUG };
+
+struct ts_config;
+
+/* Opens the error and access log destinations named in cfg->log. Main thread, at start.
+ * Returns 0, or -1 with a message naming the key and file in err. */
+int ts_log_open(const struct ts_config *cfg, char *err, size_t errlen);
+void ts_log_close(void);
+
+/* True when messages of this level are written. */
+int ts_log_enabled(enum ts_log_level level);
+
+/* Writes one line to the error log with a timestamp and level; any thread; one write(2). */
+void ts_log(enum ts_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Like ts_log, then appends OpenSSL's queued error strings (and clears the queue). */
+void ts_log_ssl(enum ts_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define ts_log_error(...) ts_log(TS_LOG_ERROR, __VA_ARGS__)
+#define ts_log_warn(...) ts_log(TS_LOG_WARN, __VA_ARGS__)
+#define ts_log_info(...) ts_log(TS_LOG_INFO, __VA_ARGS__)
+#define ts_log_debug(...)                                                                          \
+    do {                                                                                           \
+        if (ts_log_enabled(TS_LOG_DEBUG)) ts_log(TS_LOG_DEBUG, __VA_ARGS__);                       \
+    } while (0)
+
+/* One request as the access log sees it. Strings need not be NUL-terminated. */
+struct ts_access_entry {
+    const char *remote;
+    const char *user; /* verified client certificate subject, or NULL */
+    time_t time;
+    const char *method;
+    const char *target;
+    size_t target_len;
+    int http_minor;
+    int status;
+    uint64_t bytes; /* body bytes sent */
+    const char *referer;
+    size_t referer_len;
+    const char *user_agent;
+    size_t user_agent_len;
+    uint64_t duration_us;
+};
+
+/* A worker's access-log buffer; only its worker touches it. */
+struct ts_access_log {
+    char buf[16384];
+    size_t len;
+    time_t cached_sec;
+    char cached_time[40];
+};
+
+/* True when access logging is on. */
+int ts_log_access_enabled(void);
+
+/* Appends one line; flushes when the buffer is nearly full. Worker thread. */
+void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e);
+
+/* Writes out what is buffered. The worker calls it once per event-loop turn. */
+void ts_log_access_flush(struct ts_access_log *log);
+
+#endif

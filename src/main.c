@@ -1,0 +1,212 @@
+/* main: command line and configuration, the TLS context, worker and acceptor threads, signals
+ * and the orderly stop. */
+#include "acceptor.h"
+#include "config.h"
+#include "log.h"
+#include "response.h"
+#include "tls.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define EXIT_CONFIG 2
+#define DEFAULT_CONFIG "conf/tessera.json"
+#define FD_RESERVE 64 /* listeners, logs, eventfds, files being served */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tessera [options]\n"
+            "  --config FILE     configuration file (default " DEFAULT_CONFIG
+            " if it exists)\n"
+            "  --listen ADDR:PORT  listen address, e.g. 0.0.0.0:8443 or [::]:8443\n"
+            "  --root DIR        document root\n"
+            "  --workers N       worker threads (0: one per CPU)\n"
+            "  --cert FILE       server certificate chain (PEM)\n"
+            "  --key FILE        server private key (PEM)\n"
+            "  --check-config    validate the configuration and exit\n"
+            "  --help            show this help\n"
+            "  --version         show the version\n"
+            "Command-line values override the configuration file.\n");
+}
+
+static int die_config(const char *msg)
+{
+    fprintf(stderr, "tessera: configuration error: %s\n", msg);
+    return EXIT_CONFIG;
+}
+
+/* Each connection needs one descriptor, and briefly a second for the file it serves. */
+static void raise_fd_limit(const struct ts_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)cfg->limits.max_connections * 2 + FD_RESERVE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need) return;
+    struct rlimit want = {need, rl.rlim_max > need ? rl.rlim_max : need};
+    if (setrlimit(RLIMIT_NOFILE, &want) == 0) return;
+    int err = errno;
+    want.rlim_cur = rl.rlim_max;
+    want.rlim_max = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &want);
+    ts_log_warn("limits.max_connections is %d, which needs %llu file descriptors, but "
+                "RLIMIT_NOFILE cannot go above %llu (%s); connections beyond the descriptors "
+                "left will be refused. Raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
+                "limits.max_connections.",
+                cfg->limits.max_connections, (unsigned long long)need,
+                (unsigned long long)rl.rlim_max, strerror(err));
+}
+
+static int parse_workers(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 256) return -2;
+    return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},  {"listen", required_argument, 0, 'l'},
+        {"root", required_argument, 0, 'r'},    {"workers", required_argument, 0, 'w'},
+        {"cert", required_argument, 0, 'C'},    {"key", required_argument, 0, 'K'},
+        {"check-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'v'},       {0, 0, 0, 0},
+    };
+    struct ts_config_overrides ov = {.workers = -1};
+    const char *config_path = NULL;
+    bool check_only = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'l': ov.listen = optarg; break;
+        case 'r': ov.root = optarg; break;
+        case 'w':
+            ov.workers = parse_workers(optarg);
+            if (ov.workers < 0) return die_config("--workers: must be an integer from 0 to 256");
+            break;
+        case 'C': ov.cert = optarg; break;
+        case 'K': ov.key = optarg; break;
+        case 't': check_only = true; break;
+        case 'h': usage(stdout); return 0;
+        case 'v':
+            printf("%s %s (%s)\n", TS_SERVER_NAME, TS_VERSION, OpenSSL_version(OPENSSL_VERSION));
+            return 0;
+        default: usage(stderr); return EXIT_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tessera: unexpected argument \"%s\"\n", argv[optind]);
+        usage(stderr);
+        return EXIT_CONFIG;
+    }
+    if (!config_path && access(DEFAULT_CONFIG, F_OK) == 0) config_path = DEFAULT_CONFIG;
+
+    static struct ts_config cfg;
+    static struct ts_server srv;
+    static struct ts_acceptor acceptor;
+    char err[1024];
+    int status = EXIT_CONFIG;
+    if (ts_config_load(&cfg, config_path, &ov, err, sizeof(err)) < 0) {
+        ts_config_free(&cfg);
+        return die_config(err);
+    }
+    srv.cfg = &cfg;
+    srv.rootfd = -1;
+    srv.ssl_ctx = ts_tls_ctx_new(&cfg, err, sizeof(err));
+    if (!srv.ssl_ctx) {
+        ts_config_free(&cfg);
+        return die_config(err);
+    }
+    if (check_only) {
+        printf("tessera: configuration %s is valid\n", config_path ? config_path : "(defaults)");
+        ts_tls_ctx_free(srv.ssl_ctx);
+        ts_config_free(&cfg);
+        return 0;
+    }
+    if (ts_log_open(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tessera: configuration error: %s\n", err);
+        goto out;
+    }
+    srv.rootfd = open(cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (srv.rootfd < 0) {
+        fprintf(stderr, "tessera: configuration error: root: %s: %s\n", cfg.root,
+                strerror(errno));
+        goto out;
+    }
+
+    /* SIGPIPE would kill the process on a write to a vanished peer; the terminating signals
+     * are blocked in every thread and taken by the main thread with sigwait. */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    raise_fd_limit(&cfg);
+
+    if (ts_acceptor_listen(&acceptor, &srv, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tessera: configuration error: %s\n", err);
+        goto out;
+    }
+    srv.started_at = time(NULL);
+    srv.nworkers = cfg.workers;
+    srv.workers = calloc((size_t)cfg.workers, sizeof(struct ts_worker));
+    if (!srv.workers) abort();
+    int started = 0;
+    status = 1;
+    for (; started < cfg.workers; started++) {
+        if (ts_worker_init(&srv.workers[started], &srv, started) < 0 ||
+            ts_worker_start(&srv.workers[started]) < 0) {
+            ts_log_error("cannot start worker %d: %s", started, strerror(errno));
+            break;
+        }
+    }
+    if (started == cfg.workers && ts_acceptor_start(&acceptor) == 0) {
+        char where[512] = "";
+        for (size_t i = 0; i < cfg.nlisten; i++)
+            snprintf(where + strlen(where), sizeof(where) - strlen(where), "%s%s", i ? ", " : "",
+                     cfg.listen[i]);
+        ts_log_info("%s %s listening on %s, %d workers, root %s, %s", TS_SERVER_NAME, TS_VERSION,
+                    where, cfg.workers, cfg.root, OpenSSL_version(OPENSSL_VERSION));
+        for (;;) {
+            int sig = 0;
+            if (sigwait(&sigs, &sig) != 0) continue;
+            if (sig == SIGHUP) {
+                ts_log_warn("SIGHUP ignored: restart tessera to apply configuration changes");
+                continue;
+            }
+            ts_log_info("%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+        status = 0;
+    }
+    ts_acceptor_stop(&acceptor);
+    for (int i = 0; i < started; i++) ts_worker_stop(&srv.workers[i]);
+    for (int i = 0; i < started; i++) ts_worker_destroy(&srv.workers[i]);
+    if (started < cfg.workers) {
+        /* the one that failed was initialised, not started */
+        struct ts_worker *w = &srv.workers[started];
+        if (w->epfd > 0) close(w->epfd);
+        if (w->evfd > 0) close(w->evfd);
+    }
+    if (status == 0) ts_log_info("stopped");
+    free(srv.workers);
+out:
+    if (srv.rootfd >= 0) close(srv.rootfd);
+    ts_tls_ctx_free(srv.ssl_ctx);
+    ts_log_close();
+    ts_config_free(&cfg);
+    return status;
+}

@@ -1,0 +1,42 @@
+/* Responses: status line and headers written into the connection's write buffer, the cached
+ * Date header, and the built-in error pages. */
+#ifndef TS_RESPONSE_H
+#define TS_RESPONSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+struct ts_req;
+struct ts_worker;
+
+#define TS_SERVER_NAME "tessera"
+#define TS_VERSION "0.1.0"
+
+/* Reason phrase for a status code ("Unknown" if none). */
+const char *ts_response_reason(int status);
+
+/* Starts the header block: status line, Date, Server. */
+void ts_response_start(struct ts_req *req, int status);
+
+/* Adds one header line. value need not be NUL-terminated. */
+void ts_response_header(struct ts_req *req, const char *name, const char *value, size_t len);
+
+/* Adds Content-Length (unless it is (uint64_t)-1), the Connection header that req->keep_alive
+ * calls for, and the blank line. */
+void ts_response_end(struct ts_req *req, uint64_t content_length);
+
+/* Appends a small body right after the headers (skipped for HEAD). */
+void ts_response_body(struct ts_req *req, const char *data, size_t len);
+
+/* Answers with a complete error response (HTML page with detail, if given). Statuses 400 and
+ * above that leave the connection in doubt (400, 408, 413, 414, 431, 5xx) also close it. */
+void ts_response_error(struct ts_req *req, int status, const char *detail);
+
+/* Formats t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into buf (>= 30 bytes). */
+size_t ts_http_date(time_t t, char *buf);
+
+/* Refreshes the worker's cached Date value when the second changed. Worker thread. */
+void ts_response_update_date(struct ts_worker *w);
+
+#endif

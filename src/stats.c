@@ -1,0 +1,24 @@
+/* Names of the counter categories, as they appear in /status, /metrics and logs. */
+#include "stats.h"
+
+const char *const ts_stats_hs_fail_names[TS_HS_FAIL_N] = {
+    [TS_HS_FAIL_TIMEOUT] = "timeout",
+    [TS_HS_FAIL_PEER_CLOSED] = "peer_closed",
+    [TS_HS_FAIL_HTTP_ON_TLS_PORT] = "http_on_tls_port",
+    [TS_HS_FAIL_PROTOCOL_VERSION] = "protocol_version",
+    [TS_HS_FAIL_NO_SHARED_CIPHER] = "no_shared_cipher",
+    [TS_HS_FAIL_CLIENT_CERT] = "client_certificate",
+    [TS_HS_FAIL_BAD_MESSAGE] = "bad_message",
+    [TS_HS_FAIL_OTHER] = "other",
+};
+
+const char *const ts_stats_cert_reason_names[TS_CERT_REASON_N] = {
+    [TS_CERT_OK] = "verified",
+    [TS_CERT_NONE] = "no_certificate",
+    [TS_CERT_UNTRUSTED_ISSUER] = "untrusted_issuer",
+    [TS_CERT_EXPIRED] = "expired",
+    [TS_CERT_NOT_YET_VALID] = "not_yet_valid",
+    [TS_CERT_REVOKED] = "revoked",
+    [TS_CERT_WRONG_PURPOSE] = "wrong_purpose",
+    [TS_CERT_INVALID] = "invalid",
+};

@@ -1,0 +1,77 @@
+/* Per-worker counters. Each is written only by its own worker (a relaxed load and store, no
+ * lock prefix) and read by whichever thread serves /status, so totals are exact sums. */
+#ifndef TS_STATS_H
+#define TS_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Why a handshake failed; keep in step with ts_stats_hs_fail_names. */
+enum ts_hs_fail {
+    TS_HS_FAIL_TIMEOUT,
+    TS_HS_FAIL_PEER_CLOSED,
+    TS_HS_FAIL_HTTP_ON_TLS_PORT,
+    TS_HS_FAIL_PROTOCOL_VERSION,
+    TS_HS_FAIL_NO_SHARED_CIPHER,
+    TS_HS_FAIL_CLIENT_CERT,
+    TS_HS_FAIL_BAD_MESSAGE,
+    TS_HS_FAIL_OTHER,
+    TS_HS_FAIL_N
+};
+
+/* Which timer expired; keep in step with enum ts_timer_kind. */
+enum { TS_STATS_TIMEOUT_N = 5 };
+
+/* Client certificate outcome reasons; keep in step with ts_stats_cert_reason_names. */
+enum ts_cert_reason {
+    TS_CERT_OK,
+    TS_CERT_NONE,
+    TS_CERT_UNTRUSTED_ISSUER,
+    TS_CERT_EXPIRED,
+    TS_CERT_NOT_YET_VALID,
+    TS_CERT_REVOKED,
+    TS_CERT_WRONG_PURPOSE,
+    TS_CERT_INVALID,
+    TS_CERT_REASON_N
+};
+
+struct ts_stats {
+    /* connections */
+    _Atomic uint64_t accepted, active, idle, handshaking;
+    _Atomic uint64_t closed_clean, closed_peer_eof, closed_timeout, closed_error;
+    _Atomic uint64_t timeouts[TS_STATS_TIMEOUT_N];
+    /* requests */
+    _Atomic uint64_t requests, in_flight, status_class[6]; /* [1]..[5] = 1xx..5xx */
+    _Atomic uint64_t bytes_received, bytes_sent;
+    /* TLS */
+    _Atomic uint64_t hs_full, hs_resumed, hs_failed, hs_fail[TS_HS_FAIL_N];
+    _Atomic uint64_t proto_tls12, proto_tls13;
+    _Atomic uint64_t resumed_tls12_session_id, resumed_tls12_ticket, resumed_tls13_ticket;
+    /* client certificates: outcome per handshake-verified connection, by reason */
+    _Atomic uint64_t cert_verified, cert_absent, cert_rejected, cert_reason[TS_CERT_REASON_N];
+};
+
+extern const char *const ts_stats_hs_fail_names[TS_HS_FAIL_N];
+extern const char *const ts_stats_cert_reason_names[TS_CERT_REASON_N];
+
+static inline void ts_stat_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline void ts_stat_sub(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) - n,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t ts_stat_get(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+#define TS_INC(w, field) ts_stat_add(&(w)->stats.field, 1)
+#define TS_DEC(w, field) ts_stat_sub(&(w)->stats.field, 1)
+
+#endif

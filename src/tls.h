@@ -1,0 +1,79 @@
+/* TLS: the one SSL_CTX every worker shares (protocols, ciphers, session cache, tickets) and the
+ * non-blocking wrappers around SSL_* calls. Nothing outside tls.c calls SSL_get_error. */
+#ifndef TS_TLS_H
+#define TS_TLS_H
+
+#include "stats.h"
+
+#include <openssl/types.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ts_config;
+
+enum ts_io {
+    TS_IO_OK,
+    TS_IO_WANT_READ,
+    TS_IO_WANT_WRITE,
+    TS_IO_CLOSE_NOTIFY, /* the peer sent close_notify: a clean end of its stream */
+    TS_IO_EOF,          /* the peer closed the TCP stream (FIN or RST) without close_notify */
+    TS_IO_ERROR,        /* fatal TLS or socket error: close quietly, no SSL_shutdown */
+};
+
+/* How a resumed handshake found its session. */
+enum ts_resumption {
+    TS_RESUMED_NONE,
+    TS_RESUMED_TLS12_SESSION_ID,
+    TS_RESUMED_TLS12_TICKET,
+    TS_RESUMED_TLS13_TICKET,
+};
+
+/* One connection's TLS state; embedded in the connection, reached from OpenSSL callbacks
+ * through SSL_get_app_data. */
+struct ts_tls_conn {
+    SSL *ssl;
+    unsigned long err;      /* first OpenSSL error of the last failed call, 0 if none */
+    int sys_errno;          /* errno of the last SSL_ERROR_SYSCALL */
+    bool peer_close_notify; /* a close_notify alert was read (not just EOF) */
+    bool ticket_decrypted;  /* the client's ticket was decrypted with one of our keys */
+    bool sent_close_notify;
+};
+
+/* Builds the shared SSL_CTX from cfg->tls. Main thread, before workers start. Returns NULL
+ * with one message naming the key or file in err. */
+SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen);
+
+/* Frees the context and the ticket keys. Main thread, after workers stopped. */
+void ts_tls_ctx_free(SSL_CTX *ctx);
+
+/* Creates the SSL for an accepted socket, in server mode. Returns 0 or -1. */
+int ts_tls_conn_init(struct ts_tls_conn *t, SSL_CTX *ctx, int fd);
+
+/* Frees the SSL. After a clean exchange or a peer EOF the session stays resumable; after a
+ * fatal error OpenSSL has already removed it from the cache. */
+void ts_tls_conn_free(struct ts_tls_conn *t, bool keep_session);
+
+/* Non-blocking steps; each returns what the caller must wait for. */
+enum ts_io ts_tls_handshake(struct ts_tls_conn *t);
+enum ts_io ts_tls_read(struct ts_tls_conn *t, void *buf, size_t len, size_t *got);
+enum ts_io ts_tls_write(struct ts_tls_conn *t, const void *buf, size_t len, size_t *put);
+
+/* Sends close_notify (once). TS_IO_OK when it is on the wire; the peer's close_notify is then
+ * awaited with ts_tls_read, which reports TS_IO_CLOSE_NOTIFY. */
+enum ts_io ts_tls_send_close_notify(struct ts_tls_conn *t);
+
+/* Frees the record buffers of an idle connection (SSL_free_buffers); they come back on the
+ * next read. */
+void ts_tls_release_buffers(struct ts_tls_conn *t);
+
+/* After a successful handshake: protocol (TLS1_2_VERSION / TLS1_3_VERSION) and resumption. */
+int ts_tls_version(const struct ts_tls_conn *t);
+enum ts_resumption ts_tls_resumption(const struct ts_tls_conn *t);
+
+/* Classifies why the handshake failed from t->err / t->sys_errno. */
+enum ts_hs_fail ts_tls_failure_reason(const struct ts_tls_conn *t);
+
+/* One line describing t->err, for logs ("" when none). */
+const char *ts_tls_error_string(const struct ts_tls_conn *t, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Configuration: every bad key or file stops the server with exit 2 and a message naming it;
+# flags override the file; --check-config, --help and --version.
+. "$(dirname "$0")/lib.sh"
+make_site
+PORT=$(pick_port)
+
+# run_config JSON: runs --check-config on it, sets RC and OUT
+run_config() {
+    printf '%s\n' "$1" >"$T/bad.json"
+    OUT=$("$TS_BIN" --config "$T/bad.json" --check-config 2>&1)
+    RC=$?
+}
+base_tls="\"certificate\": \"$CERTS/server.crt\", \"key\": \"$CERTS/server.key\""
+good="{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$base_tls}}"
+
+run_config "$good"
+expect "a valid configuration passes --check-config" "$RC" 0
+expect_match "--check-config says it is valid" "$OUT" "valid"
+
+# bad_config DESCRIPTION JSON EXPECTED-KEY-IN-MESSAGE
+bad_config() {
+    run_config "$2"
+    if [ "$RC" = 2 ] && printf '%s' "$OUT" | grep -qF -- "$3"; then ok "$1 -> exit 2 naming $3"; else
+        not_ok "$1 (exit $RC, message: $OUT)"
+    fi
+}
+bad_config "unknown top-level key" "{\"listen\": \"127.0.0.1:$PORT\", \"colour\": 1, \"tls\": {$base_tls}}" "colour: unknown key"
+bad_config "unknown nested key" "{\"root\": \"$T/www\", \"tls\": {$base_tls, \"session_cache\": {\"sise\": 5}}}" "tls.session_cache.sise: unknown key"
+bad_config "wrong type (string for integer)" "{\"workers\": \"two\", \"root\": \"$T/www\", \"tls\": {$base_tls}}" "workers: must be an integer"
+bad_config "out of range integer" "{\"workers\": 100000, \"root\": \"$T/www\", \"tls\": {$base_tls}}" "workers: must be an integer from 0 to 256"
+bad_config "wrong type (number for bool)" "{\"root\": \"$T/www\", \"tls\": {$base_tls, \"session_tickets\": 1}}" "tls.session_tickets: must be true or false"
+bad_config "unsupported protocol" "{\"root\": \"$T/www\", \"tls\": {$base_tls, \"protocols\": [\"TLSv1.1\"]}}" "tls.protocols: unsupported protocol \"TLSv1.1\""
+bad_config "missing certificate file" "{\"root\": \"$T/www\", \"tls\": {\"certificate\": \"$T/nope.crt\", \"key\": \"$CERTS/server.key\"}}" "tls.certificate: $T/nope.crt"
+printf 'not a key\n' >"$T/garbage.key"
+bad_config "unreadable private key" "{\"root\": \"$T/www\", \"tls\": {\"certificate\": \"$CERTS/server.crt\", \"key\": \"$T/garbage.key\"}}" "tls.key: $T/garbage.key: cannot load private key"
+bad_config "key that does not match the certificate" "{\"root\": \"$T/www\", \"tls\": {\"certificate\": \"$CERTS/server.crt\", \"key\": \"$CERTS/client.key\"}}" "tls.key: $CERTS/client.key: cannot load private key: error:05800074:x509 certificate routines::key values mismatch"
+bad_config "missing root" "{\"root\": \"$T/nowhere\", \"tls\": {$base_tls}}" "root: $T/nowhere"
+bad_config "root is a file" "{\"root\": \"$T/www/index.html\", \"tls\": {$base_tls}}" "root: $T/www/index.html: not a directory"
+bad_config "bad listen address" "{\"listen\": \"localhost\", \"root\": \"$T/www\", \"tls\": {$base_tls}}" "listen:"
+bad_config "bad listen port" "{\"listen\": \"127.0.0.1:99999\", \"root\": \"$T/www\", \"tls\": {$base_tls}}" "listen: bad port"
+bad_config "invalid JSON" "{\"root\": \"$T/www\", " "invalid JSON near line"
+bad_config "duplicate key" "{\"root\": \"$T/www\", \"root\": \"$T/www\", \"tls\": {$base_tls}}" "root: duplicate key"
+bad_config "bad log level" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"level\": \"loud\"}}" "log.level: must be one of"
+bad_config "timeout out of range" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"timeouts\": {\"shutdown_s\": -1}}" "timeouts.shutdown_s: must be an integer"
+bad_config "session cache size zero" "{\"root\": \"$T/www\", \"tls\": {$base_tls, \"session_cache\": {\"size\": 0}}}" "tls.session_cache.size"
+
+OUT=$("$TS_BIN" --config "$T/missing.json" 2>&1)
+RC=$?
+expect "a missing --config file exits 2" "$RC" 2
+expect_match "the message names the missing file" "$OUT" "$T/missing.json"
+
+OUT=$("$TS_BIN" --config "$T/bad.json" --workers x 2>&1)
+expect "--workers x exits 2" "$?" 2
+OUT=$("$TS_BIN" --bogus 2>&1)
+expect "an unknown flag exits 2" "$?" 2
+expect_match "an unknown flag prints usage" "$OUT" "usage: tessera"
+OUT=$("$TS_BIN" --help | tr '\n' ' ')
+expect_match "--help lists every flag" "$OUT" "--config.*--listen.*--root.*--workers.*--cert.*--key.*--check-config.*--help.*--version"
+OUT=$("$TS_BIN" --version)
+expect_match "--version prints name, version and OpenSSL" "$OUT" "^tessera [0-9]+\.[0-9]+\.[0-9]+ \(OpenSSL 3"
+
+# flags override the file: the file points at a missing root and a wrong port
+printf '%s\n' "{\"listen\": \"127.0.0.1:1\", \"root\": \"$T/nowhere\", \"tls\": {\"certificate\": \"$T/x.crt\", \"key\": \"$T/x.key\"}}" >"$T/override.json"
+OUT=$("$TS_BIN" --config "$T/override.json" --root "$T/www" --cert "$CERTS/server.crt" --key "$CERTS/server.key" --listen "127.0.0.1:$PORT" --workers 1 --check-config 2>&1)
+expect "--root, --cert, --key, --listen override the file" "$?" 0
+
+# the real thing with overrides: the server serves from the overriding root on the overriding port
+mkdir -p "$T/other"
+printf 'other root\n' >"$T/other/index.html"
+start_server --root "$T/other" --workers 1
+expect "--root override is served" "$(tcurl "$BASE/")" "other root"
+stop_server
+expect "server exits 0 on SIGTERM" "$?" 0
+check_server_log
