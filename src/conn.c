@@ -155,9 +155,13 @@ static void end_request(struct ts_conn *c)
     req->body_owned = NULL;
 }
 
+static const char *const close_names[] = {"clean", "peer_eof", "timeout", "error"};
+
 static void conn_close(struct ts_conn *c)
 {
     struct ts_worker *w = c->w;
+    ts_log_debug("%s: worker %d: closed (%s) after %u requests", c->remote, w->id,
+                 close_names[c->close_kind], c->nrequests);
     end_request(c);
     switch ((enum close_kind)c->close_kind) {
     case CLOSE_CLEAN: TS_INC(w, closed_clean); break;
@@ -278,14 +282,21 @@ static enum step peek_first_byte(struct ts_conn *c)
     return STEP_AGAIN;
 }
 
+static const char *const resumption_names[] = {"full", "resumed tls12_session_id",
+                                                "resumed tls12_ticket", "resumed tls13_ticket"};
+
 static void count_handshake(struct ts_conn *c)
 {
     struct ts_worker *w = c->w;
-    if (ts_tls_version(&c->tls) == TLS1_3_VERSION)
+    bool v13 = ts_tls_version(&c->tls) == TLS1_3_VERSION;
+    enum ts_resumption how = ts_tls_resumption(&c->tls);
+    if (v13)
         TS_INC(w, proto_tls13);
     else
         TS_INC(w, proto_tls12);
-    switch (ts_tls_resumption(&c->tls)) {
+    ts_log_debug("%s: worker %d: %s handshake (%s)", c->remote, w->id,
+                 v13 ? "TLSv1.3" : "TLSv1.2", resumption_names[how]);
+    switch (how) {
     case TS_RESUMED_NONE: TS_INC(w, hs_full); return;
     case TS_RESUMED_TLS12_SESSION_ID: TS_INC(w, resumed_tls12_session_id); break;
     case TS_RESUMED_TLS12_TICKET: TS_INC(w, resumed_tls12_ticket); break;

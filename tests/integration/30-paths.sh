@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Path safety: traversal with ../, %2e%2e, encoded slashes, NUL bytes and symlinks that lead
+# outside the root never serve anything from outside it.
+. "$(dirname "$0")/lib.sh"
+make_site
+mkdir -p "$T/outside"
+printf 'TOP-SECRET\n' >"$T/outside/secret.txt"
+printf 'TOP-SECRET\n' >"$T/secret-sibling.txt"
+ln -s "$T/outside" "$T/www/link-out"           # absolute symlink to a directory outside
+ln -s ../outside/secret.txt "$T/www/rel-out"    # relative symlink to a file outside
+ln -s hello.txt "$T/www/link-in"                # symlink that stays inside
+ln -s /etc/passwd "$T/www/passwd"
+start_server || exit 1
+
+attempt() { # description path
+    local out code
+    out=$(tcurl --path-as-is -o "$T/body" -w '%{http_code}' "$BASE$2")
+    code=$out
+    if grep -q -e TOP-SECRET -e 'root:' "$T/body" 2>/dev/null; then
+        not_ok "$1: served content from outside the root ($2)"
+    elif [ "$code" = 200 ]; then
+        not_ok "$1: unexpected 200 for $2"
+    else
+        ok "$1 -> $code"
+    fi
+}
+attempt "plain ../" "/../secret-sibling.txt"
+attempt "deep ../" "/../../../../../../etc/passwd"
+attempt "../ after a directory" "/dir/../../secret-sibling.txt"
+attempt "encoded dots" "/%2e%2e/secret-sibling.txt"
+attempt "mixed encoded dots" "/.%2e/%2E./secret-sibling.txt"
+attempt "encoded slash" "/..%2fsecret-sibling.txt"
+attempt "encoded slash inside a name" "/dir%2f..%2f..%2fsecret-sibling.txt"
+attempt "encoded backslash dots" "/..%5c..%5csecret-sibling.txt"
+attempt "NUL byte" "/hello.txt%00.html"
+attempt "absolute symlink to a directory outside" "/link-out/secret.txt"
+attempt "relative symlink to a file outside" "/rel-out"
+attempt "symlink to /etc/passwd" "/passwd"
+attempt "double-encoded dots" "/%252e%252e/secret-sibling.txt"
+
+expect "encoded slash is 400" "$(tcurl --path-as-is -o /dev/null -w '%{http_code}' "$BASE/dir%2findex.html")" 400
+expect "NUL byte is 400" "$(tcurl --path-as-is -o /dev/null -w '%{http_code}' "$BASE/hello.txt%00")" 400
+expect ".. above the root is 400" "$(tcurl --path-as-is -o /dev/null -w '%{http_code}' "$BASE/../x")" 400
+expect "escaping symlink is 404" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/rel-out")" 404
+expect "a symlink inside the root is served" "$(tcurl "$BASE/link-in")" "hello"
+expect ".. that stays inside the root is served" "$(tcurl --path-as-is "$BASE/dir/../hello.txt")" "hello"
+expect "encoded dots that stay inside are served" "$(tcurl --path-as-is "$BASE/dir/%2e%2e/hello.txt")" "hello"
+
+# raw bytes the URL parser must refuse (control characters in the target)
+R=$(raw_request 'GET /hello.txt\x01 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+expect_match "control byte in the target is 400" "$R" "^HTTP/1.1 400"
+
+stop_server
+expect "server exits 0" "$?" 0
+check_server_log

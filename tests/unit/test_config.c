@@ -1,0 +1,198 @@
+/* Unit tests for configuration loading: defaults, every key type, and errors naming keys. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "log.h"
+
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/ts-cfg-XXXXXX";
+static char path[600], cert[600], key[600];
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(dir)) return -1;
+    snprintf(cert, sizeof(cert), "%s/c.pem", dir);
+    snprintf(key, sizeof(key), "%s/k.pem", dir);
+    snprintf(path, sizeof(path), "%s/t.json", dir);
+    FILE *f = fopen(cert, "w");
+    if (!f) return -1;
+    fclose(f);
+    f = fopen(key, "w");
+    if (!f) return -1;
+    fclose(f);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Loads JSON after replacing @DIR@, @CERT@ and @KEY@; returns ts_config_load's result. */
+static int load(const char *json, struct ts_config *cfg, char *err, size_t errlen)
+{
+    char text[8192];
+    size_t n = 0;
+    while (*json && n < sizeof(text) - 700) {
+        const char *sub = NULL;
+        size_t skip = 0;
+        if (strncmp(json, "@DIR@", 5) == 0) sub = dir, skip = 5;
+        if (strncmp(json, "@CERT@", 6) == 0) sub = cert, skip = 6;
+        if (strncmp(json, "@KEY@", 5) == 0) sub = key, skip = 5;
+        if (sub) {
+            n += (size_t)snprintf(text + n, sizeof(text) - n, "%s", sub);
+            json += skip;
+        } else {
+            text[n++] = *json++;
+        }
+    }
+    text[n] = '\0';
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return ts_config_load(cfg, path, NULL, err, errlen);
+}
+
+#define BASE "\"root\": \"@DIR@\", \"tls\": {\"certificate\": \"@CERT@\", \"key\": \"@KEY@\""
+#define TLS_ONLY "\"tls\": {\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}"
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+    assert_int_equal(load("{" BASE "}}", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(cfg.nlisten, 1);
+    assert_string_equal(cfg.listen[0], "0.0.0.0:8443");
+    assert_true(cfg.workers >= 1);
+    assert_int_equal(cfg.tls.min_version, TLS1_2_VERSION);
+    assert_int_equal(cfg.tls.max_version, TLS1_3_VERSION);
+    assert_int_equal(cfg.tls.session_cache_size, 20480);
+    assert_int_equal(cfg.tls.session_timeout_s, 300);
+    assert_true(cfg.tls.session_tickets);
+    assert_int_equal(cfg.timeouts.handshake_s, 10);
+    assert_int_equal(cfg.timeouts.request_header_s, 10);
+    assert_int_equal(cfg.timeouts.keepalive_s, 60);
+    assert_int_equal(cfg.timeouts.send_s, 30);
+    assert_int_equal(cfg.timeouts.shutdown_s, 1);
+    assert_string_equal(cfg.log.access, "-");
+    assert_int_equal(cfg.log.level, TS_LOG_INFO);
+    ts_config_free(&cfg);
+}
+
+static void test_values(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+    int rc = load("{\"listen\": [\"127.0.0.1:1\", \"[::1]:2\"], \"workers\": 3, " BASE
+                  ", \"protocols\": [\"TLSv1.3\"], \"session_tickets\": false,"
+                  " \"session_cache\": {\"size\": 10, \"timeout_s\": 20}},"
+                  " \"timeouts\": {\"shutdown_s\": 0, \"keepalive_s\": 5},"
+                  " \"log\": {\"access\": \"off\", \"format\": \"json\", \"level\": \"debug\"}}",
+                  &cfg, err, sizeof(err));
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg.nlisten, 2);
+    assert_string_equal(cfg.listen[1], "[::1]:2");
+    assert_int_equal(cfg.workers, 3);
+    assert_int_equal(cfg.tls.min_version, TLS1_3_VERSION);
+    assert_int_equal(cfg.tls.max_version, TLS1_3_VERSION);
+    assert_false(cfg.tls.session_tickets);
+    assert_int_equal(cfg.tls.session_cache_size, 10);
+    assert_int_equal(cfg.tls.session_timeout_s, 20);
+    assert_int_equal(cfg.timeouts.shutdown_s, 0);
+    assert_int_equal(cfg.timeouts.keepalive_s, 5);
+    assert_string_equal(cfg.log.access, "off");
+    assert_int_equal(cfg.log.format, TS_LOG_FORMAT_JSON);
+    assert_int_equal(cfg.log.level, TS_LOG_DEBUG);
+    ts_config_free(&cfg);
+}
+
+static void expect_error(const char *json, const char *want)
+{
+    struct ts_config cfg;
+    char err[512] = "";
+    int rc = load(json, &cfg, err, sizeof(err));
+    ts_config_free(&cfg);
+    if (rc != -1 || !strstr(err, want)) fail_msg("rc %d, err \"%s\", want \"%s\"", rc, err, want);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error("{" BASE "}, \"bogus\": 1}", "bogus: unknown key");
+    expect_error("{" BASE ", \"x\": 1}}", "tls.x: unknown key");
+    expect_error("{" BASE "}, \"workers\": 1.5}", "workers: must be an integer");
+    expect_error("{" BASE "}, \"workers\": -1}", "workers: must be an integer from 0 to 256");
+    expect_error("{\"root\": 5, " TLS_ONLY "}", "root: must be a non-empty string");
+    expect_error("{" BASE "}, \"listen\": []}", "listen: must be a string or a non-empty list");
+    expect_error("{" BASE "}, \"listen\": [1]}", "listen: every entry must be a string");
+    expect_error("{" BASE "}, \"listen\": \"nocolon\"}", "listen: \"nocolon\" is not ADDR:PORT");
+    expect_error("{" BASE ", \"protocols\": []}}", "tls.protocols: must be a non-empty list");
+    expect_error("{" BASE ", \"protocols\": [\"SSLv3\"]}}", "unsupported protocol \"SSLv3\"");
+    expect_error("{" BASE ", \"session_cache\": []}}", "tls.session_cache: must be an object");
+    expect_error("{" BASE "}, \"log\": {\"format\": \"xml\"}}",
+                 "log.format: must be one of \"combined\", \"json\"");
+    expect_error("[1]", "the top level must be a JSON object");
+    expect_error("{\"root\": \"@DIR@\", \"tls\": {\"certificate\": \"/nonexistent.pem\"}}",
+                 "tls.certificate: /nonexistent.pem");
+    expect_error("{\"root\": \"@DIR@/none\", " TLS_ONLY "}", "/none: No such file");
+    expect_error("{" BASE "}, \"limits\": {\"max_header_bytes\": 10}}",
+                 "limits.max_header_bytes: must be an integer from 256");
+}
+
+static void test_overrides(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+    assert_int_equal(load("{\"workers\": 4, " BASE "}}", &cfg, err, sizeof(err)), 0);
+    ts_config_free(&cfg);
+    struct ts_config_overrides ov = {.listen = "127.0.0.1:9", .workers = 1, .root = "/tmp"};
+    assert_int_equal(ts_config_load(&cfg, path, &ov, err, sizeof(err)), 0);
+    assert_int_equal(cfg.nlisten, 1);
+    assert_string_equal(cfg.listen[0], "127.0.0.1:9");
+    assert_int_equal(cfg.workers, 1);
+    assert_string_equal(cfg.root, "/tmp");
+    ts_config_free(&cfg);
+}
+
+static void test_split_listen(void **state)
+{
+    (void)state;
+    char host[64], port[16];
+    assert_int_equal(ts_config_split_listen("[::1]:8443", host, sizeof(host), port, sizeof(port)),
+                     0);
+    assert_string_equal(host, "::1");
+    assert_string_equal(port, "8443");
+    assert_int_equal(ts_config_split_listen("*:80", host, sizeof(host), port, sizeof(port)), 0);
+    assert_string_equal(host, "0.0.0.0");
+    assert_int_equal(ts_config_split_listen("[::1]8443", host, sizeof(host), port, sizeof(port)),
+                     -1);
+    assert_int_equal(ts_config_split_listen(":8443", host, sizeof(host), port, sizeof(port)), -1);
+    assert_int_equal(ts_config_split_listen("host:", host, sizeof(host), port, sizeof(port)), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_split_listen),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,198 @@
+/* Unit tests for the llhttp glue: in-place request recording across split reads, pipelining,
+ * keep-alive and the errors found while parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "http.h"
+
+#include <string.h>
+
+static llhttp_t parser;
+static struct ts_req req;
+
+static bool str_is(struct ts_str s, const char *want)
+{
+    return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
+}
+
+/* Parses text in pieces of at most step bytes, as successive reads into one buffer would
+ * deliver it. Returns the result of the last call and the bytes consumed in total. */
+static enum ts_http_parse parse_steps(const char *text, size_t step, size_t *consumed)
+{
+    size_t len = strlen(text), fed = 0, avail = 0;
+    enum ts_http_parse r = TS_HTTP_NEED_MORE;
+    ts_http_begin(&parser, &req);
+    while (fed < len) {
+        avail = avail + step > len ? len : avail + step;
+        size_t used = 0;
+        r = ts_http_parse(&parser, &req, text + fed, avail - fed, &used, 4096);
+        fed += used;
+        if (r != TS_HTTP_NEED_MORE) break;
+    }
+    *consumed = fed;
+    return r;
+}
+
+static const char get_req[] = "GET /a/b.html?x=1&y=2 HTTP/1.1\r\n"
+                              "Host: example.test\r\n"
+                              "User-Agent: unit\r\n"
+                              "X-Other: ignored\r\n"
+                              "If-None-Match: \"abc\"\r\n"
+                              "Accept-Encoding: gzip, br\r\n"
+                              "\r\n";
+
+static void check_get(void)
+{
+    assert_true(req.complete);
+    assert_int_equal(req.method, HTTP_GET);
+    assert_int_equal(req.http_minor, 1);
+    assert_true(str_is(req.target, "/a/b.html?x=1&y=2"));
+    assert_true(str_is(req.path, "/a/b.html"));
+    assert_true(str_is(req.query, "?x=1&y=2"));
+    assert_true(str_is(req.hdr[TS_HDR_HOST], "example.test"));
+    assert_true(str_is(req.hdr[TS_HDR_USER_AGENT], "unit"));
+    assert_true(str_is(req.hdr[TS_HDR_IF_NONE_MATCH], "\"abc\""));
+    assert_true(str_is(req.hdr[TS_HDR_ACCEPT_ENCODING], "gzip, br"));
+    assert_null(req.hdr[TS_HDR_RANGE].p);
+    assert_true(llhttp_should_keep_alive(&parser));
+}
+
+static void test_whole(void **state)
+{
+    (void)state;
+    size_t used;
+    assert_int_equal(parse_steps(get_req, sizeof(get_req), &used), TS_HTTP_REQUEST);
+    assert_int_equal(used, strlen(get_req));
+    check_get();
+}
+
+static void test_every_split(void **state)
+{
+    (void)state;
+    for (size_t step = 1; step < sizeof(get_req); step++) {
+        size_t used;
+        assert_int_equal(parse_steps(get_req, step, &used), TS_HTTP_REQUEST);
+        assert_int_equal(used, strlen(get_req));
+        check_get();
+    }
+}
+
+static void test_pipelined(void **state)
+{
+    (void)state;
+    const char two[] = "GET /one HTTP/1.1\r\nHost: a\r\n\r\n"
+                       "HEAD /two HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
+    size_t used = 0;
+    ts_http_begin(&parser, &req);
+    assert_int_equal(ts_http_parse(&parser, &req, two, strlen(two), &used, 4096),
+                     TS_HTTP_REQUEST);
+    assert_int_equal(used, strlen("GET /one HTTP/1.1\r\nHost: a\r\n\r\n"));
+    assert_true(str_is(req.path, "/one"));
+    assert_true(llhttp_should_keep_alive(&parser));
+
+    size_t rest = strlen(two) - used, used2 = 0;
+    ts_http_begin(&parser, &req);
+    assert_int_equal(ts_http_parse(&parser, &req, two + used, rest, &used2, 4096),
+                     TS_HTTP_REQUEST);
+    assert_int_equal(used2, rest);
+    assert_int_equal(req.method, HTTP_HEAD);
+    assert_true(str_is(req.path, "/two"));
+    assert_true(str_is(req.hdr[TS_HDR_HOST], "b"));
+    assert_false(llhttp_should_keep_alive(&parser));
+}
+
+static void test_http10(void **state)
+{
+    (void)state;
+    size_t used;
+    assert_int_equal(parse_steps("GET / HTTP/1.0\r\n\r\n", 100, &used), TS_HTTP_REQUEST);
+    assert_int_equal(req.http_minor, 0);
+    assert_false(llhttp_should_keep_alive(&parser));
+    assert_int_equal(parse_steps("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 100, &used),
+                     TS_HTTP_REQUEST);
+    assert_true(llhttp_should_keep_alive(&parser));
+}
+
+static void expect_error(const char *text, int status)
+{
+    size_t used;
+    enum ts_http_parse r = parse_steps(text, strlen(text), &used);
+    if (r != TS_HTTP_ERROR || req.error != status)
+        fail_msg("\"%s\": result %d, error %d, want error %d", text, r, req.error, status);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    expect_error("GARBAGE\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.1\r\n\r\n", 400);                       /* no Host */
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);  /* two Hosts */
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked"
+                 "\r\n\r\n",
+                 400);
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                 400);
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400);
+    expect_error("GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.1\r\nHo st: a\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.1\nHost: a\n\n", 400); /* bare LF */
+    expect_error("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400); /* bare CR */
+    expect_error("GET / HTTP/3.1\r\nHost: a\r\n\r\n", 400);
+
+    char longreq[6000] = "GET /";
+    memset(longreq + 5, 'a', 5000);
+    strcpy(longreq + 5005, " HTTP/1.1\r\nHost: a\r\n\r\n");
+    expect_error(longreq, 414);
+}
+
+static void test_body(void **state)
+{
+    (void)state;
+    size_t used;
+    assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+                                 100, &used),
+                     TS_HTTP_REQUEST);
+    assert_true(req.has_body);
+    assert_int_equal(parse_steps("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+                                 100, &used),
+                     TS_HTTP_REQUEST);
+    assert_true(req.has_body);
+    assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 100,
+                                 &used),
+                     TS_HTTP_REQUEST);
+    assert_false(req.has_body);
+}
+
+static void test_incomplete(void **state)
+{
+    (void)state;
+    size_t used;
+    assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\n", 100, &used), TS_HTTP_NEED_MORE);
+    assert_false(req.complete);
+}
+
+static void test_tokens(void **state)
+{
+    (void)state;
+    struct ts_str v = {"keep-alive, Close ,x", 20};
+    assert_true(ts_http_has_token(v, "close"));
+    assert_true(ts_http_has_token(v, "keep-alive"));
+    assert_true(ts_http_has_token(v, "x"));
+    assert_false(ts_http_has_token(v, "clo"));
+    struct ts_str e = {"", 0};
+    assert_false(ts_http_has_token(e, "close"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_whole),      cmocka_unit_test(test_every_split),
+        cmocka_unit_test(test_pipelined),  cmocka_unit_test(test_http10),
+        cmocka_unit_test(test_errors),     cmocka_unit_test(test_body),
+        cmocka_unit_test(test_incomplete), cmocka_unit_test(test_tokens),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
