@@ -36,6 +36,12 @@ static int listen_one(const char *spec, char *err, size_t errlen)
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
+    if (fd < 0 && errno == EAFNOSUPPORT) {
+        /* a host without IPv6 can still run the default "[::]:8443" + "0.0.0.0:8443" */
+        ts_log_warn("listen: \"%s\": %s: skipped", spec, strerror(errno));
+        freeaddrinfo(res);
+        return -2;
+    }
     if (fd < 0) goto fail;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     /* "[::]:P" and "0.0.0.0:P" may both be listed: keep the IPv6 socket IPv6-only */
@@ -60,8 +66,13 @@ int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, 
     if (!a->fds) abort();
     for (size_t i = 0; i < cfg->nlisten; i++) {
         int fd = listen_one(cfg->listen[i], err, errlen);
+        if (fd == -2) continue;
         if (fd < 0) goto fail;
         a->fds[a->nfds++] = fd;
+    }
+    if (a->nfds == 0) {
+        snprintf(err, errlen, "listen: no address could be used");
+        goto fail;
     }
     a->epfd = epoll_create1(EPOLL_CLOEXEC);
     a->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

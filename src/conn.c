@@ -320,7 +320,7 @@ static enum step do_handshake(struct ts_conn *c)
     case TS_IO_ERROR: return fail_handshake(c, ts_tls_failure_reason(&c->tls), CLOSE_ERROR);
     }
     count_handshake(c);
-    set_gauge(c, G_NONE);
+    set_gauge(c, G_IDLE);
     c->state = ST_READ_REQUEST;
     /* the first request must arrive within request_header_s of the handshake */
     ts_worker_timer_set(c->w, &c->timer, TS_TIMER_REQUEST);

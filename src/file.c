@@ -96,7 +96,7 @@ static void redirect_slash(struct ts_req *req)
     memcpy(loc, req->path.p, req->path.len);
     n = req->path.len;
     loc[n++] = '/';
-    memcpy(loc + n, req->query.p, req->query.len);
+    if (req->query.len) memcpy(loc + n, req->query.p, req->query.len);
     n += req->query.len;
     static const char body[] = "Moved to the directory's URL with a trailing slash.\n";
     ts_response_start(req, 301);

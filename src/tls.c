@@ -110,7 +110,7 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
  * SSL_read return SSL_ERROR_ZERO_RETURN, but only the alert passes through here. */
 static void info_cb(const SSL *ssl, int where, int ret)
 {
-    if ((where & SSL_CB_READ_ALERT) && (ret & 0xff) == SSL_AD_CLOSE_NOTIFY) {
+    if ((where & SSL_CB_ALERT) && (where & SSL_CB_READ) && (ret & 0xff) == SSL_AD_CLOSE_NOTIFY) {
         struct ts_tls_conn *t = SSL_get_app_data(ssl);
         if (t) t->peer_close_notify = true;
     }

@@ -81,6 +81,8 @@ expect "HTTP/1.0 keep-alive then close: both answered" "$(printf '%s' "$R" | gre
 R=$(raw_request 'GET /hello.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /dir/ HTTP/1.1\r\nHost: a\r\n\r\n')
 expect "requests after Connection: close are not answered" "$(printf '%s' "$R" | grep -c '^HTTP/1.1')" 1
 
+tcurl -A 'log-test/1 ("quoted")' -e "https://ref.example/" -o /dev/null "$BASE/hello.txt?q=1"
+
 # 403 for a file the server cannot read: run as nobody (root reads everything)
 stop_server
 chmod -R a+rX "$T" && chmod 755 "$T"
@@ -102,6 +104,6 @@ expect "server exits 0" "$?" 0
 CERTS=$CERTS_SAVE
 check_server_log
 
-# access log, combined format
-L=$(grep '"GET /hello.txt HTTP.*curl' "$T/access.log" | head -1)
-expect_match "access log line in combined format" "$L" '^127\.0\.0\.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:]{8} \+0000\] "GET /hello.txt HTTP/1\.1" 200 6 "-" "curl/'
+# access log, combined format (the request below was made by the first server)
+L=$(grep 'log-test/1' "$T/access.log" | head -1)
+expect_match "access log line in combined format" "$L" '^127\.0\.0\.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:]{8} \+0000\] "GET /hello.txt\?q=1 HTTP/1\.1" 200 6 "https://ref\.example/" "log-test/1 \(\\"quoted\\"\)"$'

@@ -110,6 +110,7 @@ start_server() {
     for attempt in 1 2 3; do
         PORT=$(pick_port) || return 1
         write_config
+        [ -f "$T/error.log" ] && cat "$T/error.log" >>"$T/error.all"
         "$TS_BIN" --config "$T/tessera.json" "$@" >"$T/stdout.log" 2>"$T/error.log" &
         SERVER_PID=$!
         PIDS+=("$SERVER_PID")
@@ -155,9 +156,10 @@ stop_server() {
 
 # Fails the test on sanitizer reports or unexpected error lines in the server's error log.
 check_server_log() {
-    local log=${1:-$T/error.log}
     local bad
-    bad=$(grep -E 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:|\[error\]' "$log" |
+    touch "$T/error.all" "$T/error.log"
+    bad=$(cat "$T/error.all" "$T/error.log" |
+        grep -E 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:|\[error\]' |
         grep -vE "${ALLOWED_ERRORS:-^$}" | head -5)
     if [ -z "$bad" ]; then ok "server log has no errors or sanitizer reports"; else
         not_ok "server log has errors or sanitizer reports"

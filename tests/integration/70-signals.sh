@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SIGTERM and SIGINT: stop accepting, finish responses in flight, send close_notify to idle
+# connections, exit 0 within a few seconds. SIGPIPE never kills the process.
+. "$(dirname "$0")/lib.sh"
+make_site
+head -c $((6 * 1024 * 1024)) /dev/urandom >"$T/www/six.bin"
+want=$(sha256sum <"$T/www/six.bin" | cut -d' ' -f1)
+
+for sig in TERM INT; do
+    TIMEOUTS='"shutdown_s": 1, "keepalive_s": 60' start_server || exit 1
+    fifo=$T/hold.$sig
+    mkfifo "$fifo"
+    "$TS_PROBE" hold --port "$PORT" --cafile "$CERTS/ca.crt" --count 50 --seconds 30 --ignore-stdin >"$fifo" 2>/dev/null &
+    HOLD=$!
+    PIDS+=("$HOLD")
+    exec 3<"$fifo"
+    read -r -t 30 line <&3
+    expect "SIG$sig: 50 idle connections open" "$line" "established=50 failed=0"
+    # a download in flight at 2 MB/s takes about 3 s
+    (tcurl --limit-rate 2M "$BASE/six.bin" | sha256sum | cut -d' ' -f1 >"$T/inflight.$sig") &
+    DL=$!
+    sleep 0.5
+    start=$(date +%s%N)
+    stop_server "$sig"
+    rc=$?
+    ms=$((($(date +%s%N) - start) / 1000000))
+    expect "SIG$sig: exit status 0" "$rc" 0
+    if [ "$ms" -lt $((8000 * MULT)) ]; then ok "SIG$sig: stopped within ${ms} ms"; else not_ok "SIG$sig: took ${ms} ms"; fi
+    wait "$DL"
+    expect "SIG$sig: the response in flight was finished" "$(cat "$T/inflight.$sig")" "$want"
+    R=$(timeout 30 cat <&3)
+    exec 3<&-
+    wait "$HOLD"
+    expect_match "SIG$sig: idle connections were closed by the server" "$R" "closed_by_server=50"
+    expect_match "SIG$sig: ...each with close_notify" "$R" "close_notify=50"
+    if port_in_use "$PORT"; then not_ok "SIG$sig: port still accepting"; else ok "SIG$sig: no longer accepting"; fi
+    expect_match "SIG$sig: the log says why it stopped" "$(cat "$T/error.log")" "SIG$sig received: stopping"
+    check_server_log
+done
+
+# SIGPIPE: clients that reset the connection mid-response do not kill the server
+head -c $((8 * 1024 * 1024)) /dev/urandom >"$T/www/eight.bin"
+start_server || exit 1
+for i in $(seq 1 20); do probe vanish --stage response --rst --path /eight.bin >/dev/null; done
+for i in $(seq 1 20); do probe vanish --stage response --path /eight.bin >/dev/null; done
+if kill -0 "$SERVER_PID" 2>/dev/null; then ok "server survives 40 clients vanishing mid-response"; else not_ok "server died"; fi
+expect "...and still serves" "$(tcurl "$BASE/hello.txt")" "hello"
+stop_server
+expect "server exits 0" "$?" 0
+check_server_log
