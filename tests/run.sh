@@ -58,6 +58,6 @@ if [ "$mode" = all ] || [ "$mode" = integration ]; then
     done
 fi
 
-if [ ${#failures[@]} -eq 0 ]; then rm -rf "$logdir"; fi
+if [ ${#failures[@]} -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$logdir"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
