@@ -84,10 +84,10 @@ $(BUILD)/tlsprobe: tests/tools/tlsprobe.c
 
 tools: $(TOOLS)
 
-certs/server.crt:
+certs/ca.crl:
 	$(Q)certs/make-certs.sh certs
 
-certs: certs/server.crt
+certs: certs/ca.crl
 
 run: all certs
 	$(BUILD)/tessera --config conf/tessera.json

@@ -21,10 +21,12 @@ struct key;
 typedef int (*custom_parse_fn)(struct ts_config *cfg, const cJSON *item, const char *path,
                                char *err, size_t errlen);
 
+/* A key of a JSON object; its field lives at offset in the struct the object fills (struct
+ * ts_config for the top level and its sub-objects, struct ts_location for locations[]). */
 struct key {
     const char *name;
     enum key_type type;
-    size_t offset; /* into struct ts_config */
+    size_t offset;
     long min, max; /* K_INT bounds */
     const struct key *sub;     /* K_OBJECT: its keys, terminated by a NULL name */
     const char *const *values; /* K_ENUM: accepted strings, index stored as int */
@@ -32,12 +34,17 @@ struct key {
 };
 
 #define F(field) offsetof(struct ts_config, field)
+#define L(field) offsetof(struct ts_location, field)
 
 static const char *const log_formats[] = {"combined", "json", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const client_auth_modes[] = {"none", "optional", "optional_no_ca", "required",
+                                                NULL};
+static const char *const cert_details[] = {"full", "reason", NULL};
 
 static int parse_listen(struct ts_config *, const cJSON *, const char *, char *, size_t);
 static int parse_protocols(struct ts_config *, const cJSON *, const char *, char *, size_t);
+static int parse_locations(struct ts_config *, const cJSON *, const char *, char *, size_t);
 
 static const struct key session_cache_keys[] = {
     {"size", K_INT, F(tls.session_cache_size), 1, 10000000, 0, 0, 0},
@@ -52,6 +59,17 @@ static const struct key tls_keys[] = {
     {"session_cache", K_OBJECT, 0, 0, 0, session_cache_keys, 0, 0},
     {"session_tickets", K_BOOL, F(tls.session_tickets), 0, 0, 0, 0, 0},
     {"ticket_key_file", K_STRING, F(tls.ticket_key_file), 0, 0, 0, 0, 0},
+    {"client_auth", K_ENUM, F(tls.client_auth), 0, 0, 0, client_auth_modes, 0},
+    {"client_ca", K_STRING, F(tls.client_ca), 0, 0, 0, 0, 0},
+    {"client_crl", K_STRING, F(tls.client_crl), 0, 0, 0, 0, 0},
+    {"verify_depth", K_INT, F(tls.verify_depth), 1, 10, 0, 0, 0},
+    {"client_cert_detail", K_ENUM, F(tls.client_cert_detail), 0, 0, 0, cert_details, 0},
+    {0},
+};
+
+static const struct key location_keys[] = {
+    {"path", K_STRING, L(path), 0, 0, 0, 0, 0},
+    {"require_client_cert", K_BOOL, L(require_client_cert), 0, 0, 0, 0, 0},
     {0},
 };
 
@@ -86,6 +104,7 @@ static const struct key top_keys[] = {
     {"root", K_STRING, F(root), 0, 0, 0, 0, 0},
     {"workers", K_INT, F(workers), 0, 256, 0, 0, 0},
     {"tls", K_OBJECT, 0, 0, 0, tls_keys, 0, 0},
+    {"locations", K_CUSTOM, 0, 0, 0, 0, 0, parse_locations},
     {"timeouts", K_OBJECT, 0, 0, 0, timeout_keys, 0, 0},
     {"limits", K_OBJECT, 0, 0, 0, limit_keys, 0, 0},
     {"log", K_OBJECT, 0, 0, 0, log_keys, 0, 0},
@@ -222,6 +241,43 @@ static int parse_protocols(struct ts_config *cfg, const cJSON *item, const char 
     return 0;
 }
 
+static void free_locations(struct ts_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nlocations; i++) free(cfg->locations[i].path);
+    free(cfg->locations);
+    cfg->locations = NULL;
+    cfg->nlocations = 0;
+}
+
+static int walk(struct ts_config *cfg, void *base, const cJSON *obj, const struct key *keys,
+                const char *prefix, char *err, size_t errlen);
+
+static int parse_locations(struct ts_config *cfg, const cJSON *item, const char *path, char *err,
+                           size_t errlen)
+{
+    free_locations(cfg);
+    if (!cJSON_IsArray(item))
+        return fail(err, errlen, "%s: must be a list of objects such as "
+                                 "{\"path\": \"/private/\", \"require_client_cert\": true}",
+                    path);
+    size_t n = (size_t)cJSON_GetArraySize(item);
+    cfg->locations = calloc(n ? n : 1, sizeof(*cfg->locations));
+    if (!cfg->locations) abort();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, item)
+    {
+        char at[64];
+        snprintf(at, sizeof(at), "%s[%zu]", path, cfg->nlocations);
+        struct ts_location *loc = &cfg->locations[cfg->nlocations++];
+        if (!cJSON_IsObject(e)) return fail(err, errlen, "%s: must be an object", at);
+        if (walk(cfg, loc, e, location_keys, at, err, errlen) < 0) return -1;
+        if (!loc->path || loc->path[0] != '/')
+            return fail(err, errlen, "%s.path: must be a URL path starting with \"/\"", at);
+        loc->path_len = strlen(loc->path);
+    }
+    return 0;
+}
+
 static const char *type_name(enum key_type t)
 {
     switch (t) {
@@ -235,7 +291,7 @@ static const char *type_name(enum key_type t)
     return "a value";
 }
 
-static int walk(struct ts_config *cfg, const cJSON *obj, const struct key *keys,
+static int walk(struct ts_config *cfg, void *base, const cJSON *obj, const struct key *keys,
                 const char *prefix, char *err, size_t errlen)
 {
     const cJSON *item;
@@ -249,7 +305,7 @@ static int walk(struct ts_config *cfg, const cJSON *obj, const struct key *keys,
         for (const cJSON *prev = obj->child; prev != item; prev = prev->next)
             if (strcmp(prev->string, item->string) == 0)
                 return fail(err, errlen, "%s: duplicate key", path);
-        void *field = (char *)cfg + k->offset;
+        void *field = (char *)base + k->offset;
         switch (k->type) {
         case K_STRING:
             if (!cJSON_IsString(item) || !item->valuestring[0])
@@ -285,7 +341,7 @@ static int walk(struct ts_config *cfg, const cJSON *obj, const struct key *keys,
         case K_OBJECT:
             if (!cJSON_IsObject(item))
                 return fail(err, errlen, "%s: must be %s", path, type_name(k->type));
-            if (walk(cfg, item, k->sub, path, err, errlen) < 0) return -1;
+            if (walk(cfg, base, item, k->sub, path, err, errlen) < 0) return -1;
             break;
         case K_CUSTOM:
             if (k->parse(cfg, item, path, err, errlen) < 0) return -1;
@@ -307,6 +363,9 @@ static void set_defaults(struct ts_config *cfg)
     cfg->tls.session_cache_size = 20480;
     cfg->tls.session_timeout_s = 300;
     cfg->tls.session_tickets = true;
+    cfg->tls.client_auth = TS_CLIENT_AUTH_NONE;
+    cfg->tls.verify_depth = 3;
+    cfg->tls.client_cert_detail = TS_CERT_DETAIL_FULL;
     cfg->timeouts.handshake_s = 10;
     cfg->timeouts.request_header_s = 10;
     cfg->timeouts.keepalive_s = 60;
@@ -369,6 +428,48 @@ static int check_readable(const char *key, const char *file, char *err, size_t e
     return 0;
 }
 
+static const char *mode_name(enum ts_client_auth m)
+{
+    return client_auth_modes[m];
+}
+
+/* Refuses a client-auth set-up that can never work, naming the key to change. */
+static int validate_client_auth(const struct ts_config *cfg, char *err, size_t errlen)
+{
+    enum ts_client_auth mode = cfg->tls.client_auth;
+    bool protected_paths = false;
+    for (size_t i = 0; i < cfg->nlocations; i++) {
+        if (!cfg->locations[i].require_client_cert) continue;
+        protected_paths = true;
+        if (mode == TS_CLIENT_AUTH_NONE)
+            return fail(err, errlen,
+                        "locations[%zu].require_client_cert: needs tls.client_auth \"optional\", "
+                        "\"optional_no_ca\" or \"required\" (it is \"none\", so no client "
+                        "certificate is ever requested)",
+                        i);
+    }
+    if (mode != TS_CLIENT_AUTH_NONE && mode != TS_CLIENT_AUTH_OPTIONAL_NO_CA && !cfg->tls.client_ca)
+        return fail(err, errlen,
+                    "tls.client_ca: required when tls.client_auth is \"%s\" (the CA bundle "
+                    "that issues client certificates)",
+                    mode_name(mode));
+    if (mode == TS_CLIENT_AUTH_OPTIONAL_NO_CA && protected_paths && !cfg->tls.client_ca)
+        return fail(err, errlen,
+                    "tls.client_ca: required for locations with require_client_cert (no "
+                    "certificate can be verified without it)");
+    if (cfg->tls.client_ca && check_readable("tls.client_ca", cfg->tls.client_ca, err, errlen) < 0)
+        return -1;
+    if (cfg->tls.client_crl) {
+        if (!cfg->tls.client_ca)
+            return fail(err, errlen, "tls.client_crl: needs tls.client_ca");
+        if (check_readable("tls.client_crl", cfg->tls.client_crl, err, errlen) < 0) return -1;
+    }
+    if (mode == TS_CLIENT_AUTH_NONE && cfg->tls.client_ca)
+        return fail(err, errlen,
+                    "tls.client_ca: set, but tls.client_auth is \"none\" so it would be unused");
+    return 0;
+}
+
 static int validate(struct ts_config *cfg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < cfg->nlisten; i++)
@@ -384,6 +485,7 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
     if (cfg->tls.ticket_key_file &&
         check_readable("tls.ticket_key_file", cfg->tls.ticket_key_file, err, errlen) < 0)
         return -1;
+    if (validate_client_auth(cfg, err, errlen) < 0) return -1;
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
@@ -411,7 +513,7 @@ int ts_config_load(struct ts_config *cfg, const char *path, const struct ts_conf
         if (!cJSON_IsObject(root))
             rc = fail(err, errlen, "%s: the top level must be a JSON object", path);
         else
-            rc = walk(cfg, root, top_keys, "", err, errlen);
+            rc = walk(cfg, cfg, root, top_keys, "", err, errlen);
         cJSON_Delete(root);
         free(text);
         if (rc < 0) return -1;
@@ -436,8 +538,9 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->tls.certificate);
     free(cfg->tls.key);
     free(cfg->tls.ticket_key_file);
-    for (size_t i = 0; i < cfg->nlocations; i++) free(cfg->locations[i].path);
-    free(cfg->locations);
+    free_locations(cfg);
+    free(cfg->tls.client_ca);
+    free(cfg->tls.client_crl);
     free(cfg->log.access);
     free(cfg->log.error);
     memset(cfg, 0, sizeof(*cfg));

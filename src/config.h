@@ -15,6 +15,8 @@ enum ts_client_auth {
 
 enum ts_log_format { TS_LOG_FORMAT_COMBINED, TS_LOG_FORMAT_JSON };
 
+enum ts_cert_detail { TS_CERT_DETAIL_FULL, TS_CERT_DETAIL_REASON };
+
 struct ts_location {
     char *path; /* URL prefix, e.g. "/private/" */
     size_t path_len;
@@ -35,6 +37,11 @@ struct ts_config {
         int session_timeout_s;
         bool session_tickets;
         char *ticket_key_file; /* NULL: random keys per process */
+        enum ts_client_auth client_auth;
+        char *client_ca;  /* CA bundle: trusted for client certificates, sent as acceptable */
+        char *client_crl; /* CRLs checked for client certificates, or NULL */
+        int verify_depth;
+        enum ts_cert_detail client_cert_detail; /* what a 403 page reveals */
     } tls;
 
     struct ts_location *locations;

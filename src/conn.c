@@ -27,7 +27,7 @@
 #define OUT_CAP 16384
 #define SHUTDOWN_DISCARD_MAX (1 << 20)
 
-enum state { ST_HANDSHAKE, ST_READ_REQUEST, ST_SEND_RESPONSE, ST_SHUTDOWN };
+enum state { ST_HANDSHAKE, ST_READ_REQUEST, ST_SEND_RESPONSE, ST_SHUTDOWN, ST_LINGER };
 enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
 enum close_kind { CLOSE_CLEAN, CLOSE_PEER_EOF, CLOSE_TIMEOUT, CLOSE_ERROR };
 enum gauge { G_NONE, G_HANDSHAKING, G_IDLE };
@@ -53,6 +53,7 @@ struct ts_conn {
     struct ts_conn *prev, *next;
     struct ts_worker *w;
     struct ts_tls_conn tls;
+    struct ts_cert_info cert; /* client certificate outcome, after the handshake */
     int fd;
     uint8_t state, gauge, close_kind;
     bool peeked;        /* first bytes checked for plain HTTP */
@@ -124,6 +125,7 @@ static void log_request(struct ts_conn *c, struct ts_req *req)
     uint64_t body = c->sent > req->header_len ? c->sent - req->header_len : 0;
     struct ts_access_entry e = {
         .remote = c->remote,
+        .user = c->cert.identity ? c->cert.subject : NULL,
         .time = c->w->now_s,
         .method = req->target.p ? llhttp_method_name(req->method) : "-",
         .target = req->target.p ? req->target.p : "-",
@@ -174,6 +176,7 @@ static void conn_close(struct ts_conn *c)
     ts_worker_timer_clear(w, &c->timer);
     release_in(c);
     release_out(c);
+    ts_tls_cert_release(&c->cert);
     ts_tls_conn_free(&c->tls, c->close_kind != CLOSE_ERROR);
     close(c->fd);
     atomic_fetch_sub_explicit(&w->srv->open_conns, 1, memory_order_relaxed);
@@ -238,10 +241,29 @@ void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
     run(c);
 }
 
+/* Counts a client-certificate outcome (once per connection, when certificates are asked). */
+static void count_cert(struct ts_worker *w, enum ts_cert_reason reason, bool presented,
+                       bool identity)
+{
+    TS_INC(w, cert_reason[reason]);
+    if (reason == TS_CERT_OK)
+        TS_INC(w, cert_verified);
+    else if (!presented)
+        TS_INC(w, cert_absent);
+    else if (identity)
+        TS_INC(w, cert_untrusted_accepted);
+    else
+        TS_INC(w, cert_rejected);
+}
+
 static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum close_kind kind)
 {
     TS_INC(c->w, hs_failed);
     TS_INC(c->w, hs_fail[why]);
+    if (why == TS_HS_FAIL_CLIENT_CERT) {
+        enum ts_cert_reason r = ts_tls_cert_failure_reason(&c->tls);
+        count_cert(c->w, r, r != TS_CERT_NONE, false);
+    }
     if (ts_log_enabled(TS_LOG_INFO) && why != TS_HS_FAIL_PEER_CLOSED) {
         char buf[256];
         ts_log_info("%s: TLS handshake failed (%s): %s", c->remote, ts_stats_hs_fail_names[why],
@@ -250,9 +272,39 @@ static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum clo
     return close_as(c, kind);
 }
 
+/* After a fatal alert (or the plain-HTTP answer): FIN, then read and drop what the client
+ * still sends until it closes or shutdown_s passes. Closing at once with its data unread would
+ * make the kernel send RST, which can destroy the alert before the client reads it (a TLS 1.3
+ * client sends its request right behind its certificate). Counted as an error close. */
+static enum step start_linger(struct ts_conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->close_kind = CLOSE_ERROR;
+    set_gauge(c, G_NONE);
+    if (cfg_of(c)->timeouts.shutdown_s == 0) return STEP_CLOSE;
+    c->state = ST_LINGER;
+    ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SHUTDOWN);
+    return STEP_AGAIN;
+}
+
+static enum step do_linger(struct ts_conn *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+        if (n > 0) {
+            c->shutdown_discarded += (uint64_t)n;
+            if (c->shutdown_discarded > SHUTDOWN_DISCARD_MAX) return STEP_CLOSE;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return STEP_WAIT;
+        return STEP_CLOSE; /* EOF or error: c->close_kind stays CLOSE_ERROR */
+    }
+}
+
 /* A client speaking plain HTTP to the TLS port gets a short plain-text answer instead of a
- * TLS alert it cannot read. Its request is drained first so that close() sends FIN, not RST,
- * and the answer is not destroyed in flight. */
+ * TLS alert it cannot read; the connection then lingers like one that got an alert. */
 static void answer_plain_http(struct ts_conn *c)
 {
     static const char msg[] = "HTTP/1.1 400 Bad Request\r\n"
@@ -260,11 +312,8 @@ static void answer_plain_http(struct ts_conn *c)
                               "Content-Length: 56\r\n"
                               "Connection: close\r\n\r\n"
                               "This port speaks HTTPS: use https:// to reach the site.\n";
-    char sink[4096];
-    for (int i = 0; i < 16 && recv(c->fd, sink, sizeof(sink), 0) > 0; i++) continue;
     ssize_t n = send(c->fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
     (void)n; /* best effort: the socket buffer is empty, it fits */
-    shutdown(c->fd, SHUT_WR);
 }
 
 static enum step peek_first_byte(struct ts_conn *c)
@@ -277,7 +326,8 @@ static enum step peek_first_byte(struct ts_conn *c)
     c->peeked = true;
     if (b >= 'A' && b <= 'Z') { /* "GET ", "POST ", ...: a TLS record starts with 0x16 */
         answer_plain_http(c);
-        return fail_handshake(c, TS_HS_FAIL_HTTP_ON_TLS_PORT, CLOSE_ERROR);
+        fail_handshake(c, TS_HS_FAIL_HTTP_ON_TLS_PORT, CLOSE_ERROR);
+        return start_linger(c);
     }
     return STEP_AGAIN;
 }
@@ -296,6 +346,11 @@ static void count_handshake(struct ts_conn *c)
         TS_INC(w, proto_tls12);
     ts_log_debug("%s: worker %d: %s handshake (%s)", c->remote, w->id,
                  v13 ? "TLSv1.3" : "TLSv1.2", resumption_names[how]);
+    if (cfg_of(c)->tls.client_auth != TS_CLIENT_AUTH_NONE) {
+        ts_tls_cert_examine(&c->tls, cfg_of(c)->tls.client_auth, &c->cert);
+        count_cert(w, (enum ts_cert_reason)c->cert.reason, c->cert.peer != NULL,
+                   c->cert.identity);
+    }
     switch (how) {
     case TS_RESUMED_NONE: TS_INC(w, hs_full); return;
     case TS_RESUMED_TLS12_SESSION_ID: TS_INC(w, resumed_tls12_session_id); break;
@@ -317,7 +372,9 @@ static enum step do_handshake(struct ts_conn *c)
     case TS_IO_WANT_WRITE: return STEP_WAIT;
     case TS_IO_CLOSE_NOTIFY:
     case TS_IO_EOF: return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
-    case TS_IO_ERROR: return fail_handshake(c, ts_tls_failure_reason(&c->tls), CLOSE_ERROR);
+    case TS_IO_ERROR:
+        fail_handshake(c, ts_tls_failure_reason(&c->tls), CLOSE_ERROR);
+        return start_linger(c);
     }
     count_handshake(c);
     set_gauge(c, G_IDLE);
@@ -380,6 +437,7 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     TS_INC(w, in_flight);
     req->w = w;
     req->remote = c->remote;
+    req->cert = &c->cert;
     req->keep_alive = !parse_error && llhttp_should_keep_alive(&c->in->parser) &&
                       !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
                       (cfg->limits.max_requests_per_connection == 0 ||
@@ -565,6 +623,7 @@ static void run(struct ts_conn *c)
         case ST_READ_REQUEST: s = do_read(c); break;
         case ST_SEND_RESPONSE: s = do_send(c); break;
         case ST_SHUTDOWN: s = do_shutdown(c); break;
+        case ST_LINGER: s = do_linger(c); break;
         }
         if (s == STEP_WAIT) return;
         if (s == STEP_CLOSE) {
@@ -599,7 +658,7 @@ void ts_conn_on_timeout(struct ts_timer *t)
     case TS_TIMER_SHUTDOWN:
     case TS_TIMER_N: break;
     }
-    c->close_kind = CLOSE_TIMEOUT;
+    if (c->state != ST_LINGER) c->close_kind = CLOSE_TIMEOUT; /* lingering was already an error */
     conn_close(c);
 }
 

@@ -106,17 +106,18 @@ static void redirect_slash(struct ts_req *req)
     ts_response_body(req, body, sizeof(body) - 1);
 }
 
-void ts_file_serve(struct ts_req *req)
+void ts_file_serve(struct ts_req *req, char *rel, size_t cap)
 {
-    char rel[PATH_MAX];
-    int st = ts_file_resolve(req->path.p, req->path.len, rel, sizeof(rel) - 16);
-    if (st) {
-        ts_response_error(req, st, st == 400 ? "The request target is not a valid path." : NULL);
-        return;
-    }
     size_t rl = strlen(rel);
     bool dir_url = rl == 0 || rel[rl - 1] == '/';
-    if (dir_url) memcpy(rel + rl, "index.html", sizeof("index.html")), rl += 10;
+    if (dir_url) {
+        if (rl + sizeof("index.html") > cap) {
+            ts_response_error(req, 414, NULL);
+            return;
+        }
+        memcpy(rel + rl, "index.html", sizeof("index.html"));
+        rl += 10;
+    }
 
     int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
     if (fd < 0 && errno == ENOENT && dir_url) {

@@ -17,8 +17,9 @@ int ts_file_resolve(const char *path, size_t len, char *out, size_t outlen);
  * "..", absolute symlinks and symlinks leading outside fail with EXDEV). Returns fd or -1. */
 int ts_file_open_beneath(int rootfd, const char *rel);
 
-/* Serves the file (or directory index) req->path names: 200 with the file streamed, 301 to
- * add a trailing slash, 403, 404. Worker thread. */
-void ts_file_serve(struct ts_req *req);
+/* Serves the file (or directory index) at rel, the path ts_file_resolve made of req->path
+ * (rel has room for cap bytes): 200 with the file streamed, 301 to add a trailing slash, 403,
+ * 404. Worker thread. */
+void ts_file_serve(struct ts_req *req, char *rel, size_t cap);
 
 #endif

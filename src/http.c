@@ -2,10 +2,15 @@
  * a pointer into the read buffer: the buffer is only compacted between requests, so pieces
  * that arrive in several reads are still contiguous. */
 #include "http.h"
+#include "clientauth.h"
+#include "config.h"
 #include "file.h"
 #include "response.h"
+#include "tls.h"
+#include "worker.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 
@@ -55,11 +60,17 @@ static int on_url_complete(llhttp_t *p)
 {
     struct ts_req *r = p->data;
     r->in_url = false;
-    const char *q = memchr(r->target.p, '?', r->target.len);
-    r->path.p = r->target.p;
-    r->path.len = q ? (size_t)(q - r->target.p) : r->target.len;
+    const char *t = r->target.p, *end = t + r->target.len;
+    /* absolute-form ("https://host/path") names the same resource as its path */
+    if (r->target.len > 8 && (strncasecmp(t, "https://", 8) == 0 || strncasecmp(t, "http://", 7) == 0)) {
+        const char *slash = memchr(t + 8, '/', (size_t)(end - t - 8));
+        t = slash ? slash : end;
+    }
+    const char *q = memchr(t, '?', (size_t)(end - t));
+    r->path.p = t;
+    r->path.len = (size_t)((q ? q : end) - t);
     r->query.p = q;
-    r->query.len = q ? r->target.len - r->path.len : 0;
+    r->query.len = q ? (size_t)(end - q) : 0;
     return 0;
 }
 
@@ -159,6 +170,26 @@ enum ts_http_parse ts_http_parse(llhttp_t *parser, struct ts_req *req, const cha
     return TS_HTTP_ERROR;
 }
 
+/* Is a ";q=0" parameter among the item's parameters? */
+static bool q_is_zero(const char *p, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++) {
+        if (p[i] != ';') continue;
+        size_t j = i + 1;
+        while (j < len && (p[j] == ' ' || p[j] == '\t')) j++;
+        if (j + 2 <= len && (p[j] == 'q' || p[j] == 'Q') && p[j + 1] == '=') {
+            j += 2;
+            if (j < len && p[j] == '0') {
+                j++;
+                if (j < len && p[j] == '.') j++;
+                while (j < len && p[j] == '0') j++;
+                return j >= len || p[j] == ';' || p[j] == ' ';
+            }
+        }
+    }
+    return false;
+}
+
 bool ts_http_has_token(struct ts_str v, const char *token)
 {
     size_t tl = strlen(token);
@@ -167,15 +198,36 @@ bool ts_http_has_token(struct ts_str v, const char *token)
         while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t' || v.p[i] == ',')) i++;
         size_t start = i;
         while (i < v.len && v.p[i] != ',') i++;
-        size_t end = i;
-        while (end > start && (v.p[end - 1] == ' ' || v.p[end - 1] == '\t')) end--;
-        if (end - start == tl && strncasecmp(v.p + start, token, tl) == 0) return true;
+        size_t end = start;
+        while (end < i && v.p[end] != ';') end++; /* the token, without parameters */
+        size_t tend = end;
+        while (tend > start && (v.p[tend - 1] == ' ' || v.p[tend - 1] == '\t')) tend--;
+        if (tend - start == tl && strncasecmp(v.p + start, token, tl) == 0)
+            return !q_is_zero(v.p + end, i - end);
     }
     return false;
 }
 
+/* The location rule covering a resolved path (longest prefix wins). A rule for "/dir/" also
+ * covers "/dir", so the redirect to the slash is protected like what it leads to. */
+static const struct ts_location *match_location(const struct ts_config *cfg, const char *rel)
+{
+    const struct ts_location *best = NULL;
+    size_t rl = strlen(rel);
+    for (size_t i = 0; i < cfg->nlocations; i++) {
+        const struct ts_location *loc = &cfg->locations[i];
+        const char *lp = loc->path + 1; /* rel has no leading '/' */
+        size_t ll = loc->path_len - 1;
+        bool m = (rl >= ll && memcmp(rel, lp, ll) == 0) ||
+                 (ll > 0 && lp[ll - 1] == '/' && rl == ll - 1 && memcmp(rel, lp, rl) == 0);
+        if (m && (!best || loc->path_len > best->path_len)) best = loc;
+    }
+    return best;
+}
+
 void ts_http_handle(struct ts_req *req)
 {
+    const struct ts_config *cfg = req->w->srv->cfg;
     if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
         ts_response_error(req, 405, NULL);
         return;
@@ -185,5 +237,18 @@ void ts_http_handle(struct ts_req *req)
         return;
     }
     req->head_only = req->method == HTTP_HEAD;
-    ts_file_serve(req);
+    /* Locations are matched on the decoded, normalized path: "/a/../private/" and
+     * "/%70rivate/" are the same place as "/private/". */
+    char rel[PATH_MAX];
+    int st = ts_file_resolve(req->path.p, req->path.len, rel, sizeof(rel) - 16);
+    if (st) {
+        ts_response_error(req, st, st == 400 ? "The request target is not a valid path." : NULL);
+        return;
+    }
+    const struct ts_location *loc = match_location(cfg, rel);
+    if (loc && loc->require_client_cert && !(req->cert && req->cert->verified)) {
+        ts_clientauth_forbidden(req);
+        return;
+    }
+    ts_file_serve(req, rel, sizeof(rel));
 }

@@ -89,7 +89,8 @@ enum ts_http_parse ts_http_parse(llhttp_t *parser, struct ts_req *req, const cha
  * thread; never blocks on the network (files are local). */
 void ts_http_handle(struct ts_req *req);
 
-/* Case-insensitive comparison of a header value with a token list item ("close"). */
+/* Whether a comma-separated header value lists token (case-insensitive, parameters such as
+ * ";q=0.5" ignored, but an item with q=0 counts as absent). */
 bool ts_http_has_token(struct ts_str value, const char *token);
 
 #endif

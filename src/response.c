@@ -5,6 +5,7 @@
 #include "worker.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -145,4 +146,56 @@ void ts_response_error(struct ts_req *req, int status, const char *detail)
     ts_response_header(req, "Cache-Control", "no-store", 8);
     ts_response_end(req, (uint64_t)n);
     ts_response_body(req, body, (size_t)n);
+}
+
+void ts_sbuf_add(struct ts_sbuf *b, const char *s, size_t len)
+{
+    if (b->len + len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + len + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) abort();
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, len);
+    b->len += len;
+    b->p[b->len] = '\0';
+}
+
+void ts_sbuf_puts(struct ts_sbuf *b, const char *s)
+{
+    ts_sbuf_add(b, s, strlen(s));
+}
+
+void ts_sbuf_add_html(struct ts_sbuf *b, const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        switch (*p) {
+        case '<': ts_sbuf_add(b, "&lt;", 4); break;
+        case '>': ts_sbuf_add(b, "&gt;", 4); break;
+        case '&': ts_sbuf_add(b, "&amp;", 5); break;
+        case '"': ts_sbuf_add(b, "&quot;", 6); break;
+        case '\'': ts_sbuf_add(b, "&#39;", 5); break;
+        default: ts_sbuf_add(b, p, 1);
+        }
+    }
+}
+
+void ts_response_owned(struct ts_req *req, int status, const char *type, struct ts_sbuf *body)
+{
+    ts_response_start(req, status);
+    ts_response_header(req, "Content-Type", type, strlen(type));
+    ts_response_header(req, "Cache-Control", "no-store", 8);
+    ts_response_end(req, body->len);
+    if (req->head_only || body->len == 0) {
+        free(body->p);
+    } else {
+        req->body_owned = body->p;
+        req->body_mem = body->p;
+        req->body_off = 0;
+        req->body_left = body->len;
+        req->body_bytes = body->len;
+    }
+    *body = (struct ts_sbuf){0};
 }

@@ -33,6 +33,19 @@ void ts_response_body(struct ts_req *req, const char *data, size_t len);
  * above that leave the connection in doubt (400, 408, 413, 414, 431, 5xx) also close it. */
 void ts_response_error(struct ts_req *req, int status, const char *detail);
 
+/* A growing string for generated bodies (error pages, JSON). Aborts on out-of-memory. */
+struct ts_sbuf {
+    char *p;
+    size_t len, cap;
+};
+void ts_sbuf_add(struct ts_sbuf *b, const char *s, size_t len);
+void ts_sbuf_puts(struct ts_sbuf *b, const char *s);
+void ts_sbuf_add_html(struct ts_sbuf *b, const char *s); /* escapes < > & " ' */
+
+/* Answers with a generated body (which the response takes over and frees): status,
+ * Content-Type, no-store, and the body (omitted for HEAD). */
+void ts_response_owned(struct ts_req *req, int status, const char *type, struct ts_sbuf *body);
+
 /* Formats t as an IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") into buf (>= 30 bytes). */
 size_t ts_http_date(time_t t, char *buf);
 

@@ -48,7 +48,8 @@ struct ts_stats {
     _Atomic uint64_t proto_tls12, proto_tls13;
     _Atomic uint64_t resumed_tls12_session_id, resumed_tls12_ticket, resumed_tls13_ticket;
     /* client certificates: outcome per handshake-verified connection, by reason */
-    _Atomic uint64_t cert_verified, cert_absent, cert_rejected, cert_reason[TS_CERT_REASON_N];
+    _Atomic uint64_t cert_verified, cert_absent, cert_rejected, cert_untrusted_accepted;
+    _Atomic uint64_t cert_reason[TS_CERT_REASON_N];
 };
 
 extern const char *const ts_stats_hs_fail_names[TS_HS_FAIL_N];

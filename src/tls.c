@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,18 +136,213 @@ static void fail_ssl(char *err, size_t errlen, const char *key, const char *file
     snprintf(err, errlen, "%s: %s%s%s: %s", key, file ? file : "", file ? ": " : "", what, reason);
 }
 
-/* The session ID context binds sessions (cached, or in tickets) to the policy that made them,
- * so a change of that policy can never resume a session verified under the old one. */
+/* Feeds a file's bytes to a digest (the session context covers the CA and CRL contents). */
+static int digest_file(EVP_MD_CTX *md, const char *file)
+{
+    if (!file) return EVP_DigestUpdate(md, "-", 1);
+    FILE *f = fopen(file, "rb");
+    if (!f) return 0;
+    char buf[4096];
+    size_t n;
+    int ok = 1;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) ok &= EVP_DigestUpdate(md, buf, n);
+    fclose(f);
+    return ok;
+}
+
+/* The session ID context binds sessions (cached, or in tickets) to the client-auth policy that
+ * verified them: mode, trusted CAs, CRLs and depth. OpenSSL refuses to resume a session made
+ * under another context, so a policy change can never let an old session through. */
 static int set_session_context(SSL_CTX *ctx, const struct ts_config *cfg)
 {
     char policy[64];
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
-    snprintf(policy, sizeof(policy), "tessera/1 client_auth=%d", 0);
-    (void)cfg;
-    if (!EVP_Digest(policy, strlen(policy), md, &mdlen, EVP_sha256(), NULL)) return -1;
+    snprintf(policy, sizeof(policy), "tessera/1 client_auth=%d depth=%d", (int)cfg->tls.client_auth,
+             cfg->tls.verify_depth);
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(m, policy, strlen(policy)) &&
+             digest_file(m, cfg->tls.client_auth ? cfg->tls.client_ca : NULL) &&
+             digest_file(m, cfg->tls.client_auth ? cfg->tls.client_crl : NULL) &&
+             EVP_DigestFinal_ex(m, md, &mdlen);
+    EVP_MD_CTX_free(m);
+    if (!ok) return -1;
     if (mdlen > SSL_MAX_SID_CTX_LENGTH) mdlen = SSL_MAX_SID_CTX_LENGTH;
     return SSL_CTX_set_session_id_context(ctx, md, mdlen) == 1 ? 0 : -1;
+}
+
+/* ---- client certificates ---- */
+
+static enum ts_cert_reason reason_of(long err)
+{
+    switch (err) {
+    case X509_V_OK: return TS_CERT_OK;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_CERT_UNTRUSTED:
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG: return TS_CERT_UNTRUSTED_ISSUER;
+    case X509_V_ERR_CERT_HAS_EXPIRED: return TS_CERT_EXPIRED;
+    case X509_V_ERR_CERT_NOT_YET_VALID: return TS_CERT_NOT_YET_VALID;
+    case X509_V_ERR_CERT_REVOKED: return TS_CERT_REVOKED;
+    case X509_V_ERR_INVALID_PURPOSE: return TS_CERT_WRONG_PURPOSE;
+    default: return TS_CERT_INVALID;
+    }
+}
+
+/* When a certificate has several faults, the one the client can least fix by itself is the
+ * one to report: an unknown issuer means its identity is unknown, whatever its dates say. */
+static int rank(long err)
+{
+    if (err == X509_V_OK) return 0;
+    switch (reason_of(err)) {
+    case TS_CERT_UNTRUSTED_ISSUER: return 6;
+    case TS_CERT_REVOKED: return 5;
+    case TS_CERT_EXPIRED:
+    case TS_CERT_NOT_YET_VALID: return 4;
+    case TS_CERT_WRONG_PURPOSE: return 3;
+    default: return 2;
+    }
+}
+
+static struct ts_tls_conn *conn_of_store(X509_STORE_CTX *x)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    return ssl ? SSL_get_app_data(ssl) : NULL;
+}
+
+/* Keeps the most telling error and leaves it as the store's error, which OpenSSL saves as the
+ * session's verify result (so a resumed session reports the same reason). */
+static int note_error(int ok, X509_STORE_CTX *x)
+{
+    struct ts_tls_conn *t = conn_of_store(x);
+    if (!t) return ok;
+    int err = X509_STORE_CTX_get_error(x);
+    if (!ok && rank(err) > rank(t->cert_err)) t->cert_err = err;
+    if (t->cert_err) X509_STORE_CTX_set_error(x, t->cert_err);
+    return ok;
+}
+
+/* optional / optional_no_ca: the handshake never fails over the certificate; the outcome is
+ * kept and judged per request. */
+static int verify_optional(int ok, X509_STORE_CTX *x)
+{
+    note_error(ok, x);
+    return 1;
+}
+
+/* required: OpenSSL's verdict stands and sends the alert; the reason is kept for counting. */
+static int verify_required(int ok, X509_STORE_CTX *x)
+{
+    return note_error(ok, x);
+}
+
+static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, char *err, size_t errlen)
+{
+    const char *ca = cfg->tls.client_ca, *crl = cfg->tls.client_crl;
+    if (ca) {
+        if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
+            fail_ssl(err, errlen, "tls.client_ca", ca, "cannot load CA certificates");
+            return -1;
+        }
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
+        if (!names || sk_X509_NAME_num(names) == 0) {
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            fail_ssl(err, errlen, "tls.client_ca", ca, "no CA certificate found");
+            return -1;
+        }
+        SSL_CTX_set_client_CA_list(ctx, names); /* sent as the acceptable issuers */
+    }
+    if (crl) {
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
+        if (!lookup || X509_load_crl_file(lookup, crl, X509_FILETYPE_PEM) <= 0) {
+            fail_ssl(err, errlen, "tls.client_crl", crl, "cannot load a CRL");
+            return -1;
+        }
+        X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
+    }
+    SSL_CTX_set_verify_depth(ctx, cfg->tls.verify_depth);
+    if (cfg->tls.client_auth == TS_CLIENT_AUTH_REQUIRED)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_required);
+    else
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_optional);
+    return 0;
+}
+
+static char *name_string(X509_NAME *name, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    BIO *b = BIO_new(BIO_s_mem());
+    if (!b) return buf;
+    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+        int n = BIO_read(b, buf, (int)len - 1);
+        buf[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(b);
+    return buf;
+}
+
+void ts_tls_cert_examine(const struct ts_tls_conn *t, int client_auth, struct ts_cert_info *ci)
+{
+    memset(ci, 0, sizeof(*ci));
+    ci->peer = SSL_get0_peer_certificate(t->ssl);
+    if (!ci->peer) {
+        ci->reason = TS_CERT_NONE;
+        ci->verify_result = X509_V_OK;
+        return;
+    }
+    ci->verify_result = SSL_get_verify_result(t->ssl);
+    ci->reason = (uint8_t)reason_of(ci->verify_result);
+    ci->verified = ci->verify_result == X509_V_OK;
+    ci->identity = ci->verified || (client_auth == TS_CLIENT_AUTH_OPTIONAL_NO_CA &&
+                                    ci->reason == TS_CERT_UNTRUSTED_ISSUER);
+    char buf[256];
+    ci->subject = strdup(name_string(X509_get_subject_name(ci->peer), buf, sizeof(buf)));
+}
+
+void ts_tls_cert_release(struct ts_cert_info *ci)
+{
+    free(ci->subject);
+    ci->subject = NULL;
+    ci->peer = NULL;
+}
+
+enum ts_cert_reason ts_tls_cert_failure_reason(const struct ts_tls_conn *t)
+{
+    return t->cert_err ? reason_of(t->cert_err) : TS_CERT_NONE;
+}
+
+static void time_string(const ASN1_TIME *at, char *buf, size_t len)
+{
+    struct tm tm;
+    if (!at || ASN1_TIME_to_tm(at, &tm) != 1) {
+        snprintf(buf, len, "?");
+        return;
+    }
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void ts_tls_cert_describe(X509 *x, struct ts_cert_desc *d)
+{
+    name_string(X509_get_subject_name(x), d->subject, sizeof(d->subject));
+    name_string(X509_get_issuer_name(x), d->issuer, sizeof(d->issuer));
+    time_string(X509_get0_notBefore(x), d->not_before, sizeof(d->not_before));
+    time_string(X509_get0_notAfter(x), d->not_after, sizeof(d->not_after));
+    d->serial[0] = '\0';
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+    char *hex = bn ? BN_bn2hex(bn) : NULL;
+    if (hex) snprintf(d->serial, sizeof(d->serial), "%s", hex);
+    OPENSSL_free(hex);
+    BN_free(bn);
+}
+
+const char *ts_tls_verify_error_string(long err)
+{
+    return X509_verify_cert_error_string(err);
 }
 
 SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
@@ -190,6 +386,9 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
         fail_ssl(err, errlen, "tls.key", cfg->tls.key, "does not match tls.certificate");
         goto fail;
     }
+
+    if (cfg->tls.client_auth != TS_CLIENT_AUTH_NONE && setup_client_auth(ctx, cfg, err, errlen) < 0)
+        goto fail;
 
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_sess_set_cache_size(ctx, cfg->tls.session_cache_size);

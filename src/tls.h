@@ -37,6 +37,23 @@ struct ts_tls_conn {
     bool peer_close_notify; /* a close_notify alert was read (not just EOF) */
     bool ticket_decrypted;  /* the client's ticket was decrypted with one of our keys */
     bool sent_close_notify;
+    int cert_err; /* the most telling client-certificate error seen while verifying */
+};
+
+/* What the client's certificate says, worked out once per connection after the handshake
+ * (from the session, so a resumed connection has the identity it was verified with). */
+struct ts_cert_info {
+    X509 *peer;         /* borrowed from the session; NULL if none was presented */
+    char *subject;      /* RFC 2253 subject (malloc'ed), NULL if none presented */
+    long verify_result; /* X509_V_OK or the error kept with the session */
+    uint8_t reason;     /* enum ts_cert_reason */
+    bool verified;      /* presented and verified against tls.client_ca */
+    bool identity;      /* the subject may be shown and logged (verified, or optional_no_ca) */
+};
+
+/* Printable facts of a certificate for the 403 page. */
+struct ts_cert_desc {
+    char subject[256], issuer[256], not_before[32], not_after[32], serial[64];
 };
 
 /* Builds the shared SSL_CTX from cfg->tls. Main thread, before workers start. Returns NULL
@@ -69,6 +86,20 @@ void ts_tls_release_buffers(struct ts_tls_conn *t);
 /* After a successful handshake: protocol (TLS1_2_VERSION / TLS1_3_VERSION) and resumption. */
 int ts_tls_version(const struct ts_tls_conn *t);
 enum ts_resumption ts_tls_resumption(const struct ts_tls_conn *t);
+
+/* After the handshake: the client certificate outcome under the configured mode. Worker
+ * thread. Release with ts_tls_cert_release. */
+void ts_tls_cert_examine(const struct ts_tls_conn *t, int client_auth, struct ts_cert_info *ci);
+void ts_tls_cert_release(struct ts_cert_info *ci);
+
+/* The reason a failed required-mode handshake gives (TS_CERT_NONE without a certificate). */
+enum ts_cert_reason ts_tls_cert_failure_reason(const struct ts_tls_conn *t);
+
+/* Fills d from a certificate (subject, issuer, validity in ISO 8601, serial in hex). */
+void ts_tls_cert_describe(X509 *x, struct ts_cert_desc *d);
+
+/* OpenSSL's text for an X509_V_ERR_* code. */
+const char *ts_tls_verify_error_string(long err);
 
 /* Classifies why the handshake failed from t->err / t->sys_errno. */
 enum ts_hs_fail ts_tls_failure_reason(const struct ts_tls_conn *t);

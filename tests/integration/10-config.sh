@@ -73,3 +73,9 @@ expect "--root override is served" "$(tcurl "$BASE/")" "other root"
 stop_server
 expect "server exits 0 on SIGTERM" "$?" 0
 check_server_log
+
+# the configurations shipped in conf/ are valid (paths are relative to the top directory)
+for f in "$TS_TOP"/conf/tessera.json "$TS_TOP"/conf/examples/*.json; do
+    OUT=$(cd "$TS_TOP" && "$TS_BIN" --config "$f" --check-config 2>&1)
+    expect "shipped ${f#$TS_TOP/} is valid" "$?" 0
+done
