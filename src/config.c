@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <openssl/ssl.h>
 #include <stdarg.h>
@@ -45,6 +46,7 @@ static const char *const cert_details[] = {"full", "reason", NULL};
 static int parse_listen(struct ts_config *, const cJSON *, const char *, char *, size_t);
 static int parse_protocols(struct ts_config *, const cJSON *, const char *, char *, size_t);
 static int parse_locations(struct ts_config *, const cJSON *, const char *, char *, size_t);
+static int parse_allow(struct ts_config *, const cJSON *, const char *, char *, size_t);
 
 static const struct key session_cache_keys[] = {
     {"size", K_INT, F(tls.session_cache_size), 1, 10000000, 0, 0, 0},
@@ -64,6 +66,14 @@ static const struct key tls_keys[] = {
     {"client_crl", K_STRING, F(tls.client_crl), 0, 0, 0, 0, 0},
     {"verify_depth", K_INT, F(tls.verify_depth), 1, 10, 0, 0, 0},
     {"client_cert_detail", K_ENUM, F(tls.client_cert_detail), 0, 0, 0, cert_details, 0},
+    {0},
+};
+
+static const struct key status_keys[] = {
+    {"enabled", K_BOOL, F(status.enabled), 0, 0, 0, 0, 0},
+    {"path", K_STRING, F(status.path), 0, 0, 0, 0, 0},
+    {"metrics_path", K_STRING, F(status.metrics_path), 0, 0, 0, 0, 0},
+    {"allow", K_CUSTOM, 0, 0, 0, 0, 0, parse_allow},
     {0},
 };
 
@@ -105,6 +115,7 @@ static const struct key top_keys[] = {
     {"workers", K_INT, F(workers), 0, 256, 0, 0, 0},
     {"tls", K_OBJECT, 0, 0, 0, tls_keys, 0, 0},
     {"locations", K_CUSTOM, 0, 0, 0, 0, 0, parse_locations},
+    {"status", K_OBJECT, 0, 0, 0, status_keys, 0, 0},
     {"timeouts", K_OBJECT, 0, 0, 0, timeout_keys, 0, 0},
     {"limits", K_OBJECT, 0, 0, 0, limit_keys, 0, 0},
     {"log", K_OBJECT, 0, 0, 0, log_keys, 0, 0},
@@ -278,6 +289,81 @@ static int parse_locations(struct ts_config *cfg, const cJSON *item, const char 
     return 0;
 }
 
+int ts_config_parse_cidr(const char *text, struct ts_cidr *out)
+{
+    char buf[64];
+    const char *slash = strchr(text, '/');
+    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    if (n == 0 || n >= sizeof(buf)) return -1;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    memset(out, 0, sizeof(*out));
+    unsigned max;
+    if (inet_pton(AF_INET, buf, out->addr) == 1) {
+        out->family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, buf, out->addr) == 1) {
+        out->family = AF_INET6;
+        max = 128;
+    } else {
+        return -1;
+    }
+    out->prefix = max;
+    if (slash) {
+        char *end;
+        long p = strtol(slash + 1, &end, 10);
+        if (!slash[1] || *end || p < 0 || p > (long)max) return -1;
+        out->prefix = (unsigned)p;
+    }
+    return 0;
+}
+
+bool ts_cidr_contains(const struct ts_cidr *c, int family, const unsigned char *addr)
+{
+    if (family != c->family) return false;
+    unsigned full = c->prefix / 8, bits = c->prefix % 8;
+    if (memcmp(addr, c->addr, full) != 0) return false;
+    if (bits == 0) return true;
+    unsigned char mask = (unsigned char)(0xff << (8 - bits));
+    return (addr[full] & mask) == (c->addr[full] & mask);
+}
+
+static void set_allow(struct ts_config *cfg, const char *const *list, size_t n)
+{
+    free(cfg->status.allow);
+    cfg->status.allow = calloc(n ? n : 1, sizeof(struct ts_cidr));
+    if (!cfg->status.allow) abort();
+    cfg->status.nallow = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ts_config_parse_cidr(list[i], &cfg->status.allow[cfg->status.nallow]) == 0)
+            cfg->status.nallow++;
+}
+
+static int parse_allow(struct ts_config *cfg, const cJSON *item, const char *path, char *err,
+                       size_t errlen)
+{
+    if (!cJSON_IsArray(item))
+        return fail(err, errlen, "%s: must be a list of addresses or CIDR blocks", path);
+    cfg->status.nallow = 0;
+    size_t n = (size_t)cJSON_GetArraySize(item);
+    free(cfg->status.allow);
+    cfg->status.allow = calloc(n ? n : 1, sizeof(struct ts_cidr));
+    if (!cfg->status.allow) abort();
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, item)
+    {
+        if (!cJSON_IsString(e) ||
+            ts_config_parse_cidr(e->valuestring, &cfg->status.allow[cfg->status.nallow]) < 0)
+            return fail(err, errlen,
+                        "%s[%zu]: not an address or CIDR block (e.g. \"10.0.0.0/8\", \"::1\")",
+                        path, i);
+        cfg->status.nallow++;
+        i++;
+    }
+    return 0;
+}
+
 static const char *type_name(enum key_type t)
 {
     switch (t) {
@@ -371,6 +457,11 @@ static void set_defaults(struct ts_config *cfg)
     cfg->timeouts.keepalive_s = 60;
     cfg->timeouts.send_s = 30;
     cfg->timeouts.shutdown_s = 1;
+    cfg->status.enabled = true;
+    set_string(&cfg->status.path, "/status");
+    set_string(&cfg->status.metrics_path, "/metrics");
+    static const char *const loopback[] = {"127.0.0.1/32", "::1/128"};
+    set_allow(cfg, loopback, 2);
     cfg->limits.max_connections = 8192;
     cfg->limits.max_header_bytes = 8192;
     cfg->limits.max_uri_bytes = 4096;
@@ -486,6 +577,12 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
         check_readable("tls.ticket_key_file", cfg->tls.ticket_key_file, err, errlen) < 0)
         return -1;
     if (validate_client_auth(cfg, err, errlen) < 0) return -1;
+    if (cfg->status.path[0] != '/')
+        return fail(err, errlen, "status.path: must start with \"/\"");
+    if (cfg->status.metrics_path[0] != '/')
+        return fail(err, errlen, "status.metrics_path: must start with \"/\"");
+    if (strcmp(cfg->status.path, cfg->status.metrics_path) == 0)
+        return fail(err, errlen, "status.metrics_path: must differ from status.path");
     if (cfg->workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
@@ -539,6 +636,9 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->tls.key);
     free(cfg->tls.ticket_key_file);
     free_locations(cfg);
+    free(cfg->status.path);
+    free(cfg->status.metrics_path);
+    free(cfg->status.allow);
     free(cfg->tls.client_ca);
     free(cfg->tls.client_crl);
     free(cfg->log.access);

@@ -23,6 +23,13 @@ struct ts_location {
     bool require_client_cert;
 };
 
+/* An address block for status.allow; IPv4 is kept as IPv4 (family AF_INET, 4 bytes). */
+struct ts_cidr {
+    int family;
+    unsigned prefix;
+    unsigned char addr[16];
+};
+
 struct ts_config {
     char **listen; /* "ADDR:PORT" strings */
     size_t nlisten;
@@ -46,6 +53,14 @@ struct ts_config {
 
     struct ts_location *locations;
     size_t nlocations;
+
+    struct {
+        bool enabled;
+        char *path;         /* JSON status, e.g. "/status" */
+        char *metrics_path; /* Prometheus text, e.g. "/metrics" */
+        struct ts_cidr *allow;
+        size_t nallow;
+    } status;
 
     struct {
         int handshake_s, request_header_s, keepalive_s, send_s, shutdown_s;
@@ -77,6 +92,12 @@ int ts_config_load(struct ts_config *cfg, const char *path, const struct ts_conf
 
 /* Frees what ts_config_load allocated (safe on a zeroed or partly loaded config). */
 void ts_config_free(struct ts_config *cfg);
+
+/* Parses "ADDR" or "ADDR/PREFIX" (IPv4 or IPv6). Returns 0 or -1. */
+int ts_config_parse_cidr(const char *s, struct ts_cidr *out);
+
+/* Whether an address (family AF_INET with 4 bytes or AF_INET6 with 16) is inside c. */
+bool ts_cidr_contains(const struct ts_cidr *c, int family, const unsigned char *addr);
 
 /* Splits "ADDR:PORT" / "[V6]:PORT" into host and port. Returns 0 or -1. */
 int ts_config_split_listen(const char *spec, char *host, size_t hostlen, char *port,

@@ -64,6 +64,8 @@ struct ts_conn {
     uint64_t req_start_ms;
     struct inblock *in;
     struct outblock *out;
+    uint8_t peer_family; /* AF_INET or AF_INET6 */
+    unsigned char peer_addr[16];
     char remote[INET6_ADDRSTRLEN];
 };
 
@@ -210,10 +212,18 @@ void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
     c->w = w;
     c->fd = h->fd;
     c->timer.kind = TS_TIMER_NONE;
-    if (h->addr.sa.sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &h->addr.in6.sin6_addr, c->remote, sizeof(c->remote));
-    else
-        inet_ntop(AF_INET, &h->addr.in4.sin_addr, c->remote, sizeof(c->remote));
+    const unsigned char *a6 = h->addr.in6.sin6_addr.s6_addr;
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (h->addr.sa.sa_family == AF_INET6 && memcmp(a6, v4mapped, 12) != 0) {
+        c->peer_family = AF_INET6;
+        memcpy(c->peer_addr, a6, 16);
+    } else {
+        c->peer_family = AF_INET;
+        memcpy(c->peer_addr, h->addr.sa.sa_family == AF_INET6 ? a6 + 12
+                                                             : (const unsigned char *)&h->addr.in4.sin_addr,
+               4);
+    }
+    inet_ntop(c->peer_family, c->peer_addr, c->remote, sizeof(c->remote));
 
     /* Responses are written whole (one record per write), so Nagle would only delay them. */
     int one = 1;
@@ -364,7 +374,7 @@ static enum step do_handshake(struct ts_conn *c)
 {
     if (!c->peeked) {
         enum step s = peek_first_byte(c);
-        if (s != STEP_AGAIN) return s;
+        if (s != STEP_AGAIN || c->state != ST_HANDSHAKE) return s;
     }
     switch (ts_tls_handshake(&c->tls)) {
     case TS_IO_OK: break;
@@ -437,6 +447,8 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     TS_INC(w, in_flight);
     req->w = w;
     req->remote = c->remote;
+    req->peer_family = c->peer_family;
+    req->peer_addr = c->peer_addr;
     req->cert = &c->cert;
     req->keep_alive = !parse_error && llhttp_should_keep_alive(&c->in->parser) &&
                       !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&

@@ -6,6 +6,7 @@
 #include "config.h"
 #include "file.h"
 #include "response.h"
+#include "status.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -250,5 +251,6 @@ void ts_http_handle(struct ts_req *req)
         ts_clientauth_forbidden(req);
         return;
     }
+    if (ts_status_handle(req, rel)) return;
     ts_file_serve(req, rel, sizeof(rel));
 }

@@ -65,7 +65,9 @@ struct ts_req {
 
     /* context */
     struct ts_worker *w;
-    const char *remote;  /* peer address */
+    const char *remote;  /* peer address, printable */
+    int peer_family;     /* AF_INET (4 bytes in peer_addr) or AF_INET6 (16) */
+    const unsigned char *peer_addr;
     const struct ts_cert_info *cert;
 };
 
