@@ -10,7 +10,6 @@
 #include "tls.h"
 #include "worker.h"
 
-#include <assert.h>
 #include <limits.h>
 #include <string.h>
 #include <strings.h>
@@ -31,11 +30,16 @@ static const char *const hdr_names[TS_HDR_N] = {
 /* The largest target accepted, for the request being parsed (set by ts_http_parse). */
 static _Thread_local size_t cur_max_uri;
 
-static void extend(struct ts_str *s, const char *at, size_t len)
+/* Appends a piece to a string in the read buffer. Pieces of one field are contiguous (the
+ * buffer is never moved mid-request) unless llhttp skipped bytes inside it, which happens only
+ * for obsolete line folding (a header value continued on a line starting with a space): that
+ * is refused, as RFC 9112 allows and request smuggling defences require. */
+static bool extend(struct ts_str *s, const char *at, size_t len)
 {
     if (!s->p) s->p = at;
-    assert(s->p + s->len == at); /* the read buffer is never moved mid-request */
+    if (s->p + s->len != at) return false;
     s->len += len;
+    return true;
 }
 
 static int fail(llhttp_t *p, int status, const char *reason)
@@ -52,7 +56,7 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     struct ts_req *r = p->data;
     r->in_url = true;
     r->method = llhttp_get_method(p);
-    extend(&r->target, at, len);
+    if (!extend(&r->target, at, len)) return fail(p, 400, "malformed request target");
     if (r->target.len > cur_max_uri) return fail(p, 414, "request target too long");
     return 0;
 }
@@ -78,14 +82,14 @@ static int on_url_complete(llhttp_t *p)
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct ts_req *r = p->data;
-    extend(&r->cur_field, at, len);
+    if (!extend(&r->cur_field, at, len)) return fail(p, 400, "malformed header name");
     return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct ts_req *r = p->data;
-    extend(&r->cur_value, at, len);
+    if (!extend(&r->cur_value, at, len)) return fail(p, 400, "obsolete line folding");
     return 0;
 }
 

@@ -141,6 +141,21 @@ static void test_errors(void **state)
     expect_error("GET / HTTP/1.1\nHost: a\n\n", 400); /* bare LF */
     expect_error("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400); /* bare CR */
     expect_error("GET / HTTP/3.1\r\nHost: a\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400); /* obs-fold */
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n", 400);
+    {
+        static const char nul[] = "GET /a\0b HTTP/1.1\r\nHost: a\r\n\r\n";
+        size_t used;
+        ts_http_begin(&parser, &req);
+        assert_int_equal(ts_http_parse(&parser, &req, nul, sizeof(nul) - 1, &used, 4096),
+                         TS_HTTP_ERROR);
+        assert_int_equal(req.error, 400);
+    }
+    expect_error("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                 "Transfer-Encoding: gzip\r\n\r\n",
+                 400);
 
     char longreq[6000] = "GET /";
     memset(longreq + 5, 'a', 5000);
