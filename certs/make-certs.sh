@@ -17,7 +17,8 @@ newkey() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "
 ca_setup() { # name
     mkdir -p "$1.db"
     : >"$1.db/index.txt"
-    [ -f "$1.db/serial" ] || echo 1000 >"$1.db/serial"
+    # random 128-bit serials (RFC 5280 asks for unpredictable ones of at least 64 bits)
+    [ -f "$1.db/serial" ] || openssl rand -hex 16 | sed 's/^[89a-f]/7/' >"$1.db/serial"
     cat >"$1.db/ca.cnf" <<CNF
 [ ca ]
 default_ca = this

@@ -116,6 +116,7 @@ static const struct key top_keys[] = {
     {"tls", K_OBJECT, 0, 0, 0, tls_keys, 0, 0},
     {"locations", K_CUSTOM, 0, 0, 0, 0, 0, parse_locations},
     {"status", K_OBJECT, 0, 0, 0, status_keys, 0, 0},
+    {"hsts", K_STRING, F(hsts), 0, 0, 0, 0, 0},
     {"timeouts", K_OBJECT, 0, 0, 0, timeout_keys, 0, 0},
     {"limits", K_OBJECT, 0, 0, 0, limit_keys, 0, 0},
     {"log", K_OBJECT, 0, 0, 0, log_keys, 0, 0},
@@ -577,6 +578,11 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
         check_readable("tls.ticket_key_file", cfg->tls.ticket_key_file, err, errlen) < 0)
         return -1;
     if (validate_client_auth(cfg, err, errlen) < 0) return -1;
+    if (cfg->hsts && strspn(cfg->hsts, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789-=; ") != strlen(cfg->hsts))
+        return fail(err, errlen, "hsts: \"%s\" is not a header value such as "
+                                 "\"max-age=31536000; includeSubDomains\"",
+                    cfg->hsts);
     if (cfg->status.path[0] != '/')
         return fail(err, errlen, "status.path: must start with \"/\"");
     if (cfg->status.metrics_path[0] != '/')
@@ -636,6 +642,7 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->tls.key);
     free(cfg->tls.ticket_key_file);
     free_locations(cfg);
+    free(cfg->hsts);
     free(cfg->status.path);
     free(cfg->status.metrics_path);
     free(cfg->status.allow);

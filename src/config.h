@@ -51,6 +51,8 @@ struct ts_config {
         enum ts_cert_detail client_cert_detail; /* what a 403 page reveals */
     } tls;
 
+    char *hsts; /* Strict-Transport-Security value, or NULL */
+
     struct ts_location *locations;
     size_t nlocations;
 

@@ -115,6 +115,7 @@ static int on_headers_complete(llhttp_t *p)
     struct ts_req *r = p->data;
     r->method = llhttp_get_method(p);
     r->http_minor = llhttp_get_http_minor(p);
+    if (llhttp_get_http_major(p) == 0) return fail(p, 400, "a request line needs HTTP/1.x");
     if (llhttp_get_http_major(p) != 1) return fail(p, 505, "HTTP version not supported");
     if (r->http_minor >= 1 && r->nhost == 0) return fail(p, 400, "missing Host header");
     /* A static server takes no request bodies: answer at once and close, so a body of any

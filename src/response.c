@@ -1,6 +1,7 @@
 /* Response headers and built-in error pages. Headers go straight into the connection's write
  * buffer, so the header block and the first body bytes leave in one TLS record. */
 #include "response.h"
+#include "config.h"
 #include "http.h"
 #include "worker.h"
 
@@ -79,6 +80,12 @@ void ts_response_start(struct ts_req *req, int status)
     put(req, line, (size_t)n);
     put_str(req, req->w->date);
     put_str(req, "\r\nServer: " TS_SERVER_NAME "\r\n");
+    const char *hsts = req->w->srv->cfg->hsts;
+    if (hsts) {
+        put_str(req, "Strict-Transport-Security: ");
+        put_str(req, hsts);
+        put(req, "\r\n", 2);
+    }
 }
 
 void ts_response_header(struct ts_req *req, const char *name, const char *value, size_t len)

@@ -20,6 +20,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,7 +29,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-enum { M_RESUME, M_CLOSE, M_HOLD, M_ALERT, M_VANISH, M_GET, M_COUNT };
+enum { M_RESUME, M_CLOSE, M_HOLD, M_ALERT, M_VANISH, M_GET, M_SOAK, M_SLOW, M_COUNT };
 #define ALL_MODES ((1u << M_COUNT) - 1)
 #define ONLY(m) (1u << (m))
 enum { MECH_TLS13, MECH_TICKET, MECH_ID };
@@ -43,8 +44,8 @@ enum { END_NONE = 0, END_CLOSE_NOTIFY = -1, END_EOF = -2, END_TIMEOUT = -3, END_
 #define REQ_MAX 65536
 #define MAX_FAIL_STREAK 5 /* resume gives up after this many failed connections in a row */
 
-static const char *const mode_names[M_COUNT] = {"resume", "close-notify", "hold",
-                                                "alert",  "vanish",       "get"};
+static const char *const mode_names[M_COUNT] = {"resume", "close-notify", "hold", "alert",
+                                                "vanish", "get",          "soak", "slow"};
 static const char *const mech_names[] = {"tls13", "tls12-ticket", "tls12-id"};
 static const char *const stage_names[] = {"connect", "handshake", "request", "response"};
 
@@ -59,6 +60,8 @@ static const char usage_text[] =
     "  alert [--request]\n"
     "  vanish --stage connect|handshake|request|response [--rst] [--full-hello]\n"
     "  get [--keepalive N] [--pipeline] [--header 'Name: value']...\n"
+    "  soak --count N [--procs P] [--seed S]   N clients vanishing at random stages\n"
+    "  slow --count N [--interval-ms M] [--seconds S]   slowloris: a header line every M ms\n"
     "common options:\n"
     "  --port N (required)   --host ADDR (default 127.0.0.1; ::1 works too)\n"
     "  --servername NAME (default localhost: SNI, Host header, verified name)\n"
@@ -71,13 +74,14 @@ static const char usage_text[] =
 static struct {
     int mode, port, proto, timeout_ms;
     const char *host, *cafile, *servername, *cert, *key, *path, *sess_in, *sess_out;
-    long count, linger_ms, seconds, requests;
+    long count, linger_ms, seconds, requests, procs, seed, interval_ms;
     int mech, stage, rst, full_hello, plain, ignore_stdin, alert_request, pipeline;
     int no_reply, keepalive_close, client_first, has_min_ratio, nheaders;
     double min_ratio;
     const char *headers[MAX_HEADERS];
 } opt = {.host = "127.0.0.1", .servername = "localhost", .path = "/", .timeout_ms = 5000,
-         .seconds = 30, .requests = 1, .stage = -1, .count = -1};
+         .seconds = 30, .requests = 1, .stage = -1, .count = -1, .procs = 8, .seed = 1,
+         .interval_ms = 500};
 
 static struct sockaddr_storage peer;
 static socklen_t peer_len;
@@ -248,7 +252,11 @@ static void parse_args(int argc, char **argv)
         else if (is_opt(a, "--path", ALL_MODES)) opt.path = value();
         else if (is_opt(a, "--timeout-ms", ALL_MODES))
             opt.timeout_ms = (int)num_arg(a, value(), 1, 3600000);
-        else if (is_opt(a, "--count", ONLY(M_RESUME) | ONLY(M_HOLD)))
+        else if (is_opt(a, "--procs", ONLY(M_SOAK))) opt.procs = num_arg(a, value(), 1, 256);
+        else if (is_opt(a, "--seed", ONLY(M_SOAK))) opt.seed = num_arg(a, value(), 0, 1L << 30);
+        else if (is_opt(a, "--interval-ms", ONLY(M_SLOW)))
+            opt.interval_ms = num_arg(a, value(), 1, 600000);
+        else if (is_opt(a, "--count", ONLY(M_RESUME) | ONLY(M_HOLD) | ONLY(M_SOAK) | ONLY(M_SLOW)))
             opt.count = num_arg(a, value(), 1, 1000000);
         else if (is_opt(a, "--mech", ONLY(M_RESUME))) opt.mech = pick(a, value(), mech_names, 3);
         else if (is_opt(a, "--sess-in", ONLY(M_RESUME))) opt.sess_in = value();
@@ -266,7 +274,7 @@ static void parse_args(int argc, char **argv)
         else if (is_opt(a, "--request-close", ONLY(M_CLOSE))) request_close = 1;
         else if (is_opt(a, "--keepalive-then-close", ONLY(M_CLOSE))) opt.keepalive_close = 1;
         else if (is_opt(a, "--client-first", ONLY(M_CLOSE))) opt.client_first = 1;
-        else if (is_opt(a, "--seconds", ONLY(M_HOLD))) opt.seconds = num_arg(a, value(), 0, 86400);
+        else if (is_opt(a, "--seconds", ONLY(M_HOLD) | ONLY(M_SLOW))) opt.seconds = num_arg(a, value(), 0, 86400);
         else if (is_opt(a, "--plain", ONLY(M_HOLD))) opt.plain = 1;
         else if (is_opt(a, "--ignore-stdin", ONLY(M_HOLD))) opt.ignore_stdin = 1;
         else if (is_opt(a, "--request", ONLY(M_ALERT))) opt.alert_request = 1;
@@ -284,7 +292,9 @@ static void parse_args(int argc, char **argv)
         } else usage("unknown option '%s'", a);
     }
     if (!opt.port) usage("--port is required");
-    if ((opt.mode == M_RESUME || opt.mode == M_HOLD) && opt.count < 0) usage("--count is required");
+    if ((opt.mode == M_RESUME || opt.mode == M_HOLD || opt.mode == M_SOAK || opt.mode == M_SLOW) &&
+        opt.count < 0)
+        usage("--count is required");
     if (opt.mode == M_VANISH && opt.stage < 0) usage("--stage is required");
     if (opt.key && !opt.cert) usage("--key needs --cert");
     if (request_close + opt.keepalive_close + opt.client_first > 1)
@@ -869,7 +879,9 @@ static int partial_hello(int fd)
     return ok;
 }
 
-static int run_vanish(void)
+/* One client that vanishes at opt.stage; returns 1 if it got that far. *body gets the
+ * response bytes read (stage response). */
+static int vanish_once(long long *body)
 {
     struct conn c = {.fd = -1};
     struct resp r = {0};
@@ -886,8 +898,130 @@ static int run_vanish(void)
     if (c.fd >= 0) abrupt_close(c.fd);
     c.fd = -1;
     close_conn(&c, 0); /* frees the SSL without a close_notify: the client just vanishes */
-    printf("mode=vanish stage=%s done=%d body_bytes=%lld\n", stage_names[opt.stage], done, r.body);
+    *body = r.body;
+    return done;
+}
+
+static int run_vanish(void)
+{
+    long long body = 0;
+    int done = vanish_once(&body);
+    printf("mode=vanish stage=%s done=%d body_bytes=%lld\n", stage_names[opt.stage], done, body);
     return !done;
+}
+
+/* ---------------------------------------------------------------- mode: soak */
+
+/* --procs processes share --count clients; each client picks a stage (connect, half or whole
+ * ClientHello, half a request, part of a response) and FIN or RST at random. */
+static int run_soak(void)
+{
+    pid_t pids[256];
+    long per = opt.count / opt.procs, done_total = 0;
+    int pipes[256][2];
+    for (long p = 0; p < opt.procs; p++) {
+        if (pipe(pipes[p]) < 0) return diag("pipe: %s", strerror(errno)), 1;
+        pids[p] = fork();
+        if (pids[p] < 0) return diag("fork: %s", strerror(errno)), 1;
+        if (pids[p] == 0) {
+            close(pipes[p][0]);
+            unsigned seed = (unsigned)(opt.seed * 7919 + p);
+            long n = per + (p < opt.count % opt.procs), ok = 0;
+            for (long i = 0; i < n; i++) {
+                int r = rand_r(&seed);
+                opt.stage = r % 5 == 4 ? ST_HANDSHAKE : r % 4; /* handshake twice as often */
+                opt.full_hello = (r >> 4) & 1;
+                opt.rst = (r >> 5) & 1;
+                long long body;
+                ok += vanish_once(&body);
+            }
+            char line[32];
+            int len = snprintf(line, sizeof line, "%ld\n", ok);
+            ssize_t w = write(pipes[p][1], line, (size_t)len);
+            (void)w;
+            _exit(0);
+        }
+        close(pipes[p][1]);
+    }
+    for (long p = 0; p < opt.procs; p++) {
+        char line[32] = "";
+        ssize_t n = read(pipes[p][0], line, sizeof line - 1);
+        if (n > 0) line[n] = '\0', done_total += atol(line);
+        close(pipes[p][0]);
+        waitpid(pids[p], NULL, 0);
+    }
+    printf("mode=soak count=%ld done=%ld\n", opt.count, done_total);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- mode: slow */
+
+/* Slowloris: N clients start a request and send one more header line every --interval-ms,
+ * never finishing it. Reports when the server cut them, relative to each request's start. */
+static int run_slow(void)
+{
+    struct sconn {
+        struct conn c;
+        long long start, closed_at;
+        long lines;
+    } *cs = calloc((size_t)opt.count, sizeof(*cs));
+    if (!cs) return 1;
+    static const char head[] = "GET / HTTP/1.1\r\nHost: slow\r\n";
+    long established = 0, open_now = 0, closed = 0;
+    for (long i = 0; i < opt.count; i++) {
+        cs[i].c.fd = -1;
+        if (!open_conn(&cs[i].c, NULL) || !tls_write_all(cs[i].c.ssl, head, sizeof head - 1,
+                                                         now_ms() + opt.timeout_ms)) {
+            close_conn(&cs[i].c, 0);
+            continue;
+        }
+        cs[i].start = now_ms();
+        established++;
+        open_now++;
+    }
+    long long deadline = now_ms() + opt.seconds * 1000, next = now_ms() + opt.interval_ms;
+    long long first = -1, last = -1;
+    while (open_now > 0 && now_ms() < deadline) {
+        long long wait = next - now_ms();
+        if (wait > 0) poll(NULL, 0, (int)wait);
+        next += opt.interval_ms;
+        for (long i = 0; i < opt.count; i++) {
+            struct sconn *s = &cs[i];
+            if (!s->c.ssl || s->closed_at) continue;
+            char line[64];
+            int n = snprintf(line, sizeof line, "X-Slow-%ld: %ld\r\n", s->lines, s->lines);
+            s->lines++;
+            /* a write to a connection the server closed fails (EPIPE/RST) or a read ends */
+            int gone = !tls_write_all(s->c.ssl, line, (size_t)n, now_ms() + opt.timeout_ms);
+            if (!gone) {
+                /* readable is not closed: a TLS 1.3 server sends session tickets */
+                char sink[4096];
+                int r;
+                ERR_clear_error();
+                while ((r = SSL_read(s->c.ssl, sink, sizeof sink)) > 0) continue;
+                int e = SSL_get_error(s->c.ssl, r);
+                gone = e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
+            }
+            if (gone) {
+                s->closed_at = now_ms();
+                long long after = s->closed_at - s->start;
+                if (first < 0 || after < first) first = after;
+                if (after > last) last = after;
+                closed++;
+                open_now--;
+            }
+        }
+    }
+    long lines_max = 0;
+    for (long i = 0; i < opt.count; i++) {
+        if (cs[i].lines > lines_max) lines_max = cs[i].lines;
+        close_conn(&cs[i].c, 0);
+    }
+    free(cs);
+    printf("mode=slow count=%ld established=%ld closed_by_server=%ld first_close_ms=%lld "
+           "last_close_ms=%lld lines_sent_max=%ld\n",
+           opt.count, established, closed, first, last, lines_max);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- mode: get */
@@ -1182,7 +1316,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* writes to a closed peer must fail with EPIPE, not kill us */
     int rc, resume = opt.mode == M_RESUME;
     int proto = !resume ? opt.proto : opt.mech == MECH_TLS13 ? 13 : 12;
-    int keep = opt.mode == M_GET || opt.mode == M_VANISH || opt.keepalive_close || opt.client_first;
+    int keep = opt.mode == M_GET || opt.mode == M_VANISH || opt.mode == M_SOAK ||
+               opt.keepalive_close || opt.client_first;
     if (resolve() < 0 || !(req_len = build_request(keep)) ||
         !(tls_ctx = make_ctx(proto, resume && opt.mech == MECH_ID ? SSL_OP_NO_TICKET : 0)))
         return 1;
@@ -1193,6 +1328,8 @@ int main(int argc, char **argv)
     case M_HOLD: rc = run_hold(); break;
     case M_ALERT: rc = run_alert(); break;
     case M_VANISH: rc = run_vanish(); break;
+    case M_SOAK: rc = run_soak(); break;
+    case M_SLOW: rc = run_slow(); break;
     default: rc = run_get(); break;
     }
     fflush(stdout);

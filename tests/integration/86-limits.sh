@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Timeouts and limits: slowloris cut at request_header_s however often it sends, silent
+# clients cut at handshake_s while others are served within milliseconds, a client that stops
+# reading cut at send_s, max_connections, max_requests_per_connection, RLIMIT_NOFILE.
+. "$(dirname "$0")/lib.sh"
+make_site
+head -c $((20 * 1024 * 1024)) /dev/zero >"$T/www/big.bin"
+status() { tcurl -s "$BASE/status" | jq "$1"; }
+timed_get() { # prints "code ms"
+    local s=$(date +%s%N) c
+    c=$(tcurl -o /dev/null -w '%{http_code}' "$BASE/hello.txt")
+    echo "$c $((($(date +%s%N) - s) / 1000000))"
+}
+prompt() { # description: a request answered within 300 ms (x MULT)
+    local r
+    r=$(timed_get)
+    if [ "${r% *}" = 200 ] && [ "${r#* }" -lt $((300 * MULT)) ]; then ok "$1 (${r#* } ms)"; else not_ok "$1 ($r)"; fi
+}
+
+TIMEOUTS='"shutdown_s": 1, "handshake_s": 2, "request_header_s": 2, "keepalive_s": 2, "send_s": 2' start_server || exit 1
+
+# slowloris: 200 clients each sending a header line every 300 ms
+"$TS_PROBE" slow --port "$PORT" --count 200 --interval-ms 300 --seconds $((10 * MULT)) >"$T/slow.out" 2>"$T/slow.err" &
+SL=$!
+sleep 1
+prompt "a normal request is answered while 200 slowloris clients dribble headers"
+wait "$SL"
+R=$(cat "$T/slow.out")
+echo "# $R"
+expect "every slowloris client was cut by the server" "$(kv "$R" closed_by_server)" 200
+first=$(kv "$R" first_close_ms)
+last=$(kv "$R" last_close_ms)
+if [ "$first" -ge 1700 ] && [ "$last" -le $((3500 * MULT)) ]; then ok "cut at request_header_s=2 however often they send (${first}..${last} ms)"; else not_ok "cut between ${first} and ${last} ms"; fi
+expect "timeouts.request_header counted them" "$(status .timeouts.request_header)" 200
+
+# silent TCP clients that never say hello
+"$TS_PROBE" hold --plain --port "$PORT" --count 300 --seconds $((10 * MULT)) --ignore-stdin >"$T/silent.out" 2>&1 &
+SI=$!
+sleep 0.5
+prompt "a normal request is answered while 300 silent clients are connected"
+wait "$SI"
+expect_match "all 300 silent clients were closed by the server" "$(cat "$T/silent.out")" "closed_by_server=300"
+expect "timeouts.handshake counted them" "$(status .timeouts.handshake)" 300
+
+# keep-alive expiry
+probe close-notify --keepalive-then-close --path /hello.txt --timeout-ms 5000 >/dev/null
+expect "timeouts.keepalive counted an idle connection" "$(status .timeouts.keepalive)" 1
+
+# a client that stops reading: the response stalls and send_s cuts it
+before=$(status .connections.closed_timeout)
+( (printf 'GET /big.bin HTTP/1.1\r\nHost: a\r\n\r\n'; sleep $((8 * MULT))) |
+    timeout $((10 * MULT)) openssl s_client -quiet -connect "127.0.0.1:$PORT" 2>/dev/null | sleep $((9 * MULT)) ) &
+ST=$!
+for _ in $(seq 1 $((80 * MULT))); do [ "$(status .timeouts.send)" = 1 ] && break; sleep 0.1; done
+expect "a reader that stalls is cut at send_s" "$(status .timeouts.send)" 1
+expect "...as a timeout close" "$(($(status .connections.closed_timeout) - before))" 1
+kill "$ST" 2>/dev/null
+wait "$ST" 2>/dev/null
+stop_server
+check_server_log
+
+# max_connections: beyond it new sockets are closed at once and counted
+LIMITS='"max_connections": 50' TIMEOUTS='"handshake_s": 5' start_server || exit 1
+"$TS_PROBE" hold --plain --port "$PORT" --count 120 --seconds 3 --ignore-stdin >"$T/many.out" 2>&1
+R=$(cat "$T/many.out")
+closed=$(kv "$R" closed_by_server)
+echo "# $R"
+if [ "$closed" -ge 70 ]; then ok "connections beyond max_connections=50 are closed at once ($closed of 120)"; else not_ok "closed_by_server=$closed"; fi
+expect "connections.rejected counts them" "$(($(status .connections.rejected) >= 70))" 1
+expect "the server serves again once they are gone" "$(tcurl "$BASE/hello.txt")" hello
+stop_server
+
+# max_requests_per_connection
+LIMITS='"max_requests_per_connection": 3' start_server || exit 1
+R=$(probe get --keepalive 5 --path /hello.txt)
+expect "max_requests_per_connection=3: the third response closes the connection" "$(kv "$R" responses) $(kv "$R" statuses)" "3 200,200,200"
+stop_server
+
+# RLIMIT_NOFILE: raised to what max_connections needs, or a clear warning
+LIMITS='"max_connections": 1000' write_config
+timeout 5 prlimit --nofile=4096:4096 "$TS_BIN" --config "$T/tessera.json" --check-config >/dev/null 2>&1
+PORT=$(pick_port)
+BASE=https://localhost:$PORT
+LIMITS='"max_connections": 5000' write_config
+prlimit --nofile=256:256 "$TS_BIN" --config "$T/tessera.json" >"$T/stdout.log" 2>"$T/rl.log" &
+RL=$!
+PIDS+=("$RL")
+for _ in $(seq 1 50); do port_in_use "$PORT" && break; sleep 0.1; done
+expect_match "a hard limit too low for max_connections is reported clearly" "$(cat "$T/rl.log")" "\[warn\] limits.max_connections is 5000, which needs 10064 file descriptors, but RLIMIT_NOFILE cannot go above 256"
+expect "soft limit raised to the hard limit" "$(awk '/Max open files/ {print $4}' "/proc/$RL/limits")" 256
+# running out of descriptors: accept pauses, nothing crashes, service resumes
+"$TS_PROBE" hold --plain --port "$PORT" --count 400 --seconds 2 --ignore-stdin >/dev/null 2>&1
+if kill -0 "$RL" 2>/dev/null; then ok "the server survives running out of descriptors"; else not_ok "the server died"; fi
+sleep 0.5
+expect "...and serves again afterwards" "$(tcurl "$BASE/hello.txt")" hello
+kill -TERM "$RL"
+wait "$RL"
+expect "exits 0" "$?" 0
+LIMITS='"max_connections": 100' write_config
+prlimit --nofile=1024:65536 "$TS_BIN" --config "$T/tessera.json" >"$T/stdout.log" 2>"$T/rl2.log" &
+RL=$!
+PIDS+=("$RL")
+for _ in $(seq 1 50); do port_in_use "$PORT" && break; sleep 0.1; done
+expect_no_match "no warning when the limit can be raised" "$(cat "$T/rl2.log")" "warn"
+kill -TERM "$RL"
+wait "$RL"
+cat "$T/rl.log" "$T/rl2.log" >>"$T/error.all"
+ALLOWED_ERRORS='accept: ' check_server_log
