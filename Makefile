@@ -98,18 +98,62 @@ unit: deps-test $(UNIT_BINS)
 integration: deps-test all
 	$(Q)tests/run.sh integration $(BUILD)
 
+# Under CI (CI=true) the suite also runs under ASan+UBSan and TSan, and the fuzzers run.
+ifeq ($(CI),)
 test: deps-test all certs $(UNIT_BINS)
 	$(Q)tests/run.sh all $(BUILD)
+else
+test: deps-test all certs $(UNIT_BINS) fuzz-build
+	$(Q)$(MAKE) --no-print-directory SANITIZER=address,undefined all \
+	    $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
+	$(Q)$(MAKE) --no-print-directory SANITIZER=thread all
+	$(Q)tests/run.sh ci $(BUILD)
+endif
 
 .PHONY: deps-test
 deps-test:
 	$(Q).ci/deps test
+
+# libFuzzer targets (clang): tests/fuzz/fuzz_*.c against the server's objects built with
+# ASan+UBSan. `make fuzz` runs each for FUZZ_SECONDS on a copy of its seed corpus.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := $(CSTD) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -I$(LLHTTP_INC) $(DEPS_CFLAGS)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJS := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRCS))) \
+             build/fuzz/llhttp/llhttp.o build/fuzz/llhttp/api.o build/fuzz/llhttp/http.o
+
+build/fuzz/obj/%.o: src/%.c | deps
+	@mkdir -p $(dir $@)
+	$(call say,FUZZCC,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+build/fuzz/llhttp/%.o: $(LLHTTP_SRC)/%.c | deps
+	@mkdir -p $(dir $@)
+	$(call say,FUZZCC,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) -w -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(call say,FUZZLD,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+.PHONY: fuzz fuzz-build
+fuzz-build: $(FUZZ_TARGETS)
+
+fuzz: deps-test fuzz-build
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 asan:
 	$(Q)$(MAKE) --no-print-directory SANITIZER=address,undefined all
 
 tsan:
 	$(Q)$(MAKE) --no-print-directory SANITIZER=thread all
+
+# Benchmarks against nginx and h2o: bench/run.sh --help (BENCH_DURATION, BENCH_REPS, BENCH_SCENARIOS).
+bench: all
+	$(Q).ci/deps bench
+	$(call say,CC,bench/resume-load.c)$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra -Wshadow \
+	    -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla -Werror -pthread \
+	    -o $(BUILD)/resume-load bench/resume-load.c $$($(PKG_CONFIG) --cflags --libs openssl)
+	$(Q)bench/run.sh $(BUILD)
 
 format:
 	clang-format -i src/*.c src/*.h tests/unit/*.c tests/tools/*.c

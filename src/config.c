@@ -401,7 +401,9 @@ static int walk(struct ts_config *cfg, void *base, const cJSON *obj, const struc
             break;
         case K_INT: {
             double d = item->valuedouble;
-            if (!cJSON_IsNumber(item) || d != (double)(long)d || d < k->min || d > k->max)
+            /* bounds first: converting an out-of-range double to long is undefined */
+            if (!cJSON_IsNumber(item) || !(d >= (double)k->min && d <= (double)k->max) ||
+                d != (double)(long)d)
                 return fail(err, errlen, "%s: must be an integer from %ld to %ld", path, k->min,
                             k->max);
             *(int *)field = (int)d;

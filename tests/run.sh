@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Runs the unit tests (cmocka, TAP output) and the integration tests (numbered shell scripts
 # that print TAP-style "ok - ..." / "not ok - ..." lines) and prints "N passed, N failed" last.
-# usage: tests/run.sh all|unit|integration BUILD_DIR [PATTERN]
+# usage: tests/run.sh unit|integration|all|ci BUILD_DIR [PATTERN]
 set -u
 mode=${1:-all}
 build=${2:-build}
 pattern=${3:-${TESTS:-}}
 cd "$(dirname "$0")/.." || exit 2
 top=$(pwd)
-export TS_TOP=$top TS_BUILD=$top/$build TS_BIN=$top/$build/tessera TS_PROBE=$top/$build/tlsprobe
+export TS_TOP=$top
 
 passed=0
 failed=0
@@ -34,29 +34,59 @@ tally() { # name log exit_status
     fi
 }
 
-if [ "$mode" = all ] || [ "$mode" = unit ]; then
-    for t in "$build"/tests/test_*; do
+unit_tests() { # build-dir label-prefix
+    local t name log
+    for t in "$1"/tests/test_*; do
         [ -x "$t" ] || continue
-        name=unit/$(basename "$t")
+        name=$2unit/$(basename "$t")
         [ -n "$pattern" ] && [[ $name != *$pattern* ]] && continue
-        log=$logdir/$(basename "$t").log
-        CMOCKA_MESSAGE_OUTPUT=TAP timeout 120 "$t" >"$log" 2>&1
+        log=$logdir/${2//\//-}$(basename "$t").log
+        CMOCKA_MESSAGE_OUTPUT=TAP timeout 300 "$t" >"$log" 2>&1
         tally "$name" "$log" $?
     done
-fi
+}
 
-if [ "$mode" = all ] || [ "$mode" = integration ]; then
-    # one set of throwaway certificates for the whole run
-    export TS_CERTS=$logdir/certs
-    certs/make-certs.sh "$TS_CERTS" >/dev/null || { echo "cannot make test certificates"; exit 1; }
+integration_tests() { # build-dir label-prefix timeout-multiplier
+    local t name log
+    export TS_BUILD=$top/$1 TS_BIN=$top/$1/tessera TS_PROBE=$top/$1/tlsprobe TS_TIMEOUT_MULT=$3
     for t in tests/integration/[0-9]*.sh; do
-        name=integration/$(basename "$t" .sh)
+        name=$2integration/$(basename "$t" .sh)
         [ -n "$pattern" ] && [[ $name != *$pattern* ]] && continue
-        log=$logdir/$(basename "$t" .sh).log
-        timeout 900 bash "$t" >"$log" 2>&1
+        log=$logdir/${2//\//-}$(basename "$t" .sh).log
+        timeout $((900 * $3)) bash "$t" >"$log" 2>&1
         tally "$name" "$log" $?
     done
-fi
+}
+
+# one set of throwaway certificates for the whole run
+export TS_CERTS=$logdir/certs
+certs/make-certs.sh "$TS_CERTS" >/dev/null || { echo "cannot make test certificates"; exit 1; }
+# Sanitizer reports fail a test through the server's log (check_server_log) and exit status.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+export TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 exitcode=66"
+mult=${TS_TIMEOUT_MULT:-1}
+
+case $mode in
+unit) unit_tests "$build" "" ;;
+integration) integration_tests "$build" "" "$mult" ;;
+all)
+    unit_tests "$build" ""
+    integration_tests "$build" "" "$mult"
+    ;;
+ci)
+    # CI: the suite, the fuzzers for a minute each, then the suite again under
+    # AddressSanitizer+UndefinedBehaviorSanitizer and under ThreadSanitizer.
+    unit_tests "$build" ""
+    integration_tests "$build" "" "$mult"
+    log=$logdir/fuzz.log
+    tests/fuzz/run.sh "${FUZZ_SECONDS:-60}" >"$log" 2>&1
+    tally fuzz "$log" $?
+    unit_tests build/asan "asan/"
+    integration_tests build/asan "asan/" 3
+    integration_tests build/tsan "tsan/" 4
+    ;;
+*) echo "usage: tests/run.sh unit|integration|all|ci BUILD_DIR [PATTERN]" >&2; exit 2 ;;
+esac
 
 if [ ${#failures[@]} -eq 0 ] && [ -z "${KEEP_LOGS:-}" ]; then rm -rf "$logdir"; fi
 echo "$passed passed, $failed failed"

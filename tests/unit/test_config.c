@@ -138,6 +138,8 @@ static void test_errors(void **state)
     expect_error("{" BASE ", \"x\": 1}}", "tls.x: unknown key");
     expect_error("{" BASE "}, \"workers\": 1.5}", "workers: must be an integer");
     expect_error("{" BASE "}, \"workers\": -1}", "workers: must be an integer from 0 to 256");
+    expect_error("{" BASE "}, \"workers\": 3e28}", "workers: must be an integer"); /* fuzzer */
+    expect_error("{" BASE "}, \"workers\": -1e300}", "workers: must be an integer");
     expect_error("{\"root\": 5, " TLS_ONLY "}", "root: must be a non-empty string");
     expect_error("{" BASE "}, \"listen\": []}", "listen: must be a string or a non-empty list");
     expect_error("{" BASE "}, \"listen\": [1]}", "listen: every entry must be a string");

@@ -1,0 +1,45 @@
+/* libFuzzer target: request parsing (llhttp glue, split at fuzzer-chosen points as reads would
+ * split it, pipelined requests) followed by path resolution and header token parsing. */
+#include "file.h"
+#include "http.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    size_t step = (size_t)data[0] % 64 + 1; /* the size of each "read" */
+    data++;
+    size--;
+    char *buf = malloc(size ? size : 1); /* exact size: ASan sees any overread */
+    if (!buf) return 0;
+    memcpy(buf, data, size);
+    llhttp_t parser;
+    struct ts_req req;
+    size_t start = 0;
+    for (int n = 0; n < 8 && start < size; n++) { /* up to 8 pipelined requests */
+        ts_http_begin(&parser, &req);
+        size_t fed = start, avail = start;
+        enum ts_http_parse r = TS_HTTP_NEED_MORE;
+        while (fed < size) {
+            avail = avail + step > size ? size : avail + step;
+            size_t used = 0;
+            r = ts_http_parse(&parser, &req, buf + fed, avail - fed, &used, 4096);
+            fed += used;
+            if (r != TS_HTTP_NEED_MORE || avail == size) break;
+        }
+        if (r != TS_HTTP_REQUEST) break;
+        char rel[512];
+        if (req.path.p) ts_file_resolve(req.path.p, req.path.len, rel, sizeof(rel));
+        for (int h = 0; h < TS_HDR_N; h++)
+            if (req.hdr[h].p) ts_http_has_token(req.hdr[h], "close");
+        start = fed;
+    }
+    free(buf);
+    return 0;
+}
