@@ -17,8 +17,8 @@ Environment:
                          2 ka100k   keep-alive 100 KiB, wrk -t2 -c32
                          3 ka10m    10 MiB files, wrk -t2 -c8
                          4 full     a new TLS connection (full handshake) per request, wrk -t2 -c64
-                         5 res13    resumed TLS 1.3 handshakes, build/resume-load -c16
-                         6 res12    resumed TLS 1.2 handshakes, build/resume-load -c16
+                         5 res13    resumed TLS 1.3 handshakes, build/resume-load -t2 -c16
+                         6 res12    resumed TLS 1.2 handshakes, build/resume-load -t2 -c16
                          7 latency  p50/p99 latency at keep-alive 1 KiB, wrk --latency -t2 -c64
                          8 idlemem  resident memory per idle TLS connection (5,000 held)
   BENCH_SERVERS=L      servers to compare (default "tessera nginx h2o")
@@ -84,8 +84,8 @@ METRICS=(
     "ka100k|ka100k|2. keep-alive 100 KiB (wrk -t2 -c32)|req/s|higher|best:1.0|>= best of nginx/h2o"
     "ka10m|ka10m|3. 10 MiB file (wrk -t2 -c8)|req/s|higher|nginx:1.0|>= nginx"
     "full|full|4. full handshake per request (wrk -c64, Connection: close)|conn/s|higher|best:0.95|>= 0.95 x best peer"
-    "res13|res13|5. resumed TLS 1.3 handshakes (resume-load -c${RESUME_CONC})|conn/s|higher|nginx:1.0|>= nginx"
-    "res12|res12|6. resumed TLS 1.2 handshakes (resume-load -c${RESUME_CONC})|conn/s|higher|nginx:1.0|>= nginx"
+    "res13|res13|5. resumed TLS 1.3 handshakes (resume-load -t2 -c${RESUME_CONC})|conn/s|higher|nginx:1.0|>= nginx"
+    "res12|res12|6. resumed TLS 1.2 handshakes (resume-load -t2 -c${RESUME_CONC})|conn/s|higher|nginx:1.0|>= nginx"
     "lat50|latency|7a. latency p50, keep-alive 1 KiB (wrk -c64)|ms|lower|none|-"
     "lat99|latency|7b. latency p99, keep-alive 1 KiB (wrk -c64)|ms|lower|nginxlow:1.0|<= nginx"
     "idlemem|idlemem|8. memory per idle TLS connection (${IDLE_CONNS} held)|KiB/conn|lower|abs:8|<= 8 KiB/conn"
@@ -417,7 +417,7 @@ url_ip() { echo "https://127.0.0.1:${PORT[$1]}${WRK_PATH}"; }
 run_resume() { # SERVER LOGFILE SECONDS --tls13|--tls12 -> key=value line
     local s=$1 log=$2 secs=$3 ver=$4
     timeout -k 5 $((secs + 60)) "$BUILD/resume-load" --port "${PORT[$s]}" --path /1k.html \
-        --concurrency "$RESUME_CONC" --duration "$secs" "$ver" --cafile "$CA" \
+        --concurrency "$RESUME_CONC" --threads 2 --duration "$secs" "$ver" --cafile "$CA" \
         --ciphersuites "$TLS13_SUITE" --ciphers "$TLS12_CIPHER" >"$log" 2>&1
     tail -n 1 "$log"
 }
