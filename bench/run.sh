@@ -533,8 +533,8 @@ measure_idlemem() {
 }
 
 # ------------------------------------------------------------------ run
-LOAD0=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$LOAD0" 'BEGIN { exit !(l > 0.5) }'; then
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${LOAD0%% *}" 'BEGIN { exit !(l > 0.5) }'; then
     note "warning: load average is $LOAD0 before the run: other work on this machine skews the figures"
     top -b -n 1 -o %CPU 2>/dev/null | sed -n '7,10p' | sed 's/^/    /' >&2
 fi
@@ -569,7 +569,8 @@ done
 for s in "${SERVERS[@]}"; do stop_server "$s"; done
 ELAPSED=$(($(date +%s) - T0))
 note "measurements done in ${ELAPSED}s"
-declare -p TLS13 TLS12 DATE ELAPSED COMMIT SCEN SERVERS DUR REPS IDLE_CONNS RESUME_CONC >"$RUN/meta.env"
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -p TLS13 TLS12 DATE ELAPSED COMMIT LOAD0 LOAD1 SCEN SERVERS DUR REPS IDLE_CONNS RESUME_CONC >"$RUN/meta.env"
 fi
 
 # ------------------------------------------------------------------ report
@@ -724,8 +725,8 @@ MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 JSON=$RESULTS/latest.json
 {
     printf '{\n  "date": "%s",\n  "duration_s": %s,\n  "repetitions": %s,\n  "elapsed_s": %s,\n' "$DATE" "$DUR" "$REPS" "$ELAPSED"
-    printf '  "machine": {"cpu": "%s", "cores": %s, "memory": "%s", "kernel": "%s", "os": "%s"},\n' \
-        "$(jesc "$CPU")" "$CORES" "$(jesc "$MEM")" "$(jesc "$KERNEL")" "$(jesc "$OS")"
+    printf '  "machine": {"cpu": "%s", "cores": %s, "memory": "%s", "kernel": "%s", "os": "%s", "loadavg_before": "%s", "loadavg_after": "%s"},\n' \
+        "$(jesc "$CPU")" "$CORES" "$(jesc "$MEM")" "$(jesc "$KERNEL")" "$(jesc "$OS")" "$(jesc "${LOAD0:-}")" "$(jesc "${LOAD1:-}")"
     printf '  "versions": {"openssl": "%s", "nginx": "%s", "h2o": "%s", "wrk": "%s", "tessera": "%s", "tessera_commit": "%s"},\n' \
         "$(jesc "$V_OPENSSL")" "$(jesc "$V_NGINX")" "$(jesc "$V_H2O")" "$(jesc "$V_WRK")" "$(jesc "$V_TESSERA")" "$(jesc "$COMMIT")"
     printf '  "tls": {'
@@ -855,7 +856,7 @@ if [ "$UPDATE_DOCS" = 1 ]; then
         echo "## Latest run"
         echo
         echo "- date: $DATE, ${REPS} repetitions of ${DUR} s per server and scenario (medians shown), run time ${ELAPSED} s"
-        echo "- machine: $CPU, $CORES cores, $MEM, Linux $KERNEL, $OS"
+        echo "- machine: $CPU, $CORES cores, $MEM, Linux $KERNEL, $OS; load average ${LOAD0:-?} before the run, ${LOAD1:-?} after"
         echo "- versions: $V_TESSERA (commit $COMMIT); $V_NGINX; $V_H2O; $V_OPENSSL; $V_WRK"
         for s in "${SERVERS[@]}"; do echo "- $s negotiated: ${TLS13[$s]% verify=0}; ${TLS12[$s]% verify=0}"; done
         echo
