@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# www/status.html in a real browser: headless Chromium loads the dashboard from tessera and lets
+# it poll /status for a few (virtual) seconds; the numbers it rendered must agree with /status
+# read by curl just before and just after, its charts must be drawn, and a /status the browser
+# may not read must show "disconnected" while the page keeps retrying.
+. "$(dirname "$0")/lib.sh"
+CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser)}
+if [ -z "$CHROMIUM" ]; then
+    not_ok "chromium is installed (.ci/deps test installs it)"
+    exit 1
+fi
+make_site
+cp "$TS_TOP/www/status.html" "$T/www/status.html"
+# Chromium trusts exactly the test server's key; it has no other way to trust the test CA here.
+SPKI=$(openssl x509 -in "$CERTS/server.crt" -pubkey -noout | openssl pkey -pubin -outform der |
+    openssl dgst -sha256 -binary | base64)
+BUDGET_MS=5000 # virtual time the page runs: a poll at load, then one a second
+
+# browse NAME PATH: Chromium loads $BASE/PATH, runs it for $BUDGET_MS ms of virtual time (timers
+# fire without waiting; time stops while a fetch is pending), then prints the DOM to $T/NAME.html
+# and saves $T/NAME.png. It runs under timeout, which puts it in its own process group; whatever
+# is left of that group afterwards is killed by its id.
+browse() {
+    local name=$1 path=$2 pid rc
+    mkdir -p "$T/$name.profile" "$T/home"
+    HOME=$T/home XDG_CONFIG_HOME=$T/home XDG_CACHE_HOME=$T/home \
+        timeout -k 5 $((40 * MULT)) "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
+        --no-first-run --no-default-browser-check --disable-background-networking \
+        --disable-component-update --disable-sync --disable-dev-shm-usage --hide-scrollbars \
+        --mute-audio --user-data-dir="$T/$name.profile" --ignore-certificate-errors-spki-list="$SPKI" \
+        --host-resolver-rules='MAP localhost 127.0.0.1' --window-size=1280,1150 \
+        --virtual-time-budget=$BUDGET_MS --screenshot="$T/$name.png" --dump-dom "$BASE/$path" \
+        </dev/null >"$T/$name.html" 2>"$T/$name.err" &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid"
+    rc=$?
+    kill -KILL -- "-$pid" 2>/dev/null
+    if [ "$rc" -ne 0 ] || ! grep -q '</html>' "$T/$name.html"; then
+        echo "# chromium exited with $rc:"
+        grep -vE 'dbus|unexpected operator' "$T/$name.err" | tail -5 | sed 's/^/#   /'
+        return 1
+    fi
+}
+
+# fields NAME: "field<TAB>data-value<TAB>text" for every element with a data-field in $T/NAME.html
+fields() {
+    grep -oE '<[a-z0-9]+ [^<>]*data-field="[^"]*"[^<>]*>[^<]*' "$T/$1.html" | awk '{
+        f = v = ""; t = $0; sub(/^[^>]*>/, "", t)
+        if (match($0, / data-field="[^"]*"/)) f = substr($0, RSTART + 13, RLENGTH - 14)
+        if (match($0, / data-value="[^"]*"/)) v = substr($0, RSTART + 13, RLENGTH - 14)
+        print f "\t" v "\t" t }'
+}
+# flat FILE: "path<TAB>value" for every scalar in a /status document, paths joined with dots
+flat() { jq -r 'paths(scalars) as $p | [($p | map(tostring) | join(".")), getpath($p)] | @tsv' "$1"; }
+# load ARRAY FILE [text]: ARRAY[path] = the second column (or the third) of the first row for
+# each path in a TSV file
+load() {
+    local -n arr=$1
+    local k v t
+    while IFS=$'\t' read -r k v t; do
+        [ -n "${arr[$k]+set}" ] && continue
+        # shellcheck disable=SC2004 # arr is associative: $k is a key, not arithmetic
+        if [ -n "${3:-}" ]; then arr[$k]=$t; else arr[$k]=$v; fi
+    done <"$2"
+}
+attr() { sed -nE "s/.*<$2 [^>]*$3=\"([^\"]*)\".*/\1/p" "$T/$1.html" | head -1; }
+# quiet FILE: waits (bounded) until only the status request itself is open, then saves /status
+quiet() {
+    for _ in $(seq 1 $((100 * MULT))); do
+        tcurl "$BASE/status" >"$1"
+        [ "$(jq '.connections.active == 1 and .connections.handshaking == 0' "$1")" = true ] && return 0
+        sleep 0.05
+    done
+    echo "# server never became quiet"
+}
+
+AUTH=", \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\", \"client_crl\": \"$CERTS/ca.crl\""
+TLS_EXTRA="$AUTH" start_server || exit 1
+
+# --- known traffic
+probe get --keepalive 20 --path /hello.txt >/dev/null
+probe get --keepalive 3 --path /missing.html >/dev/null
+probe resume --count 11 --mech tls13 >/dev/null
+probe resume --count 6 --mech tls12-id >/dev/null
+timeout 5 curl -s "http://127.0.0.1:$PORT/" -o /dev/null
+timeout 5 openssl s_client -connect "127.0.0.1:$PORT" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null >/dev/null 2>&1
+tcurl --cert "$CERTS/client.crt" --key "$CERTS/client.key" -o /dev/null "$BASE/hello.txt"
+tcurl --cert "$CERTS/client-expired.crt" --key "$CERTS/client-expired.key" -o /dev/null "$BASE/hello.txt"
+quiet "$T/a.json"
+
+# --- the dashboard, live
+t0=$(date +%s%N)
+if browse page status.html; then ok "chromium renders the dashboard"; else
+    not_ok "chromium renders the dashboard"
+    exit 1
+fi
+wall_ms=$((($(date +%s%N) - t0) / 1000000))
+tcurl "$BASE/status" >"$T/b.json"
+flat "$T/a.json" >"$T/a.tsv"
+flat "$T/b.json" >"$T/b.tsv"
+fields page >"$T/page.tsv"
+declare -A A B P PT # /status before and after, the page's values and texts
+load A "$T/a.tsv"
+load B "$T/b.tsv"
+load P "$T/page.tsv"
+load PT "$T/page.tsv" text
+echo "# chromium took ${wall_ms} ms for ${BUDGET_MS} ms of virtual time; $(wc -l <"$T/page.tsv") fields on the page"
+
+polls=$(attr page body data-polls)
+expect "the page says it is live" "$(attr page body data-state)" live
+expect "the page polled at least 4 times ($polls)" "$((${polls:-0} >= 4))" 1
+expect_match "the footer counts the polls" "$(grep -oE '<span id="polls">[0-9]+' "$T/page.html")" ">$polls\$"
+expect "no failed polls" "$(attr page body data-failures)" ""
+
+# every scalar /status reports is on the page (a worker's id is its row label)
+missing=$(awk -F'\t' 'NR == FNR { p[$1]; next } !($1 in p) && $1 !~ /^workers\.[0-9]+\.id$/ { print $1 }' "$T/page.tsv" "$T/b.tsv")
+expect "the page shows every field of /status" "$missing" ""
+# every number has an id (path with dots as dashes) and shows its raw value, formatted
+ids=$(grep -oE ' id="[^"]*"' "$T/page.html" | awk -F'\t' 'NR == FNR { id[$0]; next }
+    { i = $1; gsub(/\./, "-", i); if (!((" id=\"" i "\"") in id) && !seen[$1]++) print $1 }' - "$T/page.tsv")
+expect "every field has an element with a stable id" "$ids" ""
+bad=$(awk -F'\t' '$2 == "" || $3 == "–" { print $1 " (value \"" $2 "\", text \"" $3 "\")" }' "$T/page.tsv")
+expect "every field has a value" "$bad" ""
+bad=$(awk -F'\t' '$2 ~ /^[0-9]+$/ && $1 !~ /^derived\.|bytes|uptime|pid/ {
+    t = $3; gsub(",", "", t); if (t != $2) print $1 " (value " $2 ", text " $3 ")" }' "$T/page.tsv")
+expect "counters are shown as their exact value" "$bad" ""
+bad=$(awk -F'\t' '{ if (($1 in v) && v[$1] != $2) print $1; v[$1] = $2 }' "$T/page.tsv" | sort -u)
+expect "a field shown twice shows the same value" "$bad" ""
+
+# values that cannot move while the page polls: the same as curl read before and after, and
+# what the traffic above made
+for f in server.name server.version server.pid server.workers server.started_at tls.client_certs.mode \
+    tls.handshakes.resumed tls.resumptions.tls13_ticket tls.resumptions.tls12_ticket \
+    tls.resumptions.tls12_session_id tls.handshakes.failure_reasons.http_on_tls_port \
+    tls.handshakes.failure_reasons.protocol_version tls.handshakes.failure_reasons.timeout tls.protocols.TLSv1.2 \
+    tls.client_certs.verified tls.client_certs.rejected tls.client_certs.reasons.expired \
+    tls.client_certs.reasons.untrusted_issuer requests.status.4xx requests.status.5xx connections.rejected \
+    timeouts.handshake tls.session_cache.capacity; do
+    if [ "${A[$f]-}" = "${P[$f]-}" ] && [ "${P[$f]-}" = "${B[$f]-}" ]; then ok "$f on the page is /status's (${P[$f]-})"; else
+        not_ok "$f: before ${A[$f]-}, page ${P[$f]-}, after ${B[$f]-}"
+    fi
+done
+# Chromium abandons its first handshakes when the server asks for a client certificate (it
+# picks one, here none, and reconnects): failures by peer_closed. They happen as the page loads,
+# so these match between the page's last poll and the read after.
+for f in tls.handshakes.failed tls.handshakes.failure_reasons.peer_closed; do
+    if [ "${P[$f]-}" = "${B[$f]-}" ]; then ok "$f on the page is /status's after (${P[$f]-})"; else
+        not_ok "$f: page ${P[$f]-}, after ${B[$f]-}"
+    fi
+done
+expect "Chromium's abandoned handshakes are all peer_closed" \
+    "$((${B[tls.handshakes.failed]-} - ${A[tls.handshakes.failed]-}))" \
+    "$((${B[tls.handshakes.failure_reasons.peer_closed]-} - ${A[tls.handshakes.failure_reasons.peer_closed]-}))"
+reasons=$(awk -F'\t' '$1 ~ /^tls\.handshakes\.failure_reasons\./ && !s[$1]++ { n += $2 } END { print n }' "$T/page.tsv")
+expect "failed handshakes on the page = the sum of its reasons" "$reasons" "${P[tls.handshakes.failed]-}"
+expect "resumptions by TLS 1.3 ticket" "${P[tls.resumptions.tls13_ticket]-}" 10
+expect "resumptions by TLS 1.2 session ID" "${P[tls.resumptions.tls12_session_id]-}" 5
+expect "resumed handshakes" "${P[tls.handshakes.resumed]-}" 15
+expect "failed handshakes: one plain HTTP, one TLS 1.1" "${P[tls.handshakes.failure_reasons.http_on_tls_port]-} ${P[tls.handshakes.failure_reasons.protocol_version]-}" "1 1"
+expect "client certificates: one verified, one rejected as expired" "${P[tls.client_certs.verified]-} ${P[tls.client_certs.rejected]-} ${P[tls.client_certs.reasons.expired]-}" "1 1 1"
+expect "4xx: the three misses" "${P[requests.status.4xx]-}" 3
+expect "client-auth mode" "${PT[tls.client_certs.mode]-}" optional
+rows=$(grep -oE '<tr data-worker="[0-9]+"' "$T/page.html" | wc -l)
+expect "one worker row per worker" "$rows $(attr page 'table id="workers-table"' data-rows)" "$(jq .server.workers "$T/b.json") $(jq '.workers | length' "$T/b.json")"
+
+# values that move: between the two curl reads, each counter within a small tolerance
+bad=$(LC_ALL=C join -t $'\t' <(LC_ALL=C sort "$T/a.tsv") <(cut -f1,2 "$T/page.tsv" | LC_ALL=C sort -u -t $'\t' -k1,1) |
+    LC_ALL=C join -t $'\t' - <(LC_ALL=C sort "$T/b.tsv") | awk -F'\t' '$2 ~ /^[0-9]+$/ && $1 !~ /(active|idle|handshaking|in_flight|queue_depth|entries|^workers\.[0-9]+\.connections)$/ {
+        if (!($2 <= $3 && $3 <= $4)) print $1 ": before " $2 ", page " $3 ", after " $4 }')
+expect "every counter on the page is between the reads before and after" "$bad" ""
+tot_a=${A[requests.total]-} tot_p=${P[requests.total]-} tot_b=${B[requests.total]-}
+expect "requests.total: the page load and each poll since the read before" "$((tot_p - tot_a >= polls + 1 && tot_p - tot_a <= polls + 3))" 1
+expect "requests.total: the read after is within 3 of the page ($tot_p, $tot_b)" "$((tot_b - tot_p >= 1 && tot_b - tot_p <= 3))" 1
+expect "handshakes.full: within 3 of the read after" "$((${B[tls.handshakes.full]-} - ${P[tls.handshakes.full]-} <= 3))" 1
+wsum=$(awk -F'\t' '$1 ~ /^workers\.[0-9]+\.requests$/ { s += $2 } END { print s }' "$T/page.tsv")
+expect "per-worker requests on the page add up to its requests.total" "$wsum" "$tot_p"
+expect "open connections: just the page's" "${P[connections.active]-}" 1
+expect "uptime is between the reads" "$((${A[server.uptime_s]-} <= ${P[server.uptime_s]-} && ${P[server.uptime_s]-} <= ${B[server.uptime_s]-}))" 1
+
+# derived values: the page's own polls are the only traffic, one a second
+rate=${P[derived.request_rate]-}
+expect "request rate is about the one poll a second ($rate/s)" "$(awk -v r="$rate" 'BEGIN { print (r >= 0.5 && r <= 2) }')" 1
+expect "request rate is shown with one decimal" "${PT[derived.request_rate]-}" "$(awk -v r="$rate" 'BEGIN { printf "%.1f", r }')"
+wr=$(awk -F'\t' '$1 ~ /^derived\.workers\.[0-9]+\.rate$/ { s += $2 } END { printf "%.9f", s }' "$T/page.tsv")
+expect "per-worker rates add up to the request rate" "$(awk -v a="$wr" -v b="$rate" 'BEGIN { d = a - b; print (d < 1e-3 && d > -1e-3) }')" 1
+full=${P[tls.handshakes.full]-} res=${P[tls.handshakes.resumed]-}
+expect "handshakes completed = full + resumed" "${P[derived.handshakes_completed]-}" "$((full + res))"
+expect "resumption ratio = resumed / (full + resumed)" "${PT[derived.resumption_ratio]-}" \
+    "$(awk -v r="$res" -v f="$full" 'BEGIN { printf "%.1f %%", 100 * r / (r + f) }')"
+
+# charts
+for c in rate-chart workers-chart; do
+    drawn=$(attr page "canvas id=\"$c\"" data-drawn) inked=$(attr page "canvas id=\"$c\"" data-inked)
+    expect "$c is redrawn at every poll" "${drawn:-0}" "$polls"
+    expect "$c has ink ($inked sampled pixels)" "$((${inked:-0} > 300))" 1
+done
+size=$(stat -c %s "$T/page.png" 2>/dev/null || echo 0)
+expect "screenshot is a PNG of a real page ($size bytes)" "$(head -c 4 "$T/page.png" | tail -c 3)$((size > 40000))" PNG1
+
+stop_server
+expect "server exits 0" "$?" 0
+
+# --- the dashboard where the browser may not read /status: disconnected, and retrying
+TOP_EXTRA='"status": { "allow": ["10.0.0.0/8"] },' start_server || exit 1
+if browse denied status.html; then ok "chromium renders the dashboard without access to /status"; else
+    not_ok "chromium renders the dashboard without access to /status"
+    exit 1
+fi
+expect "the page says it is disconnected" "$(attr denied body data-state)" disconnected
+expect_match "...in its status line" "$(grep -oE '<div id="conn-state"[^>]*>[^<]*' "$T/denied.html")" 'disconnected'
+expect_match "...and why" "$(grep -oE '<span id="error">[^<]*' "$T/denied.html")" 'HTTP 403'
+f=$(attr denied body data-failures)
+expect "it kept retrying, once a second (${f:-0} failed polls)" "$((${f:-0} >= 4))" 1
+expect "no poll succeeded" "$(attr denied body data-polls)" 0
+stop_server
+expect "server exits 0" "$?" 0
+check_server_log
