@@ -20,25 +20,25 @@
 #define ACCEPT_BATCH 64
 #define PAUSE_MS 100
 
-static int listen_one(const char *spec, char *err, size_t errlen)
+static int listen_one(const char *key, const char *spec, char *err, size_t errlen)
 {
     char host[256], port[16];
     if (ts_config_split_listen(spec, host, sizeof(host), port, sizeof(port)) < 0) {
-        snprintf(err, errlen, "listen: \"%s\" is not ADDR:PORT", spec);
+        snprintf(err, errlen, "%s: \"%s\" is not ADDR:PORT", key, spec);
         return -1;
     }
     struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "listen: \"%s\": %s", spec, gai_strerror(rc));
+        snprintf(err, errlen, "%s: \"%s\": %s", key, spec, gai_strerror(rc));
         return -1;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (fd < 0 && errno == EAFNOSUPPORT) {
         /* a host without IPv6 can still run the default "[::]:8443" + "0.0.0.0:8443" */
-        ts_log_warn("listen: \"%s\": %s: skipped", spec, strerror(errno));
+        ts_log_warn("%s: \"%s\": %s: skipped", key, spec, strerror(errno));
         freeaddrinfo(res);
         return -2;
     }
@@ -50,11 +50,15 @@ static int listen_one(const char *spec, char *err, size_t errlen)
     freeaddrinfo(res);
     return fd;
 fail:
-    snprintf(err, errlen, "listen: \"%s\": %s", spec, strerror(errno));
+    snprintf(err, errlen, "%s: \"%s\": %s", key, spec, strerror(errno));
     if (fd >= 0) close(fd);
     freeaddrinfo(res);
     return -1;
 }
+
+#define EVFD_TAG UINT64_MAX /* epoll data of the stop eventfd; listeners carry their index */
+
+static void set_listening(struct ts_acceptor *a, int on);
 
 int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, size_t errlen)
 {
@@ -62,15 +66,20 @@ int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, 
     memset(a, 0, sizeof(*a));
     a->srv = srv;
     a->epfd = a->evfd = -1;
-    a->fds = calloc(cfg->nlisten, sizeof(int));
+    a->fds = calloc(cfg->nlisten + cfg->nredirect_listen, sizeof(int));
     if (!a->fds) abort();
-    for (size_t i = 0; i < cfg->nlisten; i++) {
-        int fd = listen_one(cfg->listen[i], err, errlen);
+    for (size_t i = 0; i < cfg->nlisten + cfg->nredirect_listen; i++) {
+        bool plain = i >= cfg->nlisten;
+        if (plain && a->ntls == 0) break;
+        int fd = plain ? listen_one("http_redirect.listen", cfg->redirect_listen[i - cfg->nlisten],
+                                    err, errlen)
+                       : listen_one("listen", cfg->listen[i], err, errlen);
         if (fd == -2) continue;
         if (fd < 0) goto fail;
         a->fds[a->nfds++] = fd;
+        if (!plain) a->ntls = a->nfds;
     }
-    if (a->nfds == 0) {
+    if (a->ntls == 0) {
         snprintf(err, errlen, "listen: no address could be used");
         goto fail;
     }
@@ -80,12 +89,9 @@ int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, 
         snprintf(err, errlen, "listen: %s", strerror(errno));
         goto fail;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = a->evfd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVFD_TAG};
     epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->evfd, &ev);
-    for (size_t i = 0; i < a->nfds; i++) {
-        ev.data.fd = a->fds[i];
-        epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->fds[i], &ev);
-    }
+    set_listening(a, 1);
     return 0;
 fail:
     ts_acceptor_stop(a);
@@ -95,7 +101,7 @@ fail:
 static void set_listening(struct ts_acceptor *a, int on)
 {
     for (size_t i = 0; i < a->nfds; i++) {
-        struct epoll_event ev = {.events = EPOLLIN, .data.fd = a->fds[i]};
+        struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
         epoll_ctl(a->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, a->fds[i], &ev);
     }
 }
@@ -118,12 +124,14 @@ static void reject(struct ts_server *srv, int fd)
 }
 
 /* Accepts what is pending on fd. Returns -1 when out of descriptors (pause accepting). */
-static int accept_batch(struct ts_acceptor *a, int lfd, bool *woken)
+static int accept_batch(struct ts_acceptor *a, size_t index, bool *woken)
 {
     struct ts_server *srv = a->srv;
     int max = srv->cfg->limits.max_connections;
+    int lfd = a->fds[index];
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct ts_handoff h;
+        h.plain = index >= a->ntls;
         h.addrlen = sizeof(h.addr);
         h.fd = accept4(lfd, &h.addr.sa, &h.addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (h.fd < 0) {
@@ -171,11 +179,11 @@ static void *acceptor_main(void *arg)
         }
         bool stop = false;
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == a->evfd) {
+            if (evs[i].data.u64 == EVFD_TAG) {
                 stop = true;
                 continue;
             }
-            if (accept_batch(a, evs[i].data.fd, woken) < 0 && !paused) {
+            if (accept_batch(a, (size_t)evs[i].data.u64, woken) < 0 && !paused) {
                 set_listening(a, 0);
                 paused = true;
             }

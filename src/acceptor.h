@@ -10,8 +10,8 @@ struct ts_server;
 
 struct ts_acceptor {
     struct ts_server *srv;
-    int *fds; /* listening sockets */
-    size_t nfds;
+    int *fds; /* listening sockets: the TLS ones, then the http_redirect ones */
+    size_t nfds, ntls;
     int epfd, evfd;
     pthread_t thread;
     int started;

@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #define TEMPLATE "errors/403.html"
-#define TEMPLATE_MAX (64 * 1024)
 
 const char *ts_clientauth_message(int reason)
 {
@@ -103,55 +102,6 @@ static void details_html(struct ts_sbuf *b, bool has_desc, const struct ts_cert_
     ts_sbuf_puts(b, "</dl>\n");
 }
 
-/* Reads the site's template, or returns NULL (then the built-in page is used). */
-static char *read_template(const struct ts_req *req, size_t *len)
-{
-    int fd = ts_file_open_beneath(req->w->srv->rootfd, TEMPLATE);
-    if (fd < 0) return NULL;
-    struct stat st;
-    char *text = NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        st.st_size <= TEMPLATE_MAX && (text = malloc((size_t)st.st_size + 1))) {
-        ssize_t n = pread(fd, text, (size_t)st.st_size, 0);
-        if (n <= 0) {
-            free(text);
-            text = NULL;
-        } else {
-            text[n] = '\0';
-            *len = (size_t)n;
-        }
-    }
-    close(fd);
-    return text;
-}
-
-/* Fills {{name}} placeholders; unknown names are dropped. Values are HTML-escaped, except
- * {{details}}, which is markup made here. */
-static void render(struct ts_sbuf *out, const char *tpl, const char *const *names,
-                   const char *const *values, size_t n, const struct ts_sbuf *details)
-{
-    const char *p = tpl;
-    for (;;) {
-        const char *open = strstr(p, "{{");
-        const char *close = open ? strstr(open + 2, "}}") : NULL;
-        if (!close) break;
-        ts_sbuf_add(out, p, (size_t)(open - p));
-        const char *name = open + 2;
-        size_t nl = (size_t)(close - name);
-        while (nl && name[0] == ' ') name++, nl--;
-        while (nl && name[nl - 1] == ' ') nl--;
-        if (nl == 7 && memcmp(name, "details", 7) == 0 && details->len) {
-            ts_sbuf_add(out, details->p, details->len);
-        } else {
-            for (size_t i = 0; i < n; i++)
-                if (strlen(names[i]) == nl && memcmp(names[i], name, nl) == 0)
-                    ts_sbuf_add_html(out, values[i]);
-        }
-        p = close + 2;
-    }
-    ts_sbuf_puts(out, p);
-}
-
 static const char builtin[] =
     "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
     "<title>403 Forbidden: client certificate</title><style>"
@@ -186,9 +136,11 @@ void ts_clientauth_forbidden(struct ts_req *req)
                             has_desc ? d.not_before : "",
                             has_desc ? d.not_after : "",
                             has_desc ? d.serial : ""};
-    size_t tlen = 0;
-    char *tpl = read_template(req, &tlen);
-    render(&page, tpl ? tpl : builtin, names, values, sizeof(names) / sizeof(names[0]), &details);
+    /* the 403 error page, else the site's errors/403.html, else the built-in page */
+    const char *conf = ts_response_error_page(req, 403);
+    char *tpl = ts_response_read_page(req, conf ? conf + 1 : TEMPLATE);
+    ts_response_render(&page, tpl ? tpl : builtin, names, values, sizeof(names) / sizeof(names[0]),
+                       &details);
     free(tpl);
     free(details.p);
     ts_response_owned(req, 403, "text/html; charset=utf-8", &page);

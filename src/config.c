@@ -47,6 +47,8 @@ static int parse_listen(struct ts_config *, const cJSON *, const char *, char *,
 static int parse_protocols(struct ts_config *, const cJSON *, const char *, char *, size_t);
 static int parse_locations(struct ts_config *, const cJSON *, const char *, char *, size_t);
 static int parse_allow(struct ts_config *, const cJSON *, const char *, char *, size_t);
+static int parse_error_pages(struct ts_config *, const cJSON *, const char *, char *, size_t);
+static int parse_redirect_listen(struct ts_config *, const cJSON *, const char *, char *, size_t);
 
 static const struct key session_cache_keys[] = {
     {"size", K_INT, F(tls.session_cache_size), 1, 10000000, 0, 0, 0},
@@ -80,6 +82,14 @@ static const struct key status_keys[] = {
 static const struct key location_keys[] = {
     {"path", K_STRING, L(path), 0, 0, 0, 0, 0},
     {"require_client_cert", K_BOOL, L(require_client_cert), 0, 0, 0, 0, 0},
+    {"cache_control", K_STRING, L(cache_control), 0, 0, 0, 0, 0},
+    {"autoindex", K_BOOL, L(autoindex), 0, 0, 0, 0, 0},
+    {0},
+};
+
+static const struct key redirect_keys[] = {
+    {"listen", K_CUSTOM, 0, 0, 0, 0, 0, parse_redirect_listen},
+    {"https_port", K_INT, F(https_port), 1, 65535, 0, 0, 0},
     {0},
 };
 
@@ -117,6 +127,10 @@ static const struct key top_keys[] = {
     {"locations", K_CUSTOM, 0, 0, 0, 0, 0, parse_locations},
     {"status", K_OBJECT, 0, 0, 0, status_keys, 0, 0},
     {"hsts", K_STRING, F(hsts), 0, 0, 0, 0, 0},
+    {"cache_control", K_STRING, F(cache_control), 0, 0, 0, 0, 0},
+    {"precompressed", K_BOOL, F(precompressed), 0, 0, 0, 0, 0},
+    {"error_pages", K_CUSTOM, 0, 0, 0, 0, 0, parse_error_pages},
+    {"http_redirect", K_OBJECT, 0, 0, 0, redirect_keys, 0, 0},
     {"timeouts", K_OBJECT, 0, 0, 0, timeout_keys, 0, 0},
     {"limits", K_OBJECT, 0, 0, 0, limit_keys, 0, 0},
     {"log", K_OBJECT, 0, 0, 0, log_keys, 0, 0},
@@ -142,21 +156,31 @@ static void set_string(char **field, const char *value)
     if (value && !*field) abort(); /* out of memory at start-up */
 }
 
+static void free_list(char ***list, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++) free((*list)[i]);
+    free(*list);
+    *list = NULL;
+    *n = 0;
+}
+
 static void free_listen(struct ts_config *cfg)
 {
-    for (size_t i = 0; i < cfg->nlisten; i++) free(cfg->listen[i]);
-    free(cfg->listen);
-    cfg->listen = NULL;
-    cfg->nlisten = 0;
+    free_list(&cfg->listen, &cfg->nlisten);
+}
+
+static void add_to_list(char ***list, size_t *n, const char *spec)
+{
+    char **l = realloc(*list, (*n + 1) * sizeof(*l));
+    if (!l) abort();
+    *list = l;
+    l[*n] = NULL;
+    set_string(&l[(*n)++], spec);
 }
 
 static void add_listen(struct ts_config *cfg, const char *spec)
 {
-    char **l = realloc(cfg->listen, (cfg->nlisten + 1) * sizeof(*l));
-    if (!l) abort();
-    cfg->listen = l;
-    cfg->listen[cfg->nlisten] = NULL;
-    set_string(&cfg->listen[cfg->nlisten++], spec);
+    add_to_list(&cfg->listen, &cfg->nlisten, spec);
 }
 
 int ts_config_split_listen(const char *spec, char *host, size_t hostlen, char *port,
@@ -205,12 +229,13 @@ static int check_listen(const char *spec, const char *path, char *err, size_t er
     return 0;
 }
 
-static int parse_listen(struct ts_config *cfg, const cJSON *item, const char *path, char *err,
-                        size_t errlen)
+/* A string or a non-empty list of "ADDR:PORT" strings. */
+static int parse_addresses(char ***list, size_t *n, const cJSON *item, const char *path,
+                           char *err, size_t errlen)
 {
-    free_listen(cfg);
+    free_list(list, n);
     if (cJSON_IsString(item)) {
-        add_listen(cfg, item->valuestring);
+        add_to_list(list, n, item->valuestring);
         return 0;
     }
     if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
@@ -220,7 +245,55 @@ static int parse_listen(struct ts_config *cfg, const cJSON *item, const char *pa
     {
         if (!cJSON_IsString(e))
             return fail(err, errlen, "%s: every entry must be a string \"ADDR:PORT\"", path);
-        add_listen(cfg, e->valuestring);
+        add_to_list(list, n, e->valuestring);
+    }
+    return 0;
+}
+
+static int parse_listen(struct ts_config *cfg, const cJSON *item, const char *path, char *err,
+                        size_t errlen)
+{
+    return parse_addresses(&cfg->listen, &cfg->nlisten, item, path, err, errlen);
+}
+
+static int parse_redirect_listen(struct ts_config *cfg, const cJSON *item, const char *path,
+                                 char *err, size_t errlen)
+{
+    return parse_addresses(&cfg->redirect_listen, &cfg->nredirect_listen, item, path, err,
+                           errlen);
+}
+
+static void free_error_pages(struct ts_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nerror_pages; i++) free(cfg->error_pages[i].path);
+    free(cfg->error_pages);
+    cfg->error_pages = NULL;
+    cfg->nerror_pages = 0;
+}
+
+static int parse_error_pages(struct ts_config *cfg, const cJSON *item, const char *path,
+                             char *err, size_t errlen)
+{
+    free_error_pages(cfg);
+    if (!cJSON_IsObject(item))
+        return fail(err, errlen, "%s: must be an object such as {\"404\": \"/errors/404.html\"}",
+                    path);
+    size_t n = (size_t)cJSON_GetArraySize(item);
+    cfg->error_pages = calloc(n ? n : 1, sizeof(*cfg->error_pages));
+    if (!cfg->error_pages) abort();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, item)
+    {
+        char *end;
+        long code = strtol(e->string, &end, 10);
+        if (*end || strlen(e->string) != 3 || code < 400 || code > 599)
+            return fail(err, errlen, "%s.%s: not an error status (400 to 599)", path, e->string);
+        if (!cJSON_IsString(e) || e->valuestring[0] != '/')
+            return fail(err, errlen, "%s.%s: must be a path under root starting with \"/\"", path,
+                        e->string);
+        struct ts_error_page *pg = &cfg->error_pages[cfg->nerror_pages++];
+        pg->status = (int)code;
+        set_string(&pg->path, e->valuestring);
     }
     return 0;
 }
@@ -255,7 +328,10 @@ static int parse_protocols(struct ts_config *cfg, const cJSON *item, const char 
 
 static void free_locations(struct ts_config *cfg)
 {
-    for (size_t i = 0; i < cfg->nlocations; i++) free(cfg->locations[i].path);
+    for (size_t i = 0; i < cfg->nlocations; i++) {
+        free(cfg->locations[i].path);
+        free(cfg->locations[i].cache_control);
+    }
     free(cfg->locations);
     cfg->locations = NULL;
     cfg->nlocations = 0;
@@ -460,6 +536,7 @@ static void set_defaults(struct ts_config *cfg)
     cfg->timeouts.keepalive_s = 60;
     cfg->timeouts.send_s = 30;
     cfg->timeouts.shutdown_s = 1;
+    cfg->precompressed = true;
     cfg->status.enabled = true;
     set_string(&cfg->status.path, "/status");
     set_string(&cfg->status.metrics_path, "/metrics");
@@ -520,6 +597,14 @@ static int check_readable(const char *key, const char *file, char *err, size_t e
     if (!S_ISREG(st.st_mode)) return fail(err, errlen, "%s: %s: not a regular file", key, file);
     if (access(file, R_OK) < 0) return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
     return 0;
+}
+
+/* Header values we write verbatim must not be able to break the header block. */
+static bool bad_header_value(const char *v)
+{
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) return true;
+    return false;
 }
 
 static const char *mode_name(enum ts_client_auth m)
@@ -585,6 +670,26 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
         return fail(err, errlen, "hsts: \"%s\" is not a header value such as "
                                  "\"max-age=31536000; includeSubDomains\"",
                     cfg->hsts);
+    if (cfg->cache_control && bad_header_value(cfg->cache_control))
+        return fail(err, errlen, "cache_control: not a valid header value");
+    for (size_t i = 0; i < cfg->nlocations; i++)
+        if (cfg->locations[i].cache_control && bad_header_value(cfg->locations[i].cache_control))
+            return fail(err, errlen, "locations[%zu].cache_control: not a valid header value", i);
+    for (size_t i = 0; i < cfg->nerror_pages; i++) {
+        char file[4096];
+        snprintf(file, sizeof(file), "%s%s", cfg->root, cfg->error_pages[i].path);
+        char key[32];
+        snprintf(key, sizeof(key), "error_pages.%d", cfg->error_pages[i].status);
+        if (check_readable(key, file, err, errlen) < 0) return -1;
+    }
+    for (size_t i = 0; i < cfg->nredirect_listen; i++)
+        if (check_listen(cfg->redirect_listen[i], "http_redirect.listen", err, errlen) < 0)
+            return -1;
+    if (!cfg->https_port) {
+        char host[256], port[16];
+        if (ts_config_split_listen(cfg->listen[0], host, sizeof(host), port, sizeof(port)) == 0)
+            cfg->https_port = atoi(port);
+    }
     if (cfg->status.path[0] != '/')
         return fail(err, errlen, "status.path: must start with \"/\"");
     if (cfg->status.metrics_path[0] != '/')
@@ -645,6 +750,9 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->tls.ticket_key_file);
     free_locations(cfg);
     free(cfg->hsts);
+    free(cfg->cache_control);
+    free_error_pages(cfg);
+    free_list(&cfg->redirect_listen, &cfg->nredirect_listen);
     free(cfg->status.path);
     free(cfg->status.metrics_path);
     free(cfg->status.allow);

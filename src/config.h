@@ -21,6 +21,14 @@ struct ts_location {
     char *path; /* URL prefix, e.g. "/private/" */
     size_t path_len;
     bool require_client_cert;
+    char *cache_control; /* overrides the site's cache_control, or NULL */
+    bool autoindex;      /* list directories without index.html */
+};
+
+/* A site page answering one error status, e.g. 404 -> "/errors/404.html". */
+struct ts_error_page {
+    int status;
+    char *path;
 };
 
 /* An address block for status.allow; IPv4 is kept as IPv4 (family AF_INET, 4 bytes). */
@@ -51,7 +59,14 @@ struct ts_config {
         enum ts_cert_detail client_cert_detail; /* what a 403 page reveals */
     } tls;
 
-    char *hsts; /* Strict-Transport-Security value, or NULL */
+    char *hsts;          /* Strict-Transport-Security value, or NULL */
+    char *cache_control; /* Cache-Control for files, or NULL */
+    bool precompressed;  /* serve foo.br / foo.gz when the client accepts them */
+    struct ts_error_page *error_pages;
+    size_t nerror_pages;
+    char **redirect_listen; /* plain-HTTP listeners that redirect to https */
+    size_t nredirect_listen;
+    int https_port; /* port in redirects: http_redirect.https_port, or the first listen port */
 
     struct ts_location *locations;
     size_t nlocations;

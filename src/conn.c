@@ -57,6 +57,7 @@ struct ts_conn {
     int fd;
     uint8_t state, gauge, close_kind;
     bool peeked;        /* first bytes checked for plain HTTP */
+    bool plain;         /* an http_redirect connection: no TLS */
     bool responding;    /* a request is in flight (counted in requests.in_flight) */
     uint32_t nrequests;
     uint64_t sent;      /* bytes of the response in flight written so far */
@@ -199,6 +200,34 @@ static void run_or_close(struct ts_conn *c, enum step s)
         run(c);
 }
 
+/* ---- I/O: TLS, or plain TCP for http_redirect listeners ---- */
+
+static enum ts_io plain_result(ssize_t n)
+{
+    if (n > 0) return TS_IO_OK;
+    if (n == 0) return TS_IO_CLOSE_NOTIFY; /* without TLS, FIN is the orderly end */
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return TS_IO_WANT_READ;
+    if (errno == ECONNRESET || errno == EPIPE) return TS_IO_EOF;
+    return TS_IO_ERROR;
+}
+
+static enum ts_io conn_read(struct ts_conn *c, void *buf, size_t len, size_t *got)
+{
+    if (!c->plain) return ts_tls_read(&c->tls, buf, len, got);
+    ssize_t n = recv(c->fd, buf, len, 0);
+    *got = n > 0 ? (size_t)n : 0;
+    return plain_result(n);
+}
+
+static enum ts_io conn_write(struct ts_conn *c, const void *buf, size_t len, size_t *put)
+{
+    if (!c->plain) return ts_tls_write(&c->tls, buf, len, put);
+    ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+    *put = n > 0 ? (size_t)n : 0;
+    enum ts_io r = n == 0 ? TS_IO_WANT_WRITE : plain_result(n);
+    return r == TS_IO_WANT_READ ? TS_IO_WANT_WRITE : r;
+}
+
 /* ---- accept and handshake ---- */
 
 void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
@@ -229,8 +258,9 @@ void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
+    c->plain = h->plain;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-    if (ts_tls_conn_init(&c->tls, w->srv->ssl_ctx, c->fd) < 0 ||
+    if ((!c->plain && ts_tls_conn_init(&c->tls, w->srv->ssl_ctx, c->fd) < 0) ||
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
         ts_log_error("cannot set up connection from %s: %s", c->remote, strerror(errno));
         ts_tls_conn_free(&c->tls, false);
@@ -245,9 +275,15 @@ void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
     w->nconns++;
     TS_INC(w, accepted);
     TS_INC(w, active);
-    c->state = ST_HANDSHAKE;
-    set_gauge(c, G_HANDSHAKING);
-    ts_worker_timer_set(w, &c->timer, TS_TIMER_HANDSHAKE);
+    if (c->plain) {
+        c->state = ST_READ_REQUEST;
+        set_gauge(c, G_IDLE);
+        ts_worker_timer_set(w, &c->timer, TS_TIMER_REQUEST);
+    } else {
+        c->state = ST_HANDSHAKE;
+        set_gauge(c, G_HANDSHAKING);
+        ts_worker_timer_set(w, &c->timer, TS_TIMER_HANDSHAKE);
+    }
     run(c);
 }
 
@@ -286,10 +322,10 @@ static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum clo
  * still sends until it closes or shutdown_s passes. Closing at once with its data unread would
  * make the kernel send RST, which can destroy the alert before the client reads it (a TLS 1.3
  * client sends its request right behind its certificate). Counted as an error close. */
-static enum step start_linger(struct ts_conn *c)
+static enum step start_linger(struct ts_conn *c, enum close_kind kind)
 {
     shutdown(c->fd, SHUT_WR);
-    c->close_kind = CLOSE_ERROR;
+    c->close_kind = (uint8_t)kind;
     set_gauge(c, G_NONE);
     if (cfg_of(c)->timeouts.shutdown_s == 0) return STEP_CLOSE;
     c->state = ST_LINGER;
@@ -309,7 +345,7 @@ static enum step do_linger(struct ts_conn *c)
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return STEP_WAIT;
-        return STEP_CLOSE; /* EOF or error: c->close_kind stays CLOSE_ERROR */
+        return STEP_CLOSE; /* EOF or error: c->close_kind stays what start_linger set */
     }
 }
 
@@ -337,7 +373,7 @@ static enum step peek_first_byte(struct ts_conn *c)
     if (b >= 'A' && b <= 'Z') { /* "GET ", "POST ", ...: a TLS record starts with 0x16 */
         answer_plain_http(c);
         fail_handshake(c, TS_HS_FAIL_HTTP_ON_TLS_PORT, CLOSE_ERROR);
-        return start_linger(c);
+        return start_linger(c, CLOSE_ERROR);
     }
     return STEP_AGAIN;
 }
@@ -384,7 +420,7 @@ static enum step do_handshake(struct ts_conn *c)
     case TS_IO_EOF: return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
     case TS_IO_ERROR:
         fail_handshake(c, ts_tls_failure_reason(&c->tls), CLOSE_ERROR);
-        return start_linger(c);
+        return start_linger(c, CLOSE_ERROR);
     }
     count_handshake(c);
     set_gauge(c, G_IDLE);
@@ -414,24 +450,31 @@ static int fill_body(struct ts_conn *c)
     struct outblock *o = c->out;
     struct ts_req *req = &c->in->req;
     if (o->off == o->len) o->off = o->len = 0;
-    size_t room = OUT_CAP - o->len;
-    if (room == 0 || req->body_left == 0) return 0;
-    size_t want = req->body_left < room ? (size_t)req->body_left : room;
-    if (req->body_fd >= 0) {
-        ssize_t n = pread(req->body_fd, o->data + o->len, want, (off_t)req->body_off);
-        if (n <= 0) {
-            /* the file shrank under us: the promised length cannot be kept */
-            ts_log_error("%s: read error on a file being served: %s", c->remote,
-                         n < 0 ? strerror(errno) : "file truncated");
-            return -1;
+    while (o->len < OUT_CAP && req->cur_seg < req->nsegs) {
+        struct ts_seg *sg = &req->segs[req->cur_seg];
+        if (sg->len == 0) {
+            req->cur_seg++;
+            continue;
         }
-        want = (size_t)n;
-    } else {
-        memcpy(o->data + o->len, req->body_mem + req->body_off, want);
+        size_t room = OUT_CAP - o->len;
+        size_t want = sg->len < room ? (size_t)sg->len : room;
+        if (sg->mem) {
+            memcpy(o->data + o->len, sg->mem + sg->off, want);
+        } else {
+            ssize_t n = pread(req->body_fd, o->data + o->len, want, (off_t)sg->off);
+            if (n <= 0) {
+                /* the file shrank under us: the promised length cannot be kept */
+                ts_log_error("%s: read error on a file being served: %s", c->remote,
+                             n < 0 ? strerror(errno) : "file truncated");
+                return -1;
+            }
+            want = (size_t)n;
+        }
+        o->len += want;
+        sg->off += want;
+        sg->len -= want;
+        req->body_left -= want;
     }
-    o->len += want;
-    req->body_off += want;
-    req->body_left -= want;
     return 0;
 }
 
@@ -450,6 +493,7 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     req->peer_family = c->peer_family;
     req->peer_addr = c->peer_addr;
     req->cert = &c->cert;
+    req->plain = c->plain;
     req->keep_alive = !parse_error && llhttp_should_keep_alive(&c->in->parser) &&
                       !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
                       (cfg->limits.max_requests_per_connection == 0 ||
@@ -512,7 +556,7 @@ static enum step do_read(struct ts_conn *c)
         size_t got = 0;
         /* Reading on until WANT_READ also empties OpenSSL's own buffer (SSL_pending): with
          * edge-triggered epoll, bytes left there would never raise another event. */
-        switch (ts_tls_read(&c->tls, b->data + b->len, b->cap - b->len, &got)) {
+        switch (conn_read(c, b->data + b->len, b->cap - b->len, &got)) {
         case TS_IO_OK:
             if (b->len == 0) {
                 set_gauge(c, G_NONE);
@@ -528,7 +572,7 @@ static enum step do_read(struct ts_conn *c)
             if (b->len == 0) {
                 /* idle: give back everything a connection does not need while it waits */
                 release_in(c);
-                ts_tls_release_buffers(&c->tls);
+                if (!c->plain) ts_tls_release_buffers(&c->tls);
             }
             return STEP_WAIT;
         case TS_IO_CLOSE_NOTIFY:
@@ -572,7 +616,7 @@ static enum step do_send(struct ts_conn *c)
             if (fill_body(c) < 0) return close_as(c, CLOSE_ERROR);
         }
         size_t put = 0;
-        switch (ts_tls_write(&c->tls, o->data + o->off, o->len - o->off, &put)) {
+        switch (conn_write(c, o->data + o->off, o->len - o->off, &put)) {
         case TS_IO_OK:
             o->off += put;
             c->sent += put;
@@ -593,6 +637,7 @@ static enum step do_send(struct ts_conn *c)
  * make the kernel send RST, which can destroy the response still in flight to the client. */
 static enum step do_shutdown(struct ts_conn *c)
 {
+    if (c->plain) return start_linger(c, CLOSE_CLEAN);
     if (!c->tls.sent_close_notify) {
         switch (ts_tls_send_close_notify(&c->tls)) {
         case TS_IO_OK: break;

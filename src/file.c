@@ -3,16 +3,22 @@
  * slipped through nor a symlink can reach outside the root. */
 #include "file.h"
 #include "config.h"
+#include "cond.h"
 #include "http.h"
 #include "mime.h"
 #include "response.h"
 #include "worker.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -106,7 +112,257 @@ static void redirect_slash(struct ts_req *req)
     ts_response_body(req, body, sizeof(body) - 1);
 }
 
-void ts_file_serve(struct ts_req *req, char *rel, size_t cap)
+/* The q value the client gives a content coding in Accept-Encoding (0 if refused or absent;
+ * "*" covers codings not named). */
+static double coding_q(struct ts_str ae, const char *coding)
+{
+    double star = 0;
+    const char *p = ae.p, *end = ae.p + ae.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
+        const char *start = p;
+        while (p < end && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
+        size_t tl = (size_t)(p - start);
+        double q = 1;
+        while (p < end && *p != ',') {
+            if (*p == ';') {
+                const char *v = p + 1;
+                while (v < end && (*v == ' ' || *v == '\t')) v++;
+                if (end - v >= 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=') {
+                    char num[8] = "";
+                    size_t k = 0;
+                    for (v += 2; v < end && k < sizeof(num) - 1 && (isdigit((unsigned char)*v) || *v == '.'); v++)
+                        num[k++] = *v;
+                    q = strtod(num, NULL);
+                    if (q < 0 || q > 1) q = 0;
+                }
+            }
+            p++;
+        }
+        if (tl == 1 && start[0] == '*') {
+            star = q;
+        } else if (tl == strlen(coding) && strncasecmp(start, coding, tl) == 0) {
+            return q;
+        } else if (tl == 6 && strncasecmp(start, "x-gzip", 6) == 0 && strcmp(coding, "gzip") == 0) {
+            return q;
+        }
+    }
+    return star;
+}
+
+struct variant {
+    int fd;
+    struct stat st;
+    const char *encoding; /* NULL for the file itself */
+};
+
+/* Picks a precompressed sidecar (rel.br, rel.gz) the client accepts, by q value, Brotli first
+ * on a tie. *vary is set when a sidecar exists, as the answer then depends on the header. */
+static void pick_variant(struct ts_req *req, char *rel, size_t rl, size_t cap,
+                         struct variant *v, bool *vary)
+{
+    struct ts_str ae = req->hdr[TS_HDR_ACCEPT_ENCODING];
+    if (!req->w->srv->cfg->precompressed || !ae.p || rl + 4 > cap) return;
+    static const char *const codings[] = {"br", "gzip"};
+    static const char *const suffix[] = {".br", ".gz"};
+    double best_q = 0;
+    struct variant best = {.fd = -1};
+    for (int i = 0; i < 2; i++) {
+        memcpy(rel + rl, suffix[i], 4);
+        int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
+        rel[rl] = '\0';
+        if (fd < 0) continue;
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            close(fd);
+            continue;
+        }
+        *vary = true;
+        double q = coding_q(ae, codings[i]);
+        if (q > best_q) { /* strictly better: Brotli, tried first, wins a tie */
+            if (best.fd >= 0) close(best.fd);
+            best_q = q;
+            best = (struct variant){fd, st, codings[i]};
+        } else {
+            close(fd);
+        }
+    }
+    if (best.fd >= 0) {
+        close(v->fd);
+        *v = best;
+    }
+}
+
+static void common_headers(struct ts_req *req, const struct ts_location *loc, const char *type,
+                           const char *etag, const struct variant *v, bool vary)
+{
+    char lm[32];
+    size_t lml = ts_http_date(v->st.st_mtime, lm);
+    const char *cc = loc && loc->cache_control ? loc->cache_control : req->w->srv->cfg->cache_control;
+    if (type) ts_response_header(req, "Content-Type", type, strlen(type));
+    if (v->encoding) ts_response_header(req, "Content-Encoding", v->encoding, strlen(v->encoding));
+    ts_response_header(req, "Last-Modified", lm, lml);
+    ts_response_header(req, "ETag", etag, strlen(etag));
+    if (cc) ts_response_header(req, "Cache-Control", cc, strlen(cc));
+    if (vary) ts_response_header(req, "Vary", "Accept-Encoding", 15);
+}
+
+/* RFC 9110 section 13.2.2: If-None-Match, and only without it If-Modified-Since. */
+static bool not_modified(const struct ts_req *req, const char *etag, time_t mtime)
+{
+    if (req->hdr[TS_HDR_IF_NONE_MATCH].p)
+        return ts_etag_list_matches(req->hdr[TS_HDR_IF_NONE_MATCH], etag);
+    if (req->hdr[TS_HDR_IF_MODIFIED_SINCE].p) {
+        time_t since = ts_http_date_parse(req->hdr[TS_HDR_IF_MODIFIED_SINCE]);
+        return since != -1 && mtime <= since;
+    }
+    return false;
+}
+
+/* multipart/byteranges: a head before each range and a closing delimiter, made in one
+ * buffer the segments point into, with the ranges read from the file in between. */
+static void send_multipart(struct ts_req *req, const struct ts_location *loc, const char *type,
+                           const char *etag, struct variant *v, bool vary,
+                           const struct ts_range *r, int n)
+{
+    char boundary[40];
+    snprintf(boundary, sizeof(boundary), "tessera-%08x%08x", (unsigned)random(),
+             (unsigned)random());
+    struct ts_sbuf parts = {0};
+    size_t off[TS_MAX_RANGES + 1], len[TS_MAX_RANGES + 1];
+    uint64_t size = (uint64_t)v->st.st_size, total = 0;
+    for (int i = 0; i <= n; i++) {
+        char h[384];
+        int hl = i < n ? snprintf(h, sizeof(h),
+                                  "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes "
+                                  "%llu-%llu/%llu\r\n\r\n",
+                                  boundary, type, (unsigned long long)r[i].first,
+                                  (unsigned long long)r[i].last, (unsigned long long)size)
+                       : snprintf(h, sizeof(h), "\r\n--%s--\r\n", boundary);
+        off[i] = parts.len;
+        len[i] = (size_t)hl;
+        ts_sbuf_add(&parts, h, (size_t)hl);
+        total += (uint64_t)hl + (i < n ? r[i].last - r[i].first + 1 : 0);
+    }
+    char ctype[96];
+    snprintf(ctype, sizeof(ctype), "multipart/byteranges; boundary=%s", boundary);
+    ts_response_start(req, 206);
+    common_headers(req, loc, ctype, etag, v, vary);
+    ts_response_header(req, "Accept-Ranges", "bytes", 5);
+    ts_response_end(req, total);
+    if (req->head_only) {
+        free(parts.p);
+        close(v->fd);
+        return;
+    }
+    req->body_owned = parts.p;
+    req->body_fd = v->fd;
+    for (int i = 0; i <= n; i++) {
+        ts_response_segment(req, parts.p, off[i], len[i]);
+        if (i < n) ts_response_segment(req, NULL, r[i].first, r[i].last - r[i].first + 1);
+    }
+}
+
+/* A directory listing (locations[].autoindex): names HTML-escaped, links percent-encoded,
+ * directories first. */
+static int by_name(const void *a, const void *b)
+{
+    const struct dirent *const *x = a, *const *y = b;
+    return strcmp((*x)->d_name, (*y)->d_name);
+}
+
+static void add_href(struct ts_sbuf *b, const char *name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (isalnum(*p) || strchr("-._~", *p)) {
+            ts_sbuf_add(b, (const char *)p, 1);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            ts_sbuf_add(b, e, 3);
+        }
+    }
+}
+
+static void send_listing(struct ts_req *req, const char *rel)
+{
+    int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        fail_open(req, errno);
+        return;
+    }
+    struct dirent **ents = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 10000) {
+        if (e->d_name[0] == '.') continue; /* ".", "..", and hidden files */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            struct dirent **g = realloc(ents, cap * sizeof(*g));
+            if (!g) abort();
+            ents = g;
+        }
+        ents[n] = malloc(sizeof(struct dirent));
+        if (!ents[n]) abort();
+        memcpy(ents[n++], e, sizeof(struct dirent));
+    }
+    qsort(ents, n, sizeof(*ents), by_name);
+    struct ts_sbuf b = {0};
+    char title[PATH_MAX + 8];
+    snprintf(title, sizeof(title), "/%s", rel);
+    ts_sbuf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Index of ");
+    ts_sbuf_add_html(&b, title);
+    ts_sbuf_puts(&b, "</title><style>body{font:15px/1.5 system-ui,sans-serif;max-width:50em;"
+                     "margin:3em auto;padding:0 1em}td{padding:.1em 1.5em .1em 0}"
+                     "td.size{text-align:right;font-variant-numeric:tabular-nums}</style></head>\n"
+                     "<body><h1>Index of ");
+    ts_sbuf_add_html(&b, title);
+    ts_sbuf_puts(&b, "</h1>\n<table>\n");
+    if (rel[0]) ts_sbuf_puts(&b, "<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
+    for (int pass = 0; pass < 2; pass++) { /* directories, then the rest */
+        for (size_t i = 0; i < n; i++) {
+            struct stat st;
+            if (fstatat(dirfd(d), ents[i]->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+            bool dir = S_ISDIR(st.st_mode);
+            if (dir != (pass == 0)) continue;
+            char when[32], size[32];
+            struct tm tm;
+            gmtime_r(&st.st_mtime, &tm);
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+            snprintf(size, sizeof(size), dir ? "-" : "%lld", (long long)st.st_size);
+            ts_sbuf_puts(&b, "<tr><td><a href=\"");
+            add_href(&b, ents[i]->d_name);
+            if (dir) ts_sbuf_puts(&b, "/");
+            ts_sbuf_puts(&b, "\">");
+            ts_sbuf_add_html(&b, ents[i]->d_name);
+            if (dir) ts_sbuf_puts(&b, "/");
+            ts_sbuf_puts(&b, "</a></td><td class=\"size\">");
+            ts_sbuf_puts(&b, size);
+            ts_sbuf_puts(&b, "</td><td>");
+            ts_sbuf_puts(&b, when);
+            ts_sbuf_puts(&b, " UTC</td></tr>\n");
+        }
+    }
+    ts_sbuf_puts(&b, "</table>\n</body></html>\n");
+    for (size_t i = 0; i < n; i++) free(ents[i]);
+    free(ents);
+    closedir(d);
+    ts_response_start(req, 200);
+    static const char html[] = "text/html; charset=utf-8";
+    ts_response_header(req, "Content-Type", html, sizeof(html) - 1);
+    ts_response_header(req, "Cache-Control", "no-cache", 8);
+    ts_response_end(req, b.len);
+    if (req->head_only) {
+        free(b.p);
+        return;
+    }
+    req->body_owned = b.p;
+    ts_response_segment(req, b.p, 0, b.len);
+}
+
+void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_location *loc)
 {
     size_t rl = strlen(rel);
     bool dir_url = rl == 0 || rel[rl - 1] == '/';
@@ -121,12 +377,15 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap)
 
     int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
     if (fd < 0 && errno == ENOENT && dir_url) {
-        /* no index.html: a directory that exists is forbidden (no listing), not missing */
+        /* no index.html: list the directory if allowed, else it is forbidden, not missing */
         rel[rl - 10] = '\0';
         fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
         if (fd >= 0) {
             close(fd);
-            ts_response_error(req, 403, "Directory listing is not enabled.");
+            if (loc && loc->autoindex)
+                send_listing(req, rel);
+            else
+                ts_response_error(req, 403, "Directory listing is not enabled.");
             return;
         }
         errno = ENOENT;
@@ -135,13 +394,13 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap)
         fail_open(req, errno);
         return;
     }
-    struct stat sb;
-    if (fstat(fd, &sb) < 0) {
+    struct variant v = {.fd = fd};
+    if (fstat(fd, &v.st) < 0) {
         close(fd);
         ts_response_error(req, 500, NULL);
         return;
     }
-    if (S_ISDIR(sb.st_mode)) {
+    if (S_ISDIR(v.st.st_mode)) {
         close(fd);
         if (dir_url)
             ts_response_error(req, 403, "Directory listing is not enabled.");
@@ -149,25 +408,64 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap)
             redirect_slash(req);
         return;
     }
-    if (!S_ISREG(sb.st_mode)) {
+    if (!S_ISREG(v.st.st_mode)) {
         close(fd);
         ts_response_error(req, 404, "The requested URL was not found on this server.");
         return;
     }
 
-    char lm[32];
-    size_t lml = ts_http_date(sb.st_mtime, lm);
     const char *type = ts_mime_type(rel, rl);
-    ts_response_start(req, 200);
-    ts_response_header(req, "Content-Type", type, strlen(type));
-    ts_response_header(req, "Last-Modified", lm, lml);
-    ts_response_end(req, (uint64_t)sb.st_size);
-    if (req->head_only || sb.st_size == 0) {
-        close(fd);
+    bool vary = false;
+    pick_variant(req, rel, rl, cap, &v, &vary);
+    char etag[TS_ETAG_MAX];
+    ts_etag(&v.st, etag);
+
+    if (not_modified(req, etag, v.st.st_mtime)) {
+        close(v.fd);
+        ts_response_start(req, 304);
+        common_headers(req, loc, NULL, etag, &v, vary);
+        ts_response_end(req, (uint64_t)-1);
         return;
     }
-    req->body_fd = fd;
-    req->body_off = 0;
-    req->body_left = (uint64_t)sb.st_size;
-    req->body_bytes = (uint64_t)sb.st_size;
+
+    uint64_t size = (uint64_t)v.st.st_size;
+    struct ts_range ranges[TS_MAX_RANGES];
+    int nr = 0;
+    enum ts_range_result rr = TS_RANGE_NONE;
+    if (req->hdr[TS_HDR_RANGE].p &&
+        ts_if_range_holds(req->hdr[TS_HDR_IF_RANGE], etag, v.st.st_mtime))
+        rr = ts_range_parse(req->hdr[TS_HDR_RANGE], size, ranges, &nr);
+    if (rr == TS_RANGE_UNSATISFIABLE) {
+        close(v.fd);
+        char cr[48];
+        snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
+        ts_response_error_with(req, 416, "The requested range is not within the file.",
+                               "Content-Range", cr);
+        return;
+    }
+    if (rr == TS_RANGE_OK && nr > 1) {
+        send_multipart(req, loc, type, etag, &v, vary, ranges, nr);
+        return;
+    }
+    uint64_t first = 0, len = size;
+    if (rr == TS_RANGE_OK) {
+        first = ranges[0].first;
+        len = ranges[0].last - ranges[0].first + 1;
+        char cr[80];
+        snprintf(cr, sizeof(cr), "bytes %llu-%llu/%llu", (unsigned long long)first,
+                 (unsigned long long)ranges[0].last, (unsigned long long)size);
+        ts_response_start(req, 206);
+        ts_response_header(req, "Content-Range", cr, strlen(cr));
+    } else {
+        ts_response_start(req, 200);
+    }
+    common_headers(req, loc, type, etag, &v, vary);
+    ts_response_header(req, "Accept-Ranges", "bytes", 5);
+    ts_response_end(req, len);
+    if (req->head_only || len == 0) {
+        close(v.fd);
+        return;
+    }
+    req->body_fd = v.fd;
+    ts_response_segment(req, NULL, first, len);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 struct ts_req;
+struct ts_location;
 
 /* Percent-decodes path (the request target up to '?', which must start with '/'), removes
  * dot segments and empty segments, and writes the result relative to the root (no leading
@@ -18,8 +19,9 @@ int ts_file_resolve(const char *path, size_t len, char *out, size_t outlen);
 int ts_file_open_beneath(int rootfd, const char *rel);
 
 /* Serves the file (or directory index) at rel, the path ts_file_resolve made of req->path
- * (rel has room for cap bytes): 200 with the file streamed, 301 to add a trailing slash, 403,
- * 404. Worker thread. */
-void ts_file_serve(struct ts_req *req, char *rel, size_t cap);
+ * (rel has room for cap bytes), under location rule loc (may be NULL): precompressed
+ * variants, 304 for conditional requests, 206/416 for ranges, 200 with the file streamed,
+ * 301 to add a trailing slash, a listing, 403, 404. Worker thread. */
+void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_location *loc);
 
 #endif

@@ -10,7 +10,9 @@
 #include "tls.h"
 #include "worker.h"
 
+#include <ctype.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -154,10 +156,21 @@ void ts_http_begin(llhttp_t *parser, struct ts_req *req)
     parser->data = req;
 }
 
+/* A well-formed method llhttp does not know ("BREW / HTTP/1.1") is answered 501, not 400. */
+static bool is_method_token(const char *p, const char *end)
+{
+    const char *s = p;
+    while (p < end && p - s < 32 &&
+           (isalnum((unsigned char)*p) || (*p && strchr("!#$%&'*+-.^_`|~", *p))))
+        p++;
+    return p > s && p < end && *p == ' ';
+}
+
 enum ts_http_parse ts_http_parse(llhttp_t *parser, struct ts_req *req, const char *data,
                                  size_t len, size_t *consumed, size_t max_uri)
 {
     cur_max_uri = max_uri;
+    if (!req->raw) req->raw = data;
     llhttp_errno_t e = llhttp_execute(parser, data, len);
     if (e == HPE_OK) {
         *consumed = len;
@@ -170,8 +183,9 @@ enum ts_http_parse ts_http_parse(llhttp_t *parser, struct ts_req *req, const cha
         return TS_HTTP_REQUEST;
     }
     if (!req->error) {
-        req->error = 400;
-        req->error_reason = llhttp_get_error_reason(parser);
+        req->error = e == HPE_INVALID_METHOD && is_method_token(req->raw, data + len) ? 501 : 400;
+        req->error_reason = req->error == 501 ? "This server does not implement that method."
+                                              : llhttp_get_error_reason(parser);
     }
     return TS_HTTP_ERROR;
 }
@@ -231,15 +245,67 @@ static const struct ts_location *match_location(const struct ts_config *cfg, con
     return best;
 }
 
+/* http_redirect: every request, whatever its method, is sent to the same host and target
+ * over https (the port is http_redirect.https_port, or the first listen port). */
+static void redirect_to_https(struct ts_req *req, const struct ts_config *cfg)
+{
+    struct ts_str host = req->hdr[TS_HDR_HOST];
+    req->keep_alive = false;
+    size_t hl = host.len;
+    if (hl && host.p[0] == '[') { /* [v6]:port */
+        const char *close = memchr(host.p, ']', hl);
+        hl = close ? (size_t)(close - host.p) + 1 : 0;
+    } else {
+        const char *colon = memchr(host.p ? host.p : "", ':', hl);
+        if (colon) hl = (size_t)(colon - host.p);
+    }
+    bool ok = hl > 0 && hl < 256;
+    for (size_t i = 0; ok && i < hl; i++)
+        ok = isalnum((unsigned char)host.p[i]) || strchr(".-[]:_", host.p[i]);
+    if (!ok) {
+        ts_response_error(req, 400, "A Host header is needed to redirect to https.");
+        return;
+    }
+    char loc[8192 + 300];
+    int n = snprintf(loc, sizeof(loc), "https://%.*s", (int)hl, host.p);
+    if (cfg->https_port != 443) n += snprintf(loc + n, sizeof(loc) - (size_t)n, ":%d", cfg->https_port);
+    const char *target = req->target.p && req->target.p[0] == '/' ? req->target.p : "/";
+    size_t tl = req->target.p && req->target.p[0] == '/' ? req->target.len : 1;
+    if ((size_t)n + tl >= sizeof(loc)) {
+        ts_response_error(req, 414, NULL);
+        return;
+    }
+    memcpy(loc + n, target, tl);
+    n += (int)tl;
+    static const char body[] = "This site is served over https.\n";
+    ts_response_start(req, 301);
+    ts_response_header(req, "Location", loc, (size_t)n);
+    ts_response_header(req, "Content-Type", "text/plain; charset=utf-8", 25);
+    ts_response_end(req, sizeof(body) - 1);
+    ts_response_body(req, body, sizeof(body) - 1);
+}
+
 void ts_http_handle(struct ts_req *req)
 {
     const struct ts_config *cfg = req->w->srv->cfg;
-    if (req->method != HTTP_GET && req->method != HTTP_HEAD) {
-        ts_response_error(req, 405, NULL);
+    if (req->plain) {
+        redirect_to_https(req, cfg);
+        return;
+    }
+    /* a body is never read, so the connection cannot carry another request */
+    if (req->has_body) req->keep_alive = false;
+    if (req->method != HTTP_GET && req->method != HTTP_HEAD && req->method != HTTP_OPTIONS) {
+        ts_response_error(req, 405, "This server answers GET, HEAD and OPTIONS.");
         return;
     }
     if (req->has_body) {
         ts_response_error(req, 413, "This server does not accept request bodies.");
+        return;
+    }
+    if (req->method == HTTP_OPTIONS) {
+        ts_response_start(req, 204);
+        ts_response_header(req, "Allow", TS_ALLOW_METHODS, sizeof(TS_ALLOW_METHODS) - 1);
+        ts_response_end(req, (uint64_t)-1);
         return;
     }
     req->head_only = req->method == HTTP_HEAD;
@@ -257,5 +323,5 @@ void ts_http_handle(struct ts_req *req)
         return;
     }
     if (ts_status_handle(req, rel)) return;
-    ts_file_serve(req, rel, sizeof(rel));
+    ts_file_serve(req, rel, sizeof(rel), loc);
 }

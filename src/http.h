@@ -17,6 +17,14 @@ struct ts_str {
     size_t len;
 };
 
+/* One piece of a response body: bytes of memory, or (mem NULL) a byte range of the file. */
+struct ts_seg {
+    const char *mem;
+    uint64_t off, len;
+};
+
+#define TS_MAX_SEGS 34 /* a multipart/byteranges body: a head per range, the ranges, a tail */
+
 /* Request headers the server acts on; others are parsed and skipped. */
 enum ts_hdr {
     TS_HDR_HOST,
@@ -41,6 +49,7 @@ struct ts_req {
     struct ts_str query;  /* from '?' (included), or empty */
     struct ts_str hdr[TS_HDR_N];
     struct ts_str cur_field, cur_value; /* header being parsed */
+    const char *raw;                    /* the request's first byte */
     uint8_t method;                     /* enum llhttp_method */
     uint8_t http_minor;
     uint8_t nhost;
@@ -57,11 +66,11 @@ struct ts_req {
     char *out;           /* header block (the connection's write buffer) */
     size_t out_len, out_cap;
     size_t header_len;   /* bytes of out that are the header block */
-    int body_fd;         /* file body, -1 if none; closed when the response ends */
-    uint64_t body_off, body_left;
-    const char *body_mem; /* memory body (static, or body_owned) */
-    char *body_owned;     /* malloc'ed, freed when the response ends */
-    uint64_t body_bytes;  /* body bytes this response sends (access log) */
+    int body_fd;         /* the file segments read from, -1 if none; closed at the end */
+    char *body_owned;    /* malloc'ed memory segments may point into; freed at the end */
+    struct ts_seg segs[TS_MAX_SEGS];
+    uint8_t nsegs, cur_seg;
+    uint64_t body_left; /* bytes of all segments not yet sent */
 
     /* context */
     struct ts_worker *w;
@@ -69,6 +78,7 @@ struct ts_req {
     int peer_family;     /* AF_INET (4 bytes in peer_addr) or AF_INET6 (16) */
     const unsigned char *peer_addr;
     const struct ts_cert_info *cert;
+    bool plain; /* arrived on an http_redirect listener: answer with a redirect to https */
 };
 
 enum ts_http_parse {

@@ -178,6 +178,9 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < cfg.nlisten; i++)
             snprintf(where + strlen(where), sizeof(where) - strlen(where), "%s%s", i ? ", " : "",
                      cfg.listen[i]);
+        for (size_t i = 0; i < cfg.nredirect_listen; i++)
+            snprintf(where + strlen(where), sizeof(where) - strlen(where),
+                     "%s%s (http, redirects to https)", ", ", cfg.redirect_listen[i]);
         ts_log_info("%s %s listening on %s, %d workers, root %s, %s", TS_SERVER_NAME, TS_VERSION,
                     where, cfg.workers, cfg.root, OpenSSL_version(OPENSSL_VERSION));
         for (;;) {

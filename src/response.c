@@ -2,11 +2,13 @@
  * buffer, so the header block and the first body bytes leave in one TLS record. */
 #include "response.h"
 #include "config.h"
+#include "file.h"
 #include "http.h"
 #include "worker.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -81,7 +83,7 @@ void ts_response_start(struct ts_req *req, int status)
     put_str(req, req->w->date);
     put_str(req, "\r\nServer: " TS_SERVER_NAME "\r\n");
     const char *hsts = req->w->srv->cfg->hsts;
-    if (hsts) {
+    if (hsts && !req->plain) { /* never over plain HTTP (RFC 6797 section 7.2) */
         put_str(req, "Strict-Transport-Security: ");
         put_str(req, hsts);
         put(req, "\r\n", 2);
@@ -117,7 +119,27 @@ void ts_response_body(struct ts_req *req, const char *data, size_t len)
 {
     if (req->head_only) return;
     put(req, data, len);
-    req->body_bytes += len;
+}
+
+void ts_response_segment(struct ts_req *req, const char *mem, uint64_t off, uint64_t len)
+{
+    if (req->head_only || len == 0) return;
+    if (req->nsegs == TS_MAX_SEGS) abort(); /* callers stay within TS_MAX_SEGS */
+    req->segs[req->nsegs++] = (struct ts_seg){mem, off, len};
+    req->body_left += len;
+}
+
+/* Drops a body planned before an error was decided (a file already opened, say). */
+static void error_reset_body(struct ts_req *req)
+{
+    if (req->body_fd >= 0) {
+        close(req->body_fd);
+        req->body_fd = -1;
+    }
+    free(req->body_owned);
+    req->body_owned = NULL;
+    req->nsegs = req->cur_seg = 0;
+    req->body_left = 0;
 }
 
 static bool closes_connection(int status)
@@ -128,31 +150,53 @@ static bool closes_connection(int status)
 
 void ts_response_error(struct ts_req *req, int status, const char *detail)
 {
-    char body[1024];
+    ts_response_error_with(req, status, detail, NULL, NULL);
+}
+
+void ts_response_error_with(struct ts_req *req, int status, const char *detail, const char *name,
+                            const char *value)
+{
     const char *reason = ts_response_reason(status);
-    int n = snprintf(body, sizeof(body),
-                     "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                     "<title>%d %s</title><style>body{font:16px/1.5 system-ui,sans-serif;"
-                     "max-width:40em;margin:4em auto;padding:0 1em;color:#222}h1{font-size:1.6em}"
-                     "footer{color:#888;font-size:.85em}</style></head>\n<body><h1>%d %s</h1>\n"
-                     "<p>%s</p>\n<footer>" TS_SERVER_NAME "</footer></body></html>\n",
-                     status, reason, status, reason, detail ? detail : "");
-    if (n < 0 || (size_t)n >= sizeof(body)) n = (int)strlen(body);
     if (closes_connection(status)) req->keep_alive = false;
-    if (req->body_fd >= 0) {
-        /* an error decided after a file was opened */
-        close(req->body_fd);
-        req->body_fd = -1;
-        req->body_left = 0;
+    error_reset_body(req);
+    struct ts_sbuf b = {0};
+    const char *page = ts_response_error_page(req, status);
+    char *tpl = page ? ts_response_read_page(req, page + 1) : NULL;
+    if (tpl) { /* the site's page for this status */
+        static const char *const names[] = {"status", "title", "message"};
+        char code[8];
+        snprintf(code, sizeof(code), "%d", status);
+        const char *values[] = {code, reason, detail ? detail : ""};
+        struct ts_sbuf none = {0};
+        ts_response_render(&b, tpl, names, values, 3, &none);
+        free(tpl);
+    } else {
+        char head[640];
+        snprintf(head, sizeof(head),
+                 "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                 "<title>%d %s</title><style>body{font:16px/1.5 system-ui,sans-serif;"
+                 "max-width:40em;margin:4em auto;padding:0 1em;color:#222}h1{font-size:1.6em}"
+                 ".code{color:#b00020}footer{color:#888;font-size:.85em;margin-top:2em}"
+                 "</style></head>\n<body><h1><span class=\"code\">%d</span> %s</h1>\n<p>",
+                 status, reason, status, reason);
+        ts_sbuf_puts(&b, head);
+        ts_sbuf_add_html(&b, detail ? detail : "");
+        ts_sbuf_puts(&b, "</p>\n<footer>" TS_SERVER_NAME "</footer></body></html>\n");
     }
-    req->body_bytes = 0;
     ts_response_start(req, status);
     static const char html[] = "text/html; charset=utf-8";
     ts_response_header(req, "Content-Type", html, sizeof(html) - 1);
-    if (status == 405) ts_response_header(req, "Allow", "GET, HEAD", 9);
+    if (status == 405 || status == 501)
+        ts_response_header(req, "Allow", TS_ALLOW_METHODS, sizeof(TS_ALLOW_METHODS) - 1);
+    if (name) ts_response_header(req, name, value, strlen(value));
     ts_response_header(req, "Cache-Control", "no-store", 8);
-    ts_response_end(req, (uint64_t)n);
-    ts_response_body(req, body, (size_t)n);
+    ts_response_end(req, b.len);
+    if (req->head_only || b.len == 0) {
+        free(b.p);
+        return;
+    }
+    req->body_owned = b.p;
+    ts_response_segment(req, b.p, 0, b.len);
 }
 
 void ts_sbuf_add(struct ts_sbuf *b, const char *s, size_t len)
@@ -199,10 +243,63 @@ void ts_response_owned(struct ts_req *req, int status, const char *type, struct 
         free(body->p);
     } else {
         req->body_owned = body->p;
-        req->body_mem = body->p;
-        req->body_off = 0;
-        req->body_left = body->len;
-        req->body_bytes = body->len;
+        ts_response_segment(req, body->p, 0, body->len);
     }
     *body = (struct ts_sbuf){0};
 }
+
+#define PAGE_MAX (64 * 1024)
+
+const char *ts_response_error_page(const struct ts_req *req, int status)
+{
+    const struct ts_config *cfg = req->w->srv->cfg;
+    for (size_t i = 0; i < cfg->nerror_pages; i++)
+        if (cfg->error_pages[i].status == status) return cfg->error_pages[i].path;
+    return NULL;
+}
+
+char *ts_response_read_page(const struct ts_req *req, const char *rel)
+{
+    int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
+    if (fd < 0) return NULL;
+    struct stat st;
+    char *text = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+        st.st_size <= PAGE_MAX && (text = malloc((size_t)st.st_size + 1))) {
+        ssize_t n = pread(fd, text, (size_t)st.st_size, 0);
+        if (n <= 0) {
+            free(text);
+            text = NULL;
+        } else {
+            text[n] = '\0';
+        }
+    }
+    close(fd);
+    return text;
+}
+
+void ts_response_render(struct ts_sbuf *out, const char *tpl, const char *const *names,
+                        const char *const *values, size_t n, const struct ts_sbuf *details)
+{
+    const char *p = tpl;
+    for (;;) {
+        const char *open = strstr(p, "{{");
+        const char *close = open ? strstr(open + 2, "}}") : NULL;
+        if (!close) break;
+        ts_sbuf_add(out, p, (size_t)(open - p));
+        const char *name = open + 2;
+        size_t nl = (size_t)(close - name);
+        while (nl && name[0] == ' ') name++, nl--;
+        while (nl && name[nl - 1] == ' ') nl--;
+        if (nl == 7 && memcmp(name, "details", 7) == 0 && details->len) {
+            ts_sbuf_add(out, details->p, details->len);
+        } else {
+            for (size_t i = 0; i < n; i++)
+                if (strlen(names[i]) == nl && memcmp(names[i], name, nl) == 0)
+                    ts_sbuf_add_html(out, values[i]);
+        }
+        p = close + 2;
+    }
+    ts_sbuf_puts(out, p);
+}
+

@@ -51,6 +51,7 @@ struct ts_pool {
 /* One accepted socket on its way from the acceptor to a worker. */
 struct ts_handoff {
     int fd;
+    bool plain; /* from an http_redirect listener */
     socklen_t addrlen;
     union {
         struct sockaddr sa;
