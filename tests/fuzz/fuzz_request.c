@@ -1,5 +1,7 @@
 /* libFuzzer target: request parsing (llhttp glue, split at fuzzer-chosen points as reads would
- * split it, pipelined requests) followed by path resolution and header token parsing. */
+ * split it, pipelined requests) followed by path resolution, header token lists, and the
+ * Range, If-Range, If-None-Match and date grammars. */
+#include "cond.h"
 #include "file.h"
 #include "http.h"
 
@@ -38,6 +40,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (req.path.p) ts_file_resolve(req.path.p, req.path.len, rel, sizeof(rel));
         for (int h = 0; h < TS_HDR_N; h++)
             if (req.hdr[h].p) ts_http_has_token(req.hdr[h], "close");
+        /* the conditional and range grammars, against a 1000-byte file */
+        struct ts_range ranges[TS_MAX_RANGES];
+        int nr;
+        if (req.hdr[TS_HDR_RANGE].p) ts_range_parse(req.hdr[TS_HDR_RANGE], 1000, ranges, &nr);
+        if (req.hdr[TS_HDR_IF_NONE_MATCH].p)
+            ts_etag_list_matches(req.hdr[TS_HDR_IF_NONE_MATCH], "\"1-2-3\"");
+        if (req.hdr[TS_HDR_IF_MODIFIED_SINCE].p) ts_http_date_parse(req.hdr[TS_HDR_IF_MODIFIED_SINCE]);
+        if (req.hdr[TS_HDR_IF_RANGE].p) ts_if_range_holds(req.hdr[TS_HDR_IF_RANGE], "\"1-2-3\"", 7);
         start = fed;
     }
     free(buf);
