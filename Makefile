@@ -135,6 +135,7 @@ build/fuzz/llhttp/%.o: $(LLHTTP_SRC)/%.c | deps
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 	$(call say,FUZZLD,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
+.SECONDARY: $(FUZZ_OBJS)
 .PHONY: fuzz fuzz-build
 fuzz-build: $(FUZZ_TARGETS)
 
