@@ -111,6 +111,12 @@ static const struct key limit_keys[] = {
     {0},
 };
 
+static const struct key file_cache_keys[] = {
+    {"entries", K_INT, F(file_cache.entries), 0, 100000, 0, 0, 0},
+    {"valid_ms", K_INT, F(file_cache.valid_ms), 0, 3600000, 0, 0, 0},
+    {0},
+};
+
 static const struct key log_keys[] = {
     {"access", K_STRING, F(log.access), 0, 0, 0, 0, 0},
     {"format", K_ENUM, F(log.format), 0, 0, 0, log_formats, 0},
@@ -133,6 +139,7 @@ static const struct key top_keys[] = {
     {"http_redirect", K_OBJECT, 0, 0, 0, redirect_keys, 0, 0},
     {"timeouts", K_OBJECT, 0, 0, 0, timeout_keys, 0, 0},
     {"limits", K_OBJECT, 0, 0, 0, limit_keys, 0, 0},
+    {"file_cache", K_OBJECT, 0, 0, 0, file_cache_keys, 0, 0},
     {"log", K_OBJECT, 0, 0, 0, log_keys, 0, 0},
     {0},
 };
@@ -543,6 +550,8 @@ static void set_defaults(struct ts_config *cfg)
     static const char *const loopback[] = {"127.0.0.1/32", "::1/128"};
     set_allow(cfg, loopback, 2);
     cfg->limits.max_connections = 8192;
+    cfg->file_cache.entries = 1024;
+    cfg->file_cache.valid_ms = 1000;
     cfg->limits.max_header_bytes = 8192;
     cfg->limits.max_uri_bytes = 4096;
     cfg->limits.max_requests_per_connection = 10000;

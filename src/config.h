@@ -88,6 +88,11 @@ struct ts_config {
     } limits;
 
     struct {
+        int entries;  /* open files cached per worker; 0 turns the cache off */
+        int valid_ms; /* how long a cached open or stat is trusted before it is checked again */
+    } file_cache;
+
+    struct {
         char *access; /* "-" (stdout), "off", or a file */
         enum ts_log_format format;
         char *error; /* "-" (stderr) or a file */

@@ -3,6 +3,7 @@
  * Steps never free the connection; they return STEP_CLOSE and run() closes it. */
 #include "conn.h"
 #include "config.h"
+#include "fcache.h"
 #include "http.h"
 #include "log.h"
 #include "response.h"
@@ -50,13 +51,13 @@ struct outblock {
 
 struct ts_conn {
     struct ts_timer timer; /* first: the worker's timer lists point here */
+    struct ts_timer release_timer; /* TS_TIMER_RELEASE while idle */
     struct ts_conn *prev, *next;
     struct ts_worker *w;
     struct ts_tls_conn tls;
     struct ts_cert_info cert; /* client certificate outcome, after the handshake */
     int fd;
     uint8_t state, gauge, close_kind;
-    bool peeked;        /* first bytes checked for plain HTTP */
     bool plain;         /* an http_redirect connection: no TLS */
     bool responding;    /* a request is in flight (counted in requests.in_flight) */
     uint32_t nrequests;
@@ -154,8 +155,8 @@ static void end_request(struct ts_conn *c)
     TS_DEC(c->w, in_flight);
     if (req->status >= 100 && req->status < 600) TS_INC(c->w, status_class[req->status / 100]);
     log_request(c, req);
-    if (req->body_fd >= 0) close(req->body_fd);
-    req->body_fd = -1;
+    if (req->file) ts_fcache_release(c->w->fcache, req->file);
+    req->file = NULL;
     free(req->body_owned);
     req->body_owned = NULL;
 }
@@ -177,6 +178,7 @@ static void conn_close(struct ts_conn *c)
     set_gauge(c, G_NONE);
     TS_DEC(w, active);
     ts_worker_timer_clear(w, &c->timer);
+    ts_worker_timer_clear(w, &c->release_timer);
     release_in(c);
     release_out(c);
     ts_tls_cert_release(&c->cert);
@@ -241,6 +243,7 @@ void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
     c->w = w;
     c->fd = h->fd;
     c->timer.kind = TS_TIMER_NONE;
+    c->release_timer.kind = TS_TIMER_NONE;
     const unsigned char *a6 = h->addr.in6.sin6_addr.s6_addr;
     static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (h->addr.sa.sa_family == AF_INET6 && memcmp(a6, v4mapped, 12) != 0) {
@@ -362,22 +365,6 @@ static void answer_plain_http(struct ts_conn *c)
     (void)n; /* best effort: the socket buffer is empty, it fits */
 }
 
-static enum step peek_first_byte(struct ts_conn *c)
-{
-    unsigned char b;
-    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return STEP_WAIT;
-    if (n == 0) return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
-    if (n < 0) return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
-    c->peeked = true;
-    if (b >= 'A' && b <= 'Z') { /* "GET ", "POST ", ...: a TLS record starts with 0x16 */
-        answer_plain_http(c);
-        fail_handshake(c, TS_HS_FAIL_HTTP_ON_TLS_PORT, CLOSE_ERROR);
-        return start_linger(c, CLOSE_ERROR);
-    }
-    return STEP_AGAIN;
-}
-
 static const char *const resumption_names[] = {"full", "resumed tls12_session_id",
                                                 "resumed tls12_ticket", "resumed tls13_ticket"};
 
@@ -408,19 +395,20 @@ static void count_handshake(struct ts_conn *c)
 
 static enum step do_handshake(struct ts_conn *c)
 {
-    if (!c->peeked) {
-        enum step s = peek_first_byte(c);
-        if (s != STEP_AGAIN || c->state != ST_HANDSHAKE) return s;
-    }
     switch (ts_tls_handshake(&c->tls)) {
     case TS_IO_OK: break;
     case TS_IO_WANT_READ:
     case TS_IO_WANT_WRITE: return STEP_WAIT;
     case TS_IO_CLOSE_NOTIFY:
     case TS_IO_EOF: return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
-    case TS_IO_ERROR:
-        fail_handshake(c, ts_tls_failure_reason(&c->tls), CLOSE_ERROR);
+    case TS_IO_ERROR: {
+        /* OpenSSL recognises "GET ", "POST " etc. where a TLS record should start, and sends
+         * no alert: answer in plain text instead (no MSG_PEEK per connection needed). */
+        enum ts_hs_fail why = ts_tls_failure_reason(&c->tls);
+        if (why == TS_HS_FAIL_HTTP_ON_TLS_PORT) answer_plain_http(c);
+        fail_handshake(c, why, CLOSE_ERROR);
         return start_linger(c, CLOSE_ERROR);
+    }
     }
     count_handshake(c);
     set_gauge(c, G_IDLE);
@@ -461,7 +449,7 @@ static int fill_body(struct ts_conn *c)
         if (sg->mem) {
             memcpy(o->data + o->len, sg->mem + sg->off, want);
         } else {
-            ssize_t n = pread(req->body_fd, o->data + o->len, want, (off_t)sg->off);
+            ssize_t n = pread(req->file->fd, o->data + o->len, want, (off_t)sg->off);
             if (n <= 0) {
                 /* the file shrank under us: the promised length cannot be kept */
                 ts_log_error("%s: read error on a file being served: %s", c->remote,
@@ -572,7 +560,8 @@ static enum step do_read(struct ts_conn *c)
             if (b->len == 0) {
                 /* idle: give back everything a connection does not need while it waits */
                 release_in(c);
-                if (!c->plain) ts_tls_release_buffers(&c->tls);
+                if (!c->plain && c->release_timer.kind == TS_TIMER_NONE)
+                    ts_worker_timer_set(c->w, &c->release_timer, TS_TIMER_RELEASE);
             }
             return STEP_WAIT;
         case TS_IO_CLOSE_NOTIFY:
@@ -698,6 +687,12 @@ void ts_conn_on_event(struct ts_conn *c, uint32_t events)
 
 void ts_conn_on_timeout(struct ts_timer *t)
 {
+    if (t->kind == TS_TIMER_RELEASE) {
+        struct ts_conn *c = (struct ts_conn *)((char *)t - offsetof(struct ts_conn, release_timer));
+        t->kind = TS_TIMER_NONE;
+        if (c->state == ST_READ_REQUEST && !c->in) ts_tls_release_buffers(&c->tls);
+        return;
+    }
     struct ts_conn *c = (struct ts_conn *)((char *)t - offsetof(struct ts_conn, timer));
     enum ts_timer_kind kind = (enum ts_timer_kind)t->kind;
     TS_INC(c->w, timeouts[kind]);
@@ -713,6 +708,7 @@ void ts_conn_on_timeout(struct ts_timer *t)
     case TS_TIMER_REQUEST:
     case TS_TIMER_SEND:
     case TS_TIMER_SHUTDOWN:
+    case TS_TIMER_RELEASE:
     case TS_TIMER_N: break;
     }
     if (c->state != ST_LINGER) c->close_kind = CLOSE_TIMEOUT; /* lingering was already an error */

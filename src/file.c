@@ -4,6 +4,7 @@
 #include "file.h"
 #include "config.h"
 #include "cond.h"
+#include "fcache.h"
 #include "http.h"
 #include "mime.h"
 #include "response.h"
@@ -151,10 +152,19 @@ static double coding_q(struct ts_str ae, const char *coding)
 }
 
 struct variant {
-    int fd;
-    struct stat st;
+    struct ts_file *f;    /* referenced, from the open-file cache */
     const char *encoding; /* NULL for the file itself */
 };
+
+static struct ts_file *cache_open(struct ts_req *req, const char *rel)
+{
+    return ts_fcache_open(req->w->fcache, req->w->srv->rootfd, rel, req->w->now_ms);
+}
+
+static void cache_release(struct ts_req *req, struct ts_file *f)
+{
+    ts_fcache_release(req->w->fcache, f);
+}
 
 /* Picks a precompressed sidecar (rel.br, rel.gz) the client accepts, by q value, Brotli first
  * on a tie. *vary is set when a sidecar exists, as the answer then depends on the header. */
@@ -166,43 +176,39 @@ static void pick_variant(struct ts_req *req, char *rel, size_t rl, size_t cap,
     static const char *const codings[] = {"br", "gzip"};
     static const char *const suffix[] = {".br", ".gz"};
     double best_q = 0;
-    struct variant best = {.fd = -1};
+    struct variant best = {NULL, NULL};
     for (int i = 0; i < 2; i++) {
         memcpy(rel + rl, suffix[i], 4);
-        int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
+        struct ts_file *f = cache_open(req, rel);
         rel[rl] = '\0';
-        if (fd < 0) continue;
-        struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-            close(fd);
+        if (f->fd < 0 || !S_ISREG(f->st.st_mode)) {
+            cache_release(req, f);
             continue;
         }
         *vary = true;
         double q = coding_q(ae, codings[i]);
         if (q > best_q) { /* strictly better: Brotli, tried first, wins a tie */
-            if (best.fd >= 0) close(best.fd);
+            if (best.f) cache_release(req, best.f);
             best_q = q;
-            best = (struct variant){fd, st, codings[i]};
+            best = (struct variant){f, codings[i]};
         } else {
-            close(fd);
+            cache_release(req, f);
         }
     }
-    if (best.fd >= 0) {
-        close(v->fd);
+    if (best.f) {
+        cache_release(req, v->f);
         *v = best;
     }
 }
 
 static void common_headers(struct ts_req *req, const struct ts_location *loc, const char *type,
-                           const char *etag, const struct variant *v, bool vary)
+                           const struct variant *v, bool vary)
 {
-    char lm[32];
-    size_t lml = ts_http_date(v->st.st_mtime, lm);
     const char *cc = loc && loc->cache_control ? loc->cache_control : req->w->srv->cfg->cache_control;
     if (type) ts_response_header(req, "Content-Type", type, strlen(type));
     if (v->encoding) ts_response_header(req, "Content-Encoding", v->encoding, strlen(v->encoding));
-    ts_response_header(req, "Last-Modified", lm, lml);
-    ts_response_header(req, "ETag", etag, strlen(etag));
+    ts_response_header(req, "Last-Modified", v->f->last_modified, v->f->last_modified_len);
+    ts_response_header(req, "ETag", v->f->etag, strlen(v->f->etag));
     if (cc) ts_response_header(req, "Cache-Control", cc, strlen(cc));
     if (vary) ts_response_header(req, "Vary", "Accept-Encoding", 15);
 }
@@ -222,7 +228,7 @@ static bool not_modified(const struct ts_req *req, const char *etag, time_t mtim
 /* multipart/byteranges: a head before each range and a closing delimiter, made in one
  * buffer the segments point into, with the ranges read from the file in between. */
 static void send_multipart(struct ts_req *req, const struct ts_location *loc, const char *type,
-                           const char *etag, struct variant *v, bool vary,
+                           struct variant *v, bool vary,
                            const struct ts_range *r, int n)
 {
     char boundary[40];
@@ -230,7 +236,7 @@ static void send_multipart(struct ts_req *req, const struct ts_location *loc, co
              (unsigned)random());
     struct ts_sbuf parts = {0};
     size_t off[TS_MAX_RANGES + 1], len[TS_MAX_RANGES + 1];
-    uint64_t size = (uint64_t)v->st.st_size, total = 0;
+    uint64_t size = (uint64_t)v->f->st.st_size, total = 0;
     for (int i = 0; i <= n; i++) {
         char h[384];
         int hl = i < n ? snprintf(h, sizeof(h),
@@ -247,16 +253,16 @@ static void send_multipart(struct ts_req *req, const struct ts_location *loc, co
     char ctype[96];
     snprintf(ctype, sizeof(ctype), "multipart/byteranges; boundary=%s", boundary);
     ts_response_start(req, 206);
-    common_headers(req, loc, ctype, etag, v, vary);
+    common_headers(req, loc, ctype, v, vary);
     ts_response_header(req, "Accept-Ranges", "bytes", 5);
     ts_response_end(req, total);
     if (req->head_only) {
         free(parts.p);
-        close(v->fd);
+        cache_release(req, v->f);
         return;
     }
     req->body_owned = parts.p;
-    req->body_fd = v->fd;
+    req->file = v->f;
     for (int i = 0; i <= n; i++) {
         ts_response_segment(req, parts.p, off[i], len[i]);
         if (i < n) ts_response_segment(req, NULL, r[i].first, r[i].last - r[i].first + 1);
@@ -375,68 +381,66 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_lo
         rl += 10;
     }
 
-    int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
-    if (fd < 0 && errno == ENOENT && dir_url) {
+    struct ts_file *f = cache_open(req, rel);
+    if (f->fd < 0 && f->err == ENOENT && dir_url) {
         /* no index.html: list the directory if allowed, else it is forbidden, not missing */
+        cache_release(req, f);
         rel[rl - 10] = '\0';
-        fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
-        if (fd >= 0) {
-            close(fd);
-            if (loc && loc->autoindex)
-                send_listing(req, rel);
-            else
-                ts_response_error(req, 403, "Directory listing is not enabled.");
-            return;
-        }
-        errno = ENOENT;
-    }
-    if (fd < 0) {
-        fail_open(req, errno);
+        f = cache_open(req, rel);
+        bool dir = f->fd >= 0 && S_ISDIR(f->st.st_mode);
+        int err = f->fd >= 0 ? ENOTDIR : f->err;
+        cache_release(req, f);
+        if (!dir)
+            fail_open(req, err);
+        else if (loc && loc->autoindex)
+            send_listing(req, rel);
+        else
+            ts_response_error(req, 403, "Directory listing is not enabled.");
         return;
     }
-    struct variant v = {.fd = fd};
-    if (fstat(fd, &v.st) < 0) {
-        close(fd);
-        ts_response_error(req, 500, NULL);
+    if (f->fd < 0) {
+        int err = f->err;
+        cache_release(req, f);
+        fail_open(req, err);
         return;
     }
-    if (S_ISDIR(v.st.st_mode)) {
-        close(fd);
+    if (S_ISDIR(f->st.st_mode)) {
+        cache_release(req, f);
         if (dir_url)
             ts_response_error(req, 403, "Directory listing is not enabled.");
         else
             redirect_slash(req);
         return;
     }
-    if (!S_ISREG(v.st.st_mode)) {
-        close(fd);
+    if (!S_ISREG(f->st.st_mode)) {
+        cache_release(req, f);
         ts_response_error(req, 404, "The requested URL was not found on this server.");
         return;
     }
 
     const char *type = ts_mime_type(rel, rl);
     bool vary = false;
+    struct variant v = {f, NULL};
     pick_variant(req, rel, rl, cap, &v, &vary);
-    char etag[TS_ETAG_MAX];
-    ts_etag(&v.st, etag);
+    const char *etag = v.f->etag;
+    time_t mtime = v.f->st.st_mtime;
 
-    if (not_modified(req, etag, v.st.st_mtime)) {
-        close(v.fd);
+    if (not_modified(req, etag, mtime)) {
         ts_response_start(req, 304);
-        common_headers(req, loc, NULL, etag, &v, vary);
+        common_headers(req, loc, NULL, &v, vary);
         ts_response_end(req, (uint64_t)-1);
+        cache_release(req, v.f);
         return;
     }
 
-    uint64_t size = (uint64_t)v.st.st_size;
+    uint64_t size = (uint64_t)v.f->st.st_size;
     struct ts_range ranges[TS_MAX_RANGES];
     int nr = 0;
     enum ts_range_result rr = TS_RANGE_NONE;
-    if (req->hdr[TS_HDR_RANGE].p &&
-        ts_if_range_holds(req->hdr[TS_HDR_IF_RANGE], etag, v.st.st_mtime))
+    if (req->hdr[TS_HDR_RANGE].p && ts_if_range_holds(req->hdr[TS_HDR_IF_RANGE], etag, mtime))
         rr = ts_range_parse(req->hdr[TS_HDR_RANGE], size, ranges, &nr);
     if (rr == TS_RANGE_UNSATISFIABLE) {
-        close(v.fd);
+        cache_release(req, v.f);
         char cr[48];
         snprintf(cr, sizeof(cr), "bytes */%llu", (unsigned long long)size);
         ts_response_error_with(req, 416, "The requested range is not within the file.",
@@ -444,7 +448,7 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_lo
         return;
     }
     if (rr == TS_RANGE_OK && nr > 1) {
-        send_multipart(req, loc, type, etag, &v, vary, ranges, nr);
+        send_multipart(req, loc, type, &v, vary, ranges, nr);
         return;
     }
     uint64_t first = 0, len = size;
@@ -459,13 +463,13 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_lo
     } else {
         ts_response_start(req, 200);
     }
-    common_headers(req, loc, type, etag, &v, vary);
+    common_headers(req, loc, type, &v, vary);
     ts_response_header(req, "Accept-Ranges", "bytes", 5);
     ts_response_end(req, len);
     if (req->head_only || len == 0) {
-        close(v.fd);
+        cache_release(req, v.f);
         return;
     }
-    req->body_fd = v.fd;
+    req->file = v.f;
     ts_response_segment(req, NULL, first, len);
 }

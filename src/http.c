@@ -151,7 +151,6 @@ static const llhttp_settings_t settings = {
 void ts_http_begin(llhttp_t *parser, struct ts_req *req)
 {
     memset(req, 0, sizeof(*req));
-    req->body_fd = -1;
     llhttp_init(parser, HTTP_REQUEST, &settings);
     parser->data = req;
 }

@@ -11,6 +11,7 @@
 
 struct ts_worker;
 struct ts_cert_info;
+struct ts_file;
 
 struct ts_str {
     const char *p;
@@ -66,7 +67,7 @@ struct ts_req {
     char *out;           /* header block (the connection's write buffer) */
     size_t out_len, out_cap;
     size_t header_len;   /* bytes of out that are the header block */
-    int body_fd;         /* the file segments read from, -1 if none; closed at the end */
+    struct ts_file *file; /* the file segments read from (referenced), or NULL */
     char *body_owned;    /* malloc'ed memory segments may point into; freed at the end */
     struct ts_seg segs[TS_MAX_SEGS];
     uint8_t nsegs, cur_seg;

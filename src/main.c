@@ -49,7 +49,8 @@ static int die_config(const char *msg)
 static void raise_fd_limit(const struct ts_config *cfg)
 {
     struct rlimit rl;
-    rlim_t need = (rlim_t)cfg->limits.max_connections * 2 + FD_RESERVE;
+    rlim_t need = (rlim_t)cfg->limits.max_connections * 2 + FD_RESERVE +
+                  (rlim_t)cfg->file_cache.entries * (rlim_t)cfg->workers;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need) return;
     struct rlimit want = {need, rl.rlim_max > need ? rl.rlim_max : need};
     if (setrlimit(RLIMIT_NOFILE, &want) == 0) return;
@@ -57,11 +58,11 @@ static void raise_fd_limit(const struct ts_config *cfg)
     want.rlim_cur = rl.rlim_max;
     want.rlim_max = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &want);
-    ts_log_warn("limits.max_connections is %d, which needs %llu file descriptors, but "
-                "RLIMIT_NOFILE cannot go above %llu (%s); connections beyond the descriptors "
-                "left will be refused. Raise the hard limit (ulimit -Hn, LimitNOFILE=) or lower "
-                "limits.max_connections.",
-                cfg->limits.max_connections, (unsigned long long)need,
+    ts_log_warn("limits.max_connections is %d (with file_cache.entries %d per worker), which "
+                "needs %llu file descriptors, but RLIMIT_NOFILE cannot go above %llu (%s); "
+                "connections beyond the descriptors left will be refused. Raise the hard limit "
+                "(ulimit -Hn, LimitNOFILE=) or lower limits.max_connections.",
+                cfg->limits.max_connections, cfg->file_cache.entries, (unsigned long long)need,
                 (unsigned long long)rl.rlim_max, strerror(err));
 }
 

@@ -2,6 +2,7 @@
  * buffer, so the header block and the first body bytes leave in one TLS record. */
 #include "response.h"
 #include "config.h"
+#include "fcache.h"
 #include "file.h"
 #include "http.h"
 #include "worker.h"
@@ -132,9 +133,9 @@ void ts_response_segment(struct ts_req *req, const char *mem, uint64_t off, uint
 /* Drops a body planned before an error was decided (a file already opened, say). */
 static void error_reset_body(struct ts_req *req)
 {
-    if (req->body_fd >= 0) {
-        close(req->body_fd);
-        req->body_fd = -1;
+    if (req->file) {
+        ts_fcache_release(req->w->fcache, req->file);
+        req->file = NULL;
     }
     free(req->body_owned);
     req->body_owned = NULL;

@@ -3,6 +3,7 @@
 #include "worker.h"
 #include "config.h"
 #include "conn.h"
+#include "fcache.h"
 #include "response.h"
 
 #include <errno.h>
@@ -135,10 +136,12 @@ int ts_worker_init(struct ts_worker *w, struct ts_server *srv, int id)
     w->timers[TS_TIMER_KEEPALIVE].duration_ms = (uint64_t)cfg->timeouts.keepalive_s * 1000;
     w->timers[TS_TIMER_SEND].duration_ms = (uint64_t)cfg->timeouts.send_s * 1000;
     w->timers[TS_TIMER_SHUTDOWN].duration_ms = (uint64_t)cfg->timeouts.shutdown_s * 1000;
+    w->timers[TS_TIMER_RELEASE].duration_ms = TS_RELEASE_AFTER_MS;
     w->inbufs.block_size = ts_conn_inbuf_size(cfg->limits.max_header_bytes);
     w->inbufs.max_free = POOL_MAX_FREE;
     w->outbufs.block_size = ts_conn_outbuf_size();
     w->outbufs.max_free = POOL_MAX_FREE;
+    w->fcache = ts_fcache_new((unsigned)cfg->file_cache.entries, (unsigned)cfg->file_cache.valid_ms);
     w->now_ms = monotonic_ms();
     ts_response_update_date(w);
     return 0;
@@ -271,6 +274,8 @@ void ts_worker_destroy(struct ts_worker *w)
     /* sockets still queued when the worker exited */
     uint32_t head = atomic_load(&w->ring.head), tail = atomic_load(&w->ring.tail);
     for (; head != tail; head++) close(w->ring.slots[head & (TS_HANDOFF_CAP - 1)].fd);
+    ts_fcache_free(w->fcache);
+    w->fcache = NULL;
     pool_destroy(&w->inbufs);
     pool_destroy(&w->outbufs);
     if (w->epfd >= 0) close(w->epfd);

@@ -26,9 +26,15 @@ enum ts_timer_kind {
     TS_TIMER_KEEPALIVE,
     TS_TIMER_SEND,
     TS_TIMER_SHUTDOWN,
+    TS_TIMER_RELEASE, /* not a timeout: frees an idle connection's TLS buffers */
     TS_TIMER_N,
     TS_TIMER_NONE = TS_TIMER_N
 };
+
+/* An idle connection gives its TLS record buffers back after this long: soon enough that idle
+ * connections stay small, late enough that a busy keep-alive connection keeps them between
+ * requests instead of allocating and freeing 2 x 17 KB each time. */
+#define TS_RELEASE_AFTER_MS 200
 
 struct ts_timer {
     struct ts_timer *prev, *next;
@@ -89,6 +95,7 @@ struct ts_worker {
     struct ts_conn *conns; /* every connection this worker owns (for draining) */
     unsigned nconns;
     struct ts_pool inbufs, outbufs;
+    struct ts_fcache *fcache;
     struct ts_access_log access_log;
 
     _Atomic int stopping;    /* set by the main thread: drain and exit */

@@ -7,7 +7,9 @@ make_site
 head -c $((2 * 1024 * 1024)) /dev/urandom >"$T/www/two.bin"
 N=${SOAK_COUNT:-$((20000 / MULT))}
 TIMEOUTS='"shutdown_s": 1, "handshake_s": 2, "request_header_s": 2' ACCESS_LOG=off start_server || exit 1
-tcurl -o /dev/null "$BASE/hello.txt"
+# warm every worker's open-file cache with the files the clients ask for (round robin: two
+# connections per path reach both workers), so the baseline includes those descriptors
+for p in hello.txt hello.txt two.bin two.bin; do tcurl -I -o /dev/null "$BASE/$p"; done
 fd0=$(fd_count "$SERVER_PID")
 
 round() { # n -> prints RSS after the round settled

@@ -1,0 +1,162 @@
+/* Open-file cache. A hash table of paths with an LRU list; entries in use by a response are
+ * reference-counted, so evicting or revalidating one never closes a descriptor a response is
+ * still reading from. Revalidation reopens the path and compares inode, size and mtime. */
+#include "fcache.h"
+#include "file.h"
+#include "response.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct ts_fcache {
+    struct ts_file **buckets;
+    unsigned nbuckets; /* a power of two */
+    unsigned count, max;
+    unsigned valid_ms;
+    struct ts_file *lru_head, *lru_tail; /* head = most recently used */
+};
+
+static uint32_t hash_path(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms)
+{
+    struct ts_fcache *fc = calloc(1, sizeof(*fc));
+    if (!fc) abort();
+    fc->max = entries;
+    fc->valid_ms = valid_ms;
+    fc->nbuckets = 16;
+    while (fc->nbuckets < entries * 2) fc->nbuckets *= 2;
+    fc->buckets = calloc(fc->nbuckets, sizeof(*fc->buckets));
+    if (!fc->buckets) abort();
+    return fc;
+}
+
+static void destroy(struct ts_file *f)
+{
+    if (f->fd >= 0) close(f->fd);
+    free(f);
+}
+
+static void lru_unlink(struct ts_fcache *fc, struct ts_file *f)
+{
+    if (f->lru_prev)
+        f->lru_prev->lru_next = f->lru_next;
+    else
+        fc->lru_head = f->lru_next;
+    if (f->lru_next)
+        f->lru_next->lru_prev = f->lru_prev;
+    else
+        fc->lru_tail = f->lru_prev;
+    f->lru_prev = f->lru_next = NULL;
+}
+
+static void lru_push_front(struct ts_fcache *fc, struct ts_file *f)
+{
+    f->lru_prev = NULL;
+    f->lru_next = fc->lru_head;
+    if (fc->lru_head) fc->lru_head->lru_prev = f;
+    fc->lru_head = f;
+    if (!fc->lru_tail) fc->lru_tail = f;
+}
+
+/* Takes f out of the table; it is freed now, or by the last ts_fcache_release. */
+static void evict(struct ts_fcache *fc, struct ts_file *f)
+{
+    struct ts_file **p = &fc->buckets[f->hash & (fc->nbuckets - 1)];
+    while (*p != f) p = &(*p)->next_in_bucket;
+    *p = f->next_in_bucket;
+    lru_unlink(fc, f);
+    fc->count--;
+    f->cached = false;
+    if (f->refs == 0) destroy(f);
+}
+
+static struct ts_file *open_file(int rootfd, const char *rel, size_t len, uint32_t hash)
+{
+    struct ts_file *f = calloc(1, sizeof(*f) + len + 1);
+    if (!f) abort();
+    memcpy(f->path, rel, len + 1);
+    f->hash = hash;
+    f->fd = ts_file_open_beneath(rootfd, rel);
+    if (f->fd < 0) {
+        f->err = errno;
+    } else if (fstat(f->fd, &f->st) < 0) {
+        f->err = errno;
+        close(f->fd);
+        f->fd = -1;
+    } else {
+        ts_etag(&f->st, f->etag);
+        f->last_modified_len = ts_http_date(f->st.st_mtime, f->last_modified);
+    }
+    return f;
+}
+
+static bool same_file(const struct ts_file *a, const struct ts_file *b)
+{
+    if (a->fd < 0 || b->fd < 0) return a->fd == b->fd && a->err == b->err;
+    return a->st.st_ino == b->st.st_ino && a->st.st_dev == b->st.st_dev &&
+           a->st.st_size == b->st.st_size && a->st.st_mtim.tv_sec == b->st.st_mtim.tv_sec &&
+           a->st.st_mtim.tv_nsec == b->st.st_mtim.tv_nsec && a->st.st_mode == b->st.st_mode;
+}
+
+struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel, uint64_t now_ms)
+{
+    size_t len = strlen(rel);
+    uint32_t hash = hash_path(rel);
+    if (fc->max == 0) {
+        struct ts_file *f = open_file(rootfd, rel, len, hash);
+        f->refs = 1;
+        return f;
+    }
+    struct ts_file *f = fc->buckets[hash & (fc->nbuckets - 1)];
+    while (f && (f->hash != hash || strcmp(f->path, rel) != 0)) f = f->next_in_bucket;
+    if (f && now_ms - f->checked_ms >= fc->valid_ms) {
+        /* stale: reopen, and keep the old entry if nothing changed (its fd stays warm) */
+        struct ts_file *fresh = open_file(rootfd, rel, len, hash);
+        if (same_file(f, fresh)) {
+            destroy(fresh);
+            f->checked_ms = now_ms;
+        } else {
+            evict(fc, f);
+            f = NULL;
+            destroy(fresh); /* simpler to insert below than to swap in place */
+        }
+    }
+    if (!f) {
+        while (fc->count >= fc->max && fc->lru_tail) evict(fc, fc->lru_tail);
+        f = open_file(rootfd, rel, len, hash);
+        f->checked_ms = now_ms;
+        f->cached = true;
+        struct ts_file **b = &fc->buckets[hash & (fc->nbuckets - 1)];
+        f->next_in_bucket = *b;
+        *b = f;
+        fc->count++;
+        lru_push_front(fc, f);
+    } else if (fc->lru_head != f) {
+        lru_unlink(fc, f);
+        lru_push_front(fc, f);
+    }
+    f->refs++;
+    return f;
+}
+
+void ts_fcache_release(struct ts_fcache *fc, struct ts_file *f)
+{
+    (void)fc;
+    if (--f->refs == 0 && !f->cached) destroy(f);
+}
+
+void ts_fcache_free(struct ts_fcache *fc)
+{
+    if (!fc) return;
+    while (fc->lru_head) evict(fc, fc->lru_head); /* workers have ended: no references left */
+    free(fc->buckets);
+    free(fc);
+}

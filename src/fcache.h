@@ -1,0 +1,43 @@
+/* The open-file cache: per worker (no locks), path -> open descriptor, stat, ETag and
+ * Last-Modified, revalidated at most every file_cache.valid_ms. A hit costs no system call. */
+#ifndef TS_FCACHE_H
+#define TS_FCACHE_H
+
+#include "cond.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+struct ts_fcache;
+
+struct ts_file {
+    int fd;             /* -1 for a cached failure (err) */
+    int err;            /* errno of the failed open */
+    struct stat st;
+    char etag[TS_ETAG_MAX];
+    char last_modified[32];
+    size_t last_modified_len;
+    /* cache bookkeeping: owned by fcache.c */
+    unsigned refs;
+    bool cached; /* still in the table (else freed when the last reference goes) */
+    uint64_t checked_ms;
+    uint32_t hash;
+    struct ts_file *next_in_bucket, *lru_prev, *lru_next;
+    char path[];
+};
+
+/* Creates a cache of up to entries files (0: no caching; every open goes to the kernel). */
+struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms);
+void ts_fcache_free(struct ts_fcache *fc);
+
+/* Opens rel under rootfd (RESOLVE_BENEATH, as ts_file_open_beneath) through the cache.
+ * Returns a referenced file: fd >= 0 and st filled, or fd == -1 and err set (failures are
+ * cached too). now_ms is the worker's clock. Release with ts_fcache_release. Never NULL. */
+struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel, uint64_t now_ms);
+
+/* Drops a reference; the descriptor is closed when the file has left the cache and the last
+ * response using it has ended. */
+void ts_fcache_release(struct ts_fcache *fc, struct ts_file *f);
+
+#endif

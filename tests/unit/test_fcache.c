@@ -1,0 +1,148 @@
+/* Unit tests for the open-file cache: hits, revalidation, failures, eviction with references. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "fcache.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/ts-fcache-XXXXXX";
+static int rootfd = -1;
+
+static void write_file(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(dir)) return -1;
+    rootfd = open(dir, O_PATH | O_DIRECTORY);
+    return rootfd < 0 ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    close(rootfd);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_hit_and_revalidate(void **state)
+{
+    (void)state;
+    write_file("a.txt", "one");
+    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_file *f = ts_fcache_open(fc, rootfd, "a.txt", 0);
+    assert_true(f->fd >= 0);
+    assert_int_equal(f->st.st_size, 3);
+    assert_int_equal(f->etag[0], '"');
+    assert_true(f->last_modified_len > 20);
+    struct ts_file *g = ts_fcache_open(fc, rootfd, "a.txt", 500);
+    assert_ptr_equal(f, g); /* within valid_ms: the same entry, no system call */
+    ts_fcache_release(fc, g);
+    ts_fcache_release(fc, f);
+
+    /* the file is replaced: within valid_ms the cache still answers with the old one... */
+    char from[256], to[256];
+    write_file("a.new", "three");
+    snprintf(from, sizeof(from), "%s/a.new", dir);
+    snprintf(to, sizeof(to), "%s/a.txt", dir);
+    assert_int_equal(rename(from, to), 0);
+    f = ts_fcache_open(fc, rootfd, "a.txt", 900);
+    assert_int_equal(f->st.st_size, 3);
+    /* ...and a response still reading the old one keeps its descriptor after revalidation */
+    g = ts_fcache_open(fc, rootfd, "a.txt", 1500);
+    assert_ptr_not_equal(f, g);
+    assert_int_equal(g->st.st_size, 5);
+    char buf[8] = "";
+    assert_int_equal(pread(f->fd, buf, sizeof(buf), 0), 3);
+    assert_memory_equal(buf, "one", 3);
+    ts_fcache_release(fc, f); /* the old entry is freed now */
+    ts_fcache_release(fc, g);
+    ts_fcache_free(fc);
+}
+
+static void test_failures_cached(void **state)
+{
+    (void)state;
+    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_file *f = ts_fcache_open(fc, rootfd, "missing.txt", 0);
+    assert_int_equal(f->fd, -1);
+    assert_int_equal(f->err, ENOENT);
+    ts_fcache_release(fc, f);
+    write_file("missing.txt", "now here");
+    f = ts_fcache_open(fc, rootfd, "missing.txt", 100);
+    assert_int_equal(f->fd, -1); /* the failure is trusted for valid_ms */
+    ts_fcache_release(fc, f);
+    f = ts_fcache_open(fc, rootfd, "missing.txt", 1100);
+    assert_true(f->fd >= 0);
+    ts_fcache_release(fc, f);
+    f = ts_fcache_open(fc, rootfd, "../escape", 0); /* RESOLVE_BENEATH still applies */
+    assert_int_equal(f->fd, -1);
+    ts_fcache_release(fc, f);
+    ts_fcache_free(fc);
+}
+
+static void test_eviction_keeps_referenced(void **state)
+{
+    (void)state;
+    struct ts_fcache *fc = ts_fcache_new(2, 1000);
+    write_file("e1", "1");
+    write_file("e2", "2");
+    write_file("e3", "3");
+    struct ts_file *a = ts_fcache_open(fc, rootfd, "e1", 0); /* held, like a response */
+    struct ts_file *b = ts_fcache_open(fc, rootfd, "e2", 0);
+    ts_fcache_release(fc, b);
+    struct ts_file *c = ts_fcache_open(fc, rootfd, "e3", 0); /* evicts e1 (least recent) */
+    ts_fcache_release(fc, c);
+    char x;
+    assert_int_equal(pread(a->fd, &x, 1, 0), 1); /* still readable */
+    assert_int_equal(x, '1');
+    ts_fcache_release(fc, a);
+    struct ts_file *a2 = ts_fcache_open(fc, rootfd, "e1", 10);
+    assert_true(a2->fd >= 0);
+    ts_fcache_release(fc, a2);
+    ts_fcache_free(fc);
+}
+
+static void test_disabled(void **state)
+{
+    (void)state;
+    write_file("d.txt", "d");
+    struct ts_fcache *fc = ts_fcache_new(0, 1000);
+    struct ts_file *f = ts_fcache_open(fc, rootfd, "d.txt", 0);
+    struct ts_file *g = ts_fcache_open(fc, rootfd, "d.txt", 0);
+    assert_ptr_not_equal(f, g); /* no caching: each open is its own */
+    ts_fcache_release(fc, f);
+    ts_fcache_release(fc, g);
+    ts_fcache_free(fc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hit_and_revalidate),
+        cmocka_unit_test(test_failures_cached),
+        cmocka_unit_test(test_eviction_keeps_referenced),
+        cmocka_unit_test(test_disabled),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
