@@ -150,6 +150,11 @@ if [ "$hard" = unlimited ] || [ "$hard" -ge 20000 ]; then ulimit -n 20000; else 
 rm -rf "$RUN"
 mkdir -p "$RUN"/{www,tls,nginx/tmp,h2o,tessera} "$LOGS" || die "cannot create $RUN"
 chmod 755 "$RESULTS" "$RUN" "$RUN/www"
+# Private copies of the binaries: a rebuild of build/ during the run cannot change what is measured.
+mkdir -p "$RUN/bin"
+for b in tessera tlsprobe resume-load; do cp "$BUILD/$b" "$RUN/bin/$b" || die "cannot copy $BUILD/$b"; done
+BIN=$RUN/bin
+V_TESSERA=$("$BIN/tessera" --version 2>/dev/null | head -n 1)
 : >"$RAW"
 
 # One throwaway CA and an ECDSA P-256 server certificate for localhost and 127.0.0.1.
@@ -313,7 +318,7 @@ EOF
 
 check_conf() {
     case "$1" in
-    tessera) write_tessera_conf && "$BUILD/tessera" --config "$RUN/tessera/tessera.json" --check-config ;;
+    tessera) write_tessera_conf && "$BIN/tessera" --config "$RUN/tessera/tessera.json" --check-config ;;
     nginx) write_nginx_conf && nginx -t -q -c "$RUN/nginx/nginx.conf" -p "$RUN/nginx/" -e "$RUN/nginx/error.log" ;;
     h2o) write_h2o_conf && h2o -t -c "$RUN/h2o/h2o.conf" ;;
     esac
@@ -322,7 +327,7 @@ check_conf() {
 start_server() {
     local s=$1 pid
     case "$s" in
-    tessera) "$BUILD/tessera" --config "$RUN/tessera/tessera.json" >>"$RUN/tessera/stdout.log" 2>&1 </dev/null & ;;
+    tessera) "$BIN/tessera" --config "$RUN/tessera/tessera.json" >>"$RUN/tessera/stdout.log" 2>&1 </dev/null & ;;
     nginx) nginx -c "$RUN/nginx/nginx.conf" -p "$RUN/nginx/" -e "$RUN/nginx/error.log" >>"$RUN/nginx/stdout.log" 2>&1 </dev/null & ;;
     h2o) h2o -c "$RUN/h2o/h2o.conf" >>"$RUN/h2o/stdout.log" 2>&1 </dev/null & ;;
     esac
@@ -416,7 +421,7 @@ url_ip() { echo "https://127.0.0.1:${PORT[$1]}${WRK_PATH}"; }
 
 run_resume() { # SERVER LOGFILE SECONDS --tls13|--tls12 -> key=value line
     local s=$1 log=$2 secs=$3 ver=$4
-    timeout -k 5 $((secs + 60)) "$BUILD/resume-load" --port "${PORT[$s]}" --path /1k.html \
+    timeout -k 5 $((secs + 60)) "$BIN/resume-load" --port "${PORT[$s]}" --path /1k.html \
         --concurrency "$RESUME_CONC" --threads 2 --duration "$secs" "$ver" --cafile "$CA" \
         --ciphersuites "$TLS13_SUITE" --ciphers "$TLS12_CIPHER" >"$log" 2>&1
     tail -n 1 "$log"
@@ -434,6 +439,29 @@ rss_kib() { # PID -> resident KiB summed over the process and its descendants
     echo "$total"
 }
 
+# CPU accounting around a measurement: the whole machine (/proc/stat), the server's processes,
+# and this script's reaped children (the load generator). What is left is foreign work on the
+# machine, which skews the figures; it is recorded with every measurement.
+HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_snap() { # SERVER_PID -> "seconds busy_ticks server_ticks children_ticks"
+    local t busy srv=0 p v ch
+    t=$(date +%s.%N)
+    busy=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat)
+    for p in $(descendants "$1"); do
+        v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+        srv=$((srv + ${v:-0}))
+    done
+    ch=$(sed 's/.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }')
+    echo "$t $busy $srv $ch"
+}
+cpu_used() { # BEFORE AFTER -> "srv_cpu=cores cli_cpu=cores other_cpu=cores"
+    awk -v a="$1" -v b="$2" -v hz="$HZ" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); dt = y[1] - x[1]; if (dt <= 0) dt = 1
+        srv = (y[3] - x[3]) / hz / dt; cli = (y[4] - x[4]) / hz / dt; all = (y[2] - x[2]) / hz / dt
+        other = all - srv - cli; if (other < 0) other = 0
+        printf "srv_cpu=%.2f cli_cpu=%.2f other_cpu=%.2f", srv, cli, other }'
+}
+
 # Servers in a different order each repetition, so no server always runs first.
 order_for_rep() {
     local r=$1 n=${#SERVERS[@]} i
@@ -441,7 +469,7 @@ order_for_rep() {
 }
 
 measure_throughput() { # SCENARIO
-    local sc=$1 rep s out log rps p50 p99 err line
+    local sc=$1 rep s log rps p50 p99 err line c0 cpu
     local -a wargs=()
     case "$sc" in
     ka1k | latency) WRK_PATH=/1k.html; wargs=(-t2 -c64) ;;
@@ -467,23 +495,26 @@ measure_throughput() { # SCENARIO
                 note "$s: could not be restarted; $sc rep $rep skipped"
                 continue
             fi
+            c0=$(cpu_snap "${SPID[$s]}")
             case "$sc" in
             res13 | res12)
                 line=$(run_resume "$s" "$log" "$DUR" "--${sc/res/tls}")
+                cpu=$(cpu_used "$c0" "$(cpu_snap "${SPID[$s]}")")
                 rps=$(kv per_sec "$line")
                 if [ -z "$rps" ] || [ "$(kv conns "$line")" = 0 ]; then rps=NA; fi
-                record "$sc" "$s" "$rep" "$rps" "reuse=$(kv ratio "$line") errors=$(kv errors "$line") conns=$(kv conns "$line")"
-                note "$sc $s rep $rep: ${rps} conn/s, reuse $(kv ratio "$line"), errors $(kv errors "$line")"
+                record "$sc" "$s" "$rep" "$rps" "reuse=$(kv ratio "$line") errors=$(kv errors "$line") conns=$(kv conns "$line") $cpu"
+                note "$sc $s rep $rep: ${rps} conn/s, reuse $(kv ratio "$line"), errors $(kv errors "$line"); $cpu"
                 ;;
             *)
                 read -r rps p50 p99 err <<<"$(run_wrk "$s" "$log" "$DUR" "${wargs[@]}")"
+                cpu=$(cpu_used "$c0" "$(cpu_snap "${SPID[$s]}")")
                 if [ "$sc" = latency ]; then
-                    record lat50 "$s" "$rep" "$p50" "errors=$err"
-                    record lat99 "$s" "$rep" "$p99" "errors=$err rps=$rps"
-                    note "$sc $s rep $rep: p50 ${p50} ms, p99 ${p99} ms (${rps} req/s), errors $err"
+                    record lat50 "$s" "$rep" "$p50" "errors=$err $cpu"
+                    record lat99 "$s" "$rep" "$p99" "errors=$err rps=$rps $cpu"
+                    note "$sc $s rep $rep: p50 ${p50} ms, p99 ${p99} ms (${rps} req/s), errors $err; $cpu"
                 else
-                    record "$sc" "$s" "$rep" "$rps" "errors=$err"
-                    note "$sc $s rep $rep: ${rps} req/s, errors $err"
+                    record "$sc" "$s" "$rep" "$rps" "errors=$err $cpu"
+                    note "$sc $s rep $rep: ${rps} req/s, errors $err; $cpu"
                 fi
                 ;;
             esac
@@ -505,7 +536,7 @@ measure_idlemem() {
             fetch "$s" /1k.html >/dev/null
             sleep 1
             before=$(rss_kib "${SPID[$s]}")
-            OPENSSL_CONF=$CLIENT_CNF timeout -k 5 300 "$BUILD/tlsprobe" hold --port "${PORT[$s]}" \
+            OPENSSL_CONF=$CLIENT_CNF timeout -k 5 300 "$BIN/tlsprobe" hold --port "${PORT[$s]}" \
                 --count "$IDLE_CONNS" --seconds 120 --ignore-stdin --timeout-ms 20000 \
                 >"$log" 2>&1 </dev/null &
             hp=$!
@@ -570,7 +601,7 @@ for s in "${SERVERS[@]}"; do stop_server "$s"; done
 ELAPSED=$(($(date +%s) - T0))
 note "measurements done in ${ELAPSED}s"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -p TLS13 TLS12 DATE ELAPSED COMMIT LOAD0 LOAD1 SCEN SERVERS DUR REPS IDLE_CONNS RESUME_CONC >"$RUN/meta.env"
+declare -p TLS13 TLS12 DATE ELAPSED COMMIT V_TESSERA LOAD0 LOAD1 SCEN SERVERS DUR REPS IDLE_CONNS RESUME_CONC >"$RUN/meta.env"
 fi
 
 # ------------------------------------------------------------------ report
@@ -606,6 +637,27 @@ awk -F'\t' '
 
 # get METRIC SERVER FIELD(5=median,4=values,6=reuse,7=errors)
 get() { awk -F'\t' -v m="$1" -v s="$2" -v f="$3" '$1 == m && $2 == s { print $f; found = 1 } END { if (!found) print "NA" }' "$SUMMARY"; }
+
+# median of an extra key (srv_cpu, cli_cpu, ...) over a metric's runs for a server
+extra_median() { # METRIC SERVER KEY
+    awk -F'\t' -v m="$1" -v s="$2" -v k="$3" '
+        $1 == m && $2 == s { n = split($5, p, " "); for (i = 1; i <= n; i++) if (index(p[i], k "=") == 1) v[++c] = substr(p[i], length(k) + 2) + 0 }
+        END { if (!c) { print "NA"; exit }
+              for (i = 2; i <= c; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+              print (c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2) }' "$RAW"
+}
+# foreign CPU over all measurements: "median max count_above_0.25 measurements"
+FOREIGN=$(awk -F'\t' '$1 != "lat50" { n = split($5, p, " "); for (i = 1; i <= n; i++) if (index(p[i], "other_cpu=") == 1) v[++c] = substr(p[i], 11) + 0 }
+    END { if (!c) { print "NA NA 0 0"; exit }
+          for (i = 2; i <= c; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+          for (i = 1; i <= c; i++) if (v[i] > 0.25) hi++
+          printf "%s %s %d %d\n", (c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2), v[c], hi, c }' "$RAW")
+read -r F_MED F_MAX F_HI F_N <<<"$FOREIGN"
+if [ "$F_N" -gt 0 ]; then
+    FOREIGN_TEXT="foreign CPU load (neither the server under test nor its load generator): median $F_MED cores, max $F_MAX, above 0.25 core in $F_HI of $F_N measurements"
+else
+    FOREIGN_TEXT=""
+fi
 
 # ratio of a server's median to the best other server's median
 ratio() { # METRIC SERVER BETTER
@@ -704,6 +756,9 @@ print_table() {
         [ -n "$extra" ] && echo "  ${title%% (*}: $extra"
     done <"$TABLE"
     echo "(x) = median / median of the best other server (lower is better for ms and KiB/conn)"
+    [ -n "$FOREIGN_TEXT" ] && echo "$FOREIGN_TEXT"
+    [ "${F_HI:-0}" -gt 0 ] && echo "warning: other work ran on this machine during the run; treat these figures with care"
+    return 0
 }
 echo
 print_table
@@ -718,7 +773,6 @@ V_OPENSSL=$(openssl version)
 V_NGINX=$(nginx -v 2>&1 | sed 's/^nginx version: //')
 V_H2O=$(h2o --version 2>/dev/null | head -n 1)
 V_WRK=$(wrk -v 2>&1 | head -n 1 | awk '{ print $1, $2 }')
-V_TESSERA=$("$BUILD/tessera" --version 2>/dev/null | head -n 1)
 MEM=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 
 # --- JSON
@@ -729,6 +783,7 @@ JSON=$RESULTS/latest.json
         "$(jesc "$CPU")" "$CORES" "$(jesc "$MEM")" "$(jesc "$KERNEL")" "$(jesc "$OS")" "$(jesc "${LOAD0:-}")" "$(jesc "${LOAD1:-}")"
     printf '  "versions": {"openssl": "%s", "nginx": "%s", "h2o": "%s", "wrk": "%s", "tessera": "%s", "tessera_commit": "%s"},\n' \
         "$(jesc "$V_OPENSSL")" "$(jesc "$V_NGINX")" "$(jesc "$V_H2O")" "$(jesc "$V_WRK")" "$(jesc "$V_TESSERA")" "$(jesc "$COMMIT")"
+    [ "$F_N" -gt 0 ] && printf '  "foreign_cpu": {"median": %s, "max": %s, "above_0_25": %s, "measurements": %s},\n' "$F_MED" "$F_MAX" "$F_HI" "$F_N"
     printf '  "tls": {'
     first=1
     for s in "${SERVERS[@]}"; do
@@ -762,6 +817,10 @@ JSON=$RESULTS/latest.json
             [ "$r" = NA ] && r=null
             [ "$er" = NA ] && er=null
             printf '"%s": {"values": [%s], "median": %s, "ratio_to_best_peer": %s, "client_errors": %s' "$s" "$vals" "$med" "$r" "$er"
+            for k in srv_cpu cli_cpu other_cpu; do
+                v=$(extra_median "$mid" "$s" "$k")
+                [ "$v" != NA ] && printf ', "%s_median": %s' "$k" "$v"
+            done
             [ "$rm" != NA ] && printf ', "reuse_ratio_median": %s' "$rm"
             if [ "$mid" = idlemem ]; then
                 printf ', "runs": ['
@@ -874,6 +933,7 @@ if [ "$UPDATE_DOCS" = 1 ]; then
         while IFS=$'\t' read -r mid title unit cells ttext res extra; do
             [ -n "$extra" ] && echo "- ${title%% (*}: $extra"
         done <"$TABLE"
+        [ -n "$FOREIGN_TEXT" ] && echo "- $FOREIGN_TEXT"
         if [ -s "$RUN/incidents.txt" ]; then
             echo "- incidents: $(tr '\n' ';' <"$RUN/incidents.txt")"
         fi
