@@ -690,7 +690,10 @@ void ts_conn_on_timeout(struct ts_timer *t)
     if (t->kind == TS_TIMER_RELEASE) {
         struct ts_conn *c = (struct ts_conn *)((char *)t - offsetof(struct ts_conn, release_timer));
         t->kind = TS_TIMER_NONE;
-        if (c->state == ST_READ_REQUEST && !c->in) ts_tls_release_buffers(&c->tls);
+        if (c->state == ST_READ_REQUEST && !c->in) {
+            ts_tls_release_buffers(&c->tls);
+            c->w->released++;
+        }
         return;
     }
     struct ts_conn *c = (struct ts_conn *)((char *)t - offsetof(struct ts_conn, timer));

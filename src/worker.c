@@ -7,6 +7,7 @@
 #include "response.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@
 
 #define MAX_EVENTS 256
 #define POOL_MAX_FREE 128
-#define DRAIN_GRACE_MS 4000 /* on top of timeouts.shutdown_s */
+#define DRAIN_GRACE_MS 4000
+#define TRIM_INTERVAL_MS 1000 /* on top of timeouts.shutdown_s */
 
 static uint64_t monotonic_ms(void)
 {
@@ -97,6 +99,8 @@ static int next_timeout(const struct ts_worker *w)
     for (int k = 0; k < TS_TIMER_N; k++)
         if (w->timers[k].head && w->timers[k].head->expires_ms < first)
             first = w->timers[k].head->expires_ms;
+    if (w->released && w->last_trim_ms + TRIM_INTERVAL_MS < first)
+        first = w->last_trim_ms + TRIM_INTERVAL_MS; /* wake up for a pending trim */
     if (first == UINT64_MAX) return -1;
     if (first <= w->now_ms) return 0;
     uint64_t d = first - w->now_ms;
@@ -193,6 +197,18 @@ static void take_handoffs(struct ts_worker *w)
     }
 }
 
+/* Freed TLS buffers leave holes between the small objects of live connections, and glibc
+ * keeps such pages resident. Once many connections went idle, hand those pages back to the
+ * kernel, at most once a second (malloc_trim walks the arenas) and soon after the last
+ * release, so a burst of connections that went idle does not leave its buffers resident. */
+static void trim_heap(struct ts_worker *w)
+{
+    if (w->released == 0 || w->now_ms - w->last_trim_ms < TRIM_INTERVAL_MS) return;
+    malloc_trim(0);
+    w->released = 0;
+    w->last_trim_ms = w->now_ms;
+}
+
 static void refresh_clock(struct ts_worker *w)
 {
     w->now_ms = monotonic_ms();
@@ -249,6 +265,7 @@ static void *worker_main(void *arg)
                 ts_conn_on_event(events[i].data.ptr, events[i].events);
         }
         expire_timers(w);
+        trim_heap(w);
     }
     for_each_conn(w, ts_conn_abort);
     ts_log_access_flush(&w->access_log);

@@ -96,6 +96,8 @@ struct ts_worker {
     unsigned nconns;
     struct ts_pool inbufs, outbufs;
     struct ts_fcache *fcache;
+    unsigned released;      /* idle connections that gave back buffers since the last trim */
+    uint64_t last_trim_ms;
     struct ts_access_log access_log;
 
     _Atomic int stopping;    /* set by the main thread: drain and exit */
