@@ -565,8 +565,8 @@ measure_idlemem() {
 
 # ------------------------------------------------------------------ run
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${LOAD0%% *}" 'BEGIN { exit !(l > 0.5) }'; then
-    note "warning: load average is $LOAD0 before the run: other work on this machine skews the figures"
+if awk -v l="${LOAD0%% *}" 'BEGIN { exit !(l > 1.0) }'; then
+    note "warning: load average is $LOAD0 before the run: other work on this machine would skew the figures"
     top -b -n 1 -o %CPU 2>/dev/null | sed -n '7,10p' | sed 's/^/    /' >&2
 fi
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -914,7 +914,7 @@ if [ "$UPDATE_DOCS" = 1 ]; then
         echo
         echo "## Latest run"
         echo
-        echo "- date: $DATE, ${REPS} repetitions of ${DUR} s per server and scenario (medians shown), run time ${ELAPSED} s"
+        echo "- date: $DATE, ${REPS} repetitions of ${DUR} s per server and scenario (medians shown), measurements took ${ELAPSED} s"
         echo "- machine: $CPU, $CORES cores, $MEM, Linux $KERNEL, $OS; load average ${LOAD0:-?} before the run, ${LOAD1:-?} after"
         echo "- versions: $V_TESSERA (commit $COMMIT); $V_NGINX; $V_H2O; $V_OPENSSL; $V_WRK"
         for s in "${SERVERS[@]}"; do echo "- $s negotiated: ${TLS13[$s]% verify=0}; ${TLS12[$s]% verify=0}"; done
@@ -959,10 +959,12 @@ if [ "$UPDATE_DOCS" = 1 ]; then
   ratio; 7: wrk's `--latency` percentiles; 8: a freshly started server, one request, then
   `build/tlsprobe hold` opens the idle TLS connections, and (RSS after − RSS before) / connections
   is summed over all the server's processes.
+- Around every measurement the CPU time of the server's processes, of the load generator and of
+  the whole machine is read; the rest ("foreign CPU") shows whether other work disturbed the run.
 
 ## How to run
 
-    make bench                                   # installs wrk, nginx, h2o, gnuplot; about 15 min
+    make bench                                   # installs wrk, nginx, h2o, gnuplot; about 13 min
     BENCH_DURATION=5 BENCH_REPS=1 make bench     # a quick look
     BENCH_SCENARIOS=ka1k,res13 make bench        # some scenarios (names or numbers 1-8)
     BENCH_UPDATE_DOCS=0 make bench               # leave BENCHMARKS.md/.png alone
