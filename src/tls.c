@@ -96,7 +96,10 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
         if (!EVP_DecryptInit_ex(cctx, tk->cipher, NULL, k->aes, iv)) return -1;
         struct ts_tls_conn *t = SSL_get_app_data(ssl);
         if (t) t->ticket_decrypted = true;
-        if (k != &tk->keys[0]) rc = 2; /* an older key: renew the ticket under the newest */
+        /* 2 = issue a new ticket: under the newest key when an older one was used, and always
+         * in TLS 1.3, where clients use each ticket once (OpenSSL's client drops a session it
+         * resumed) and would otherwise fall back to a full handshake every other time. */
+        if (k != &tk->keys[0] || SSL_version(ssl) == TLS1_3_VERSION) rc = 2;
     }
     OSSL_PARAM params[] = {
         OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof(k->hmac)),
