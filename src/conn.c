@@ -257,10 +257,6 @@ void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
     }
     inet_ntop(c->peer_family, c->peer_addr, c->remote, sizeof(c->remote));
 
-    /* Responses are written whole (one record per write), so Nagle would only delay them. */
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
     c->plain = h->plain;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if ((!c->plain && ts_tls_conn_init(&c->tls, w->srv->ssl_ctx, c->fd) < 0) ||

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
@@ -156,6 +157,10 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     raise_fd_limit(&cfg);
+    /* Let freed memory stay in the arenas while connections come and go (glibc would
+     * otherwise shrink and regrow worker heaps with mprotect/madvise all the time); workers
+     * hand idle memory back with malloc_trim once connections go idle. */
+    mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 
     if (ts_acceptor_listen(&acceptor, &srv, err, sizeof(err)) < 0) {
         fprintf(stderr, "tessera: configuration error: %s\n", err);
