@@ -323,6 +323,7 @@ static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum clo
  * client sends its request right behind its certificate). Counted as an error close. */
 static enum step start_linger(struct ts_conn *c, enum close_kind kind)
 {
+    if (!c->plain) ts_tls_flush(&c->tls); /* the alert, best effort: the socket is fresh */
     shutdown(c->fd, SHUT_WR);
     c->close_kind = (uint8_t)kind;
     set_gauge(c, G_NONE);
@@ -536,6 +537,14 @@ static enum step do_read(struct ts_conn *c)
                                                       : "The request header is too large.";
             return begin_response(c, true);
         }
+        if ((!b || b->len == 0) && !c->plain && ts_tls_read_would_block(&c->tls)) {
+            /* nothing buffered and the socket was drained: wait for the next edge without a
+             * read(2) that can only say EAGAIN */
+            release_in(c);
+            if (c->release_timer.kind == TS_TIMER_NONE)
+                ts_worker_timer_set(c->w, &c->release_timer, TS_TIMER_RELEASE);
+            return STEP_WAIT;
+        }
         b = get_in(c);
         size_t got = 0;
         /* Reading on until WANT_READ also empties OpenSSL's own buffer (SSL_pending): with
@@ -597,7 +606,14 @@ static enum step do_send(struct ts_conn *c)
     struct outblock *o = c->out;
     for (;;) {
         if (o->off == o->len) {
-            if (c->in->req.body_left == 0) return finish_response(c);
+            if (c->in->req.body_left == 0) {
+                switch (c->plain ? TS_IO_OK : ts_tls_flush(&c->tls)) {
+                case TS_IO_OK: return finish_response(c);
+                case TS_IO_WANT_WRITE: return STEP_WAIT;
+                case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+                default: return close_as(c, CLOSE_ERROR);
+                }
+            }
             if (fill_body(c) < 0) return close_as(c, CLOSE_ERROR);
         }
         size_t put = 0;
@@ -632,11 +648,17 @@ static enum step do_shutdown(struct ts_conn *c)
         case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
         case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
         }
-        if (c->tls.peer_close_notify) return close_as(c, CLOSE_CLEAN);
-        if (cfg_of(c)->timeouts.shutdown_s == 0) return close_as(c, CLOSE_CLEAN);
         release_in(c);
         ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SHUTDOWN);
     }
+    switch (ts_tls_flush(&c->tls)) { /* close_notify must be on the wire before we go on */
+    case TS_IO_OK: break;
+    case TS_IO_WANT_WRITE: return STEP_WAIT;
+    case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+    default: return close_as(c, CLOSE_ERROR);
+    }
+    if (c->tls.peer_close_notify) return close_as(c, CLOSE_CLEAN);
+    if (cfg_of(c)->timeouts.shutdown_s == 0) return close_as(c, CLOSE_CLEAN);
     char sink[16384];
     for (;;) {
         size_t got = 0;
@@ -667,7 +689,15 @@ static void run(struct ts_conn *c)
         case ST_SHUTDOWN: s = do_shutdown(c); break;
         case ST_LINGER: s = do_linger(c); break;
         }
-        if (s == STEP_WAIT) return;
+        if (s == STEP_WAIT) {
+            /* records staged by this turn go out before the connection sleeps; if the socket
+             * is full, EPOLLOUT will bring it back here */
+            if (c->plain) return;
+            enum ts_io r = ts_tls_flush(&c->tls);
+            if (r == TS_IO_OK || r == TS_IO_WANT_WRITE) return;
+            c->close_kind = r == TS_IO_EOF ? CLOSE_PEER_EOF : CLOSE_ERROR;
+            s = STEP_CLOSE;
+        }
         if (s == STEP_CLOSE) {
             conn_close(c);
             return;
@@ -677,7 +707,9 @@ static void run(struct ts_conn *c)
 
 void ts_conn_on_event(struct ts_conn *c, uint32_t events)
 {
-    (void)events; /* every step retries its own I/O and learns what happened from it */
+    /* Every step retries its own I/O and learns what happened from it; the only thing an
+     * event says on its own is that new bytes may have arrived since a read drained it. */
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->tls.drained = false;
     run(c);
 }
 

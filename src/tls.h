@@ -32,6 +32,11 @@ enum ts_resumption {
  * through SSL_get_app_data. */
 struct ts_tls_conn {
     SSL *ssl;
+    int fd;
+    bool drained; /* the last read(2) left the socket empty: a new byte will raise an edge */
+    bool eof;     /* read(2) returned 0 */
+    char *wbuf;   /* records staged for one write(2), see tls.c */
+    size_t woff, wlen;
     unsigned long err;      /* first OpenSSL error of the last failed call, 0 if none */
     int sys_errno;          /* errno of the last SSL_ERROR_SYSCALL */
     bool peer_close_notify; /* a close_notify alert was read (not just EOF) */
@@ -79,9 +84,17 @@ enum ts_io ts_tls_write(struct ts_tls_conn *t, const void *buf, size_t len, size
  * awaited with ts_tls_read, which reports TS_IO_CLOSE_NOTIFY. */
 enum ts_io ts_tls_send_close_notify(struct ts_tls_conn *t);
 
-/* Frees the record buffers of an idle connection (SSL_free_buffers); they come back on the
- * next read. */
+/* Frees the record buffers of an idle connection (SSL_free_buffers and the staging buffer);
+ * they come back when needed. */
 void ts_tls_release_buffers(struct ts_tls_conn *t);
+
+/* Writes out the TLS records staged by earlier writes. TS_IO_OK when nothing is left,
+ * TS_IO_WANT_WRITE when the socket is full (wait for EPOLLOUT), TS_IO_ERROR. */
+enum ts_io ts_tls_flush(struct ts_tls_conn *t);
+
+/* True when a read would certainly find nothing: OpenSSL holds no bytes and the last read(2)
+ * drained the socket, so with edge-triggered epoll the connection can wait without trying. */
+bool ts_tls_read_would_block(const struct ts_tls_conn *t);
 
 /* After a successful handshake: protocol (TLS1_2_VERSION / TLS1_3_VERSION) and resumption. */
 int ts_tls_version(const struct ts_tls_conn *t);
