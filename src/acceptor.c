@@ -194,7 +194,7 @@ static void *acceptor_main(void *arg)
         }
         for (int i = 0; i < srv->nworkers; i++)
             if (woken[i]) {
-                ts_worker_wake(&srv->workers[i]);
+                ts_worker_notify(&srv->workers[i]);
                 woken[i] = false;
             }
         if (stop) break;

@@ -609,7 +609,10 @@ static enum step do_send(struct ts_conn *c)
     for (;;) {
         if (o->off == o->len) {
             if (c->in->req.body_left == 0) {
-                switch (c->plain ? TS_IO_OK : ts_tls_flush(&c->tls)) {
+                /* a last response leaves with the close_notify behind it in one write */
+                bool last = !c->in->req.keep_alive ||
+                            atomic_load_explicit(&c->w->stopping, memory_order_relaxed);
+                switch (c->plain || last ? TS_IO_OK : ts_tls_flush(&c->tls)) {
                 case TS_IO_OK: return finish_response(c);
                 case TS_IO_WANT_WRITE: return STEP_WAIT;
                 case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);

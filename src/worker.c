@@ -133,7 +133,9 @@ int ts_worker_init(struct ts_worker *w, struct ts_server *srv, int id)
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->epfd < 0 || w->evfd < 0) return -1;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    /* edge-triggered, and never read: every write raises an edge, and the 64-bit counter
+     * cannot overflow in practice, so a wake-up costs the worker no read(2) */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = NULL};
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) < 0) return -1;
     w->timers[TS_TIMER_HANDSHAKE].duration_ms = (uint64_t)cfg->timeouts.handshake_s * 1000;
     w->timers[TS_TIMER_REQUEST].duration_ms = (uint64_t)cfg->timeouts.request_header_s * 1000;
@@ -158,7 +160,9 @@ bool ts_worker_submit(struct ts_worker *w, const struct ts_handoff *h)
     uint32_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     if (tail - head == TS_HANDOFF_CAP) return false;
     r->slots[tail & (TS_HANDOFF_CAP - 1)] = *h;
-    atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
+    /* seq_cst: pairs with the worker's store to `sleeping` and its re-check of the ring
+     * (see worker_main), so either the worker sees this socket or we see it asleep */
+    atomic_store_explicit(&r->tail, tail + 1, memory_order_seq_cst);
     return true;
 }
 
@@ -169,6 +173,12 @@ void ts_worker_wake(struct ts_worker *w)
     (void)n; /* EAGAIN means the counter is already non-zero: the worker will wake */
 }
 
+void ts_worker_notify(struct ts_worker *w)
+{
+    /* a worker that is awake takes new sockets at the top of its next loop turn */
+    if (atomic_load_explicit(&w->sleeping, memory_order_seq_cst)) ts_worker_wake(w);
+}
+
 unsigned ts_worker_queue_depth(struct ts_worker *w)
 {
     uint32_t tail = atomic_load_explicit(&w->ring.tail, memory_order_acquire);
@@ -176,11 +186,14 @@ unsigned ts_worker_queue_depth(struct ts_worker *w)
     return tail - head;
 }
 
+static bool handoffs_waiting(struct ts_worker *w)
+{
+    return atomic_load_explicit(&w->ring.tail, memory_order_seq_cst) !=
+           atomic_load_explicit(&w->ring.head, memory_order_relaxed);
+}
+
 static void take_handoffs(struct ts_worker *w)
 {
-    uint64_t v;
-    ssize_t n = read(w->evfd, &v, sizeof(v));
-    (void)n;
     struct ts_handoff_ring *r = &w->ring;
     uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
@@ -249,21 +262,24 @@ static void *worker_main(void *arg)
                 break;
             }
         }
+        take_handoffs(w);
         int timeout = next_timeout(w);
         if (draining && (timeout < 0 || timeout > 100)) timeout = 100;
         ts_log_access_flush(&w->access_log);
+        /* Announce the sleep, then look at the ring once more: a socket queued before the
+         * announcement is seen here, one queued after it comes with a wake-up. */
+        atomic_store_explicit(&w->sleeping, 1, memory_order_seq_cst);
+        if (handoffs_waiting(w)) timeout = 0;
         int n = epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
+        atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
         if (n < 0 && errno != EINTR) {
             ts_log_error("worker %d: epoll_wait: %s", w->id, strerror(errno));
             break;
         }
         refresh_clock(w);
-        for (int i = 0; i < n; i++) {
-            if (events[i].data.ptr == NULL)
-                take_handoffs(w);
-            else
+        for (int i = 0; i < n; i++)
+            if (events[i].data.ptr != NULL) /* the eventfd only wakes: the ring is read above */
                 ts_conn_on_event(events[i].data.ptr, events[i].events);
-        }
         expire_timers(w);
         trim_heap(w);
     }

@@ -101,6 +101,7 @@ struct ts_worker {
     struct ts_access_log access_log;
 
     _Atomic int stopping;    /* set by the main thread: drain and exit */
+    _Atomic int sleeping;    /* in (or about to enter) epoll_wait: the acceptor must wake it */
     uint64_t drain_deadline; /* now_ms when draining must end */
 
     struct ts_stats stats;
@@ -130,6 +131,9 @@ bool ts_worker_submit(struct ts_worker *w, const struct ts_handoff *h);
 
 /* Wakes the worker's loop (any thread). */
 void ts_worker_wake(struct ts_worker *w);
+
+/* Wakes the worker after ts_worker_submit only if it is asleep (acceptor thread). */
+void ts_worker_notify(struct ts_worker *w);
 
 /* Sockets waiting in the handoff queue (any thread; approximate). */
 unsigned ts_worker_queue_depth(struct ts_worker *w);
