@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,13 +72,49 @@ int ts_file_resolve(const char *p, size_t len, char *out, size_t outlen)
     return 0;
 }
 
+/* Where fd really points (the kernel's view, symlinks resolved). */
+static bool fd_path(int fd, char *buf, size_t len)
+{
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, buf, len - 1);
+    if (n <= 0 || (size_t)n >= len - 1) return false;
+    buf[n] = '\0';
+    return true;
+}
+
+/* Without openat2 (Linux before 5.6, or valgrind): open, then check where the descriptor
+ * really leads. A race with a symlink swapped in between cannot escape either: the check
+ * looks at the opened file itself. */
+int ts_file_open_checked(int rootfd, const char *rel)
+{
+    int fd = openat(rootfd, rel[0] ? rel : ".", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return -1;
+    char root[PATH_MAX], got[PATH_MAX];
+    size_t rl;
+    if (!fd_path(rootfd, root, sizeof(root)) || !fd_path(fd, got, sizeof(got)) ||
+        strncmp(got, root, (rl = strlen(root))) != 0 ||
+        (got[rl] != '\0' && got[rl] != '/' && strcmp(root, "/") != 0)) {
+        close(fd);
+        errno = EXDEV;
+        return -1;
+    }
+    return fd;
+}
+
 int ts_file_open_beneath(int rootfd, const char *rel)
 {
-    struct open_how how = {
-        .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-    };
-    return (int)syscall(SYS_openat2, rootfd, rel[0] ? rel : ".", &how, sizeof(how));
+    static _Atomic int no_openat2;
+    if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
+        struct open_how how = {
+            .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int)syscall(SYS_openat2, rootfd, rel[0] ? rel : ".", &how, sizeof(how));
+        if (fd >= 0 || errno != ENOSYS) return fd;
+        atomic_store_explicit(&no_openat2, 1, memory_order_relaxed);
+    }
+    return ts_file_open_checked(rootfd, rel);
 }
 
 static void fail_open(struct ts_req *req, int err)

@@ -18,6 +18,10 @@ int ts_file_resolve(const char *path, size_t len, char *out, size_t outlen);
  * "..", absolute symlinks and symlinks leading outside fail with EXDEV). Returns fd or -1. */
 int ts_file_open_beneath(int rootfd, const char *rel);
 
+/* The same without openat2 (used when the kernel lacks it): openat, then a check of where
+ * the descriptor really leads. Returns fd or -1 (EXDEV for a path outside the root). */
+int ts_file_open_checked(int rootfd, const char *rel);
+
 /* Serves the file (or directory index) at rel, the path ts_file_resolve made of req->path
  * (rel has room for cap bytes), under location rule loc (may be NULL): precompressed
  * variants, 304 for conditional requests, 206/416 for ranges, 200 with the file streamed,

@@ -59,7 +59,7 @@ case $TS_BUILD in
     VG=$!
     PIDS+=("$VG")
     for _ in $(seq 1 300); do port_in_use "$PORT" && break; sleep 0.1; done
-    tcurl -o /dev/null "$BASE/hello.txt"
+    expect "valgrind: files are served (openat2 or its fallback)" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/hello.txt")" 200
     tcurl -o /dev/null "$BASE/nope"
     tcurl -o /dev/null "$BASE/dir"
     tcurl -o /dev/null "$BASE/status"

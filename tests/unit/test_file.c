@@ -129,6 +129,16 @@ static void test_open_beneath(void **state)
     assert_int_equal(ts_file_open_beneath(root, "escape"), -1);
     assert_int_equal(ts_file_open_beneath(root, "absolute"), -1);
     assert_int_equal(ts_file_open_beneath(root, "../outside.txt"), -1);
+    /* the fallback for kernels without openat2 draws the same line */
+    fd = ts_file_open_checked(root, "inside");
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(ts_file_open_checked(root, "escape"), -1);
+    assert_int_equal(ts_file_open_checked(root, "absolute"), -1);
+    assert_int_equal(ts_file_open_checked(root, "../outside.txt"), -1);
+    fd = ts_file_open_checked(root, "");
+    assert_true(fd >= 0);
+    close(fd);
     close(root);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
