@@ -519,6 +519,16 @@ static enum step start_shutdown(struct ts_conn *c)
     return STEP_AGAIN;
 }
 
+/* Idle between requests: the read block goes back to the pool now, the TLS buffers after
+ * TS_RELEASE_AFTER_MS if the connection is still idle then. */
+static enum step wait_idle(struct ts_conn *c)
+{
+    release_in(c);
+    if (!c->plain && c->release_timer.kind == TS_TIMER_NONE)
+        ts_worker_timer_set(c->w, &c->release_timer, TS_TIMER_RELEASE);
+    return STEP_WAIT;
+}
+
 static enum step do_read(struct ts_conn *c)
 {
     const struct ts_config *cfg = cfg_of(c);
@@ -539,14 +549,10 @@ static enum step do_read(struct ts_conn *c)
                                                       : "The request header is too large.";
             return begin_response(c, true);
         }
-        if ((!b || b->len == 0) && !c->plain && ts_tls_read_would_block(&c->tls)) {
-            /* nothing buffered and the socket was drained: wait for the next edge without a
-             * read(2) that can only say EAGAIN */
-            release_in(c);
-            if (c->release_timer.kind == TS_TIMER_NONE)
-                ts_worker_timer_set(c->w, &c->release_timer, TS_TIMER_RELEASE);
-            return STEP_WAIT;
-        }
+        /* nothing buffered and the socket was drained: wait for the next edge without a
+         * read(2) that can only say EAGAIN */
+        if ((!b || b->len == 0) && !c->plain && ts_tls_read_would_block(&c->tls))
+            return wait_idle(c);
         b = get_in(c);
         size_t got = 0;
         /* Reading on until WANT_READ also empties OpenSSL's own buffer (SSL_pending): with
@@ -563,14 +569,7 @@ static enum step do_read(struct ts_conn *c)
             ts_stat_add(&c->w->stats.bytes_received, got);
             continue;
         case TS_IO_WANT_READ:
-        case TS_IO_WANT_WRITE:
-            if (b->len == 0) {
-                /* idle: give back everything a connection does not need while it waits */
-                release_in(c);
-                if (!c->plain && c->release_timer.kind == TS_TIMER_NONE)
-                    ts_worker_timer_set(c->w, &c->release_timer, TS_TIMER_RELEASE);
-            }
-            return STEP_WAIT;
+        case TS_IO_WANT_WRITE: return b->len == 0 ? wait_idle(c) : STEP_WAIT;
         case TS_IO_CLOSE_NOTIFY:
             /* the client is done; answer its close_notify and close */
             return start_shutdown(c);
