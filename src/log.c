@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -59,17 +60,19 @@ int ts_log_enabled(enum ts_log_level level)
     return level <= max_level;
 }
 
-static void write_all(int fd, const char *p, size_t n)
+/* Returns 0, or the errno of a failed write (the rest of the line is dropped). */
+static int write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR) continue;
-            return; /* nowhere left to report it */
+            return errno;
         }
         p += w;
         n -= (size_t)w;
     }
+    return 0;
 }
 
 static void vlog(enum ts_log_level level, int with_ssl, const char *fmt, va_list ap)
@@ -125,7 +128,20 @@ int ts_log_access_enabled(void)
 
 void ts_log_access_flush(struct ts_access_log *log)
 {
-    if (log->len && access_fd >= 0) write_all(access_fd, log->buf, log->len);
+    if (log->len && access_fd >= 0) {
+        int err = write_all(access_fd, log->buf, log->len);
+        /* A full disk must not go unnoticed, nor flood the error log: one line a minute,
+         * with how many access-log bytes were lost meanwhile. */
+        static _Atomic time_t last_report;
+        static _Atomic unsigned long lost;
+        if (err) {
+            atomic_fetch_add(&lost, log->len);
+            time_t now = time(NULL), prev = atomic_load(&last_report);
+            if (now - prev >= 60 && atomic_compare_exchange_strong(&last_report, &prev, now))
+                ts_log_error("access log: write failed (%s); %lu bytes of access log lost so far",
+                             strerror(err), atomic_load(&lost));
+        }
+    }
     log->len = 0;
 }
 

@@ -42,4 +42,14 @@ sed 's|"access": "[^"]*"|"access": "/nonexistent/dir/a.log"|' "$T/json.json" >"$
 OUT=$("$TS_BIN" --config "$T/bad.json" 2>&1)
 expect "an unwritable access log exits 2" "$?" 2
 expect_match "...naming log.access" "$OUT" "log.access: /nonexistent/dir/a.log"
-check_server_log
+ALLOWED_ERRORS="access log: write failed" check_server_log
+
+# a full disk: the lost access log is reported in the error log (once a minute), serving goes on
+ACCESS_LOG=/dev/full start_server || exit 1
+expect "with the access log on a full disk requests are still served" "$(tcurl "$BASE/hello.txt")" hello
+for _ in $(seq 1 30); do grep -q 'access log: write failed' "$T/error.log" && break; sleep 0.1; done
+expect_match "...and the failure is reported with its cause" "$(cat "$T/error.log")" '\[error\] access log: write failed \(No space left on device\); [0-9]+ bytes of access log lost so far'
+tcurl -o /dev/null "$BASE/hello.txt"
+stop_server
+expect "...only once a minute" "$(grep -c 'access log: write failed' "$T/error.log")" 1
+ALLOWED_ERRORS="access log: write failed" check_server_log
