@@ -58,9 +58,24 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     struct ts_req *r = p->data;
     r->in_url = true;
     r->method = llhttp_get_method(p);
+    /* known from here on: every answer to HEAD, errors found while parsing included, is
+     * headers only */
+    r->head_only = r->method == HTTP_HEAD;
     if (!extend(&r->target, at, len)) return fail(p, 400, "malformed request target");
     if (r->target.len > cur_max_uri) return fail(p, 414, "request target too long");
     return 0;
+}
+
+/* The length of an absolute-form prefix ("http://host:port", scheme case-insensitive), or 0.
+ * The authority ends at the first '/', '?' or '#' (RFC 3986 section 3.2). */
+static size_t absolute_prefix(const char *t, size_t len)
+{
+    size_t s = len >= 7 && strncasecmp(t, "http://", 7) == 0    ? 7
+               : len >= 8 && strncasecmp(t, "https://", 8) == 0 ? 8
+                                                                : 0;
+    if (!s) return 0;
+    while (s < len && t[s] != '/' && t[s] != '?' && t[s] != '#') s++;
+    return s;
 }
 
 static int on_url_complete(llhttp_t *p)
@@ -69,15 +84,16 @@ static int on_url_complete(llhttp_t *p)
     r->in_url = false;
     const char *t = r->target.p, *end = t + r->target.len;
     /* absolute-form ("https://host/path") names the same resource as its path */
-    if (r->target.len > 8 && (strncasecmp(t, "https://", 8) == 0 || strncasecmp(t, "http://", 7) == 0)) {
-        const char *slash = memchr(t + 8, '/', (size_t)(end - t - 8));
-        t = slash ? slash : end;
-    }
+    t += absolute_prefix(t, r->target.len);
+    /* a fragment is never part of the resource (clients should not send one at all) */
+    const char *hash = memchr(t, '#', (size_t)(end - t));
+    if (hash) end = hash;
     const char *q = memchr(t, '?', (size_t)(end - t));
     r->path.p = t;
     r->path.len = (size_t)((q ? q : end) - t);
     r->query.p = q;
     r->query.len = q ? (size_t)(end - q) : 0;
+    if (r->path.len == 0 && t != r->target.p) r->path = (struct ts_str){"/", 1};
     return 0;
 }
 
@@ -116,6 +132,7 @@ static int on_headers_complete(llhttp_t *p)
 {
     struct ts_req *r = p->data;
     r->method = llhttp_get_method(p);
+    r->head_only = r->method == HTTP_HEAD;
     r->http_minor = llhttp_get_http_minor(p);
     if (llhttp_get_http_major(p) == 0) return fail(p, 400, "a request line needs HTTP/1.x");
     if (llhttp_get_http_major(p) != 1) return fail(p, 505, "HTTP version not supported");
@@ -307,7 +324,6 @@ void ts_http_handle(struct ts_req *req)
         ts_response_end(req, (uint64_t)-1);
         return;
     }
-    req->head_only = req->method == HTTP_HEAD;
     /* Locations are matched on the decoded, normalized path: "/a/../private/" and
      * "/%70rivate/" are the same place as "/private/". */
     char rel[PATH_MAX];

@@ -8,6 +8,7 @@
 
 #include "http.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static llhttp_t parser;
@@ -163,6 +164,64 @@ static void test_errors(void **state)
     expect_error(longreq, 414);
 }
 
+/* Parses "METHOD target HTTP/1.1" and checks the path and query it names. */
+static void expect_target(const char *target, const char *path, const char *query)
+{
+    char text[512];
+    snprintf(text, sizeof(text), "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", target);
+    size_t used;
+    enum ts_http_parse r = parse_steps(text, strlen(text), &used);
+    if (r != TS_HTTP_REQUEST) fail_msg("\"%s\": result %d, error %d", target, r, req.error);
+    if (!str_is(req.path, path) || !str_is(req.query, query))
+        fail_msg("\"%s\": path \"%.*s\" query \"%.*s\", want \"%s\" \"%s\"", target,
+                 (int)req.path.len, req.path.p, (int)req.query.len, req.query.p, path, query);
+}
+
+static void test_absolute_form(void **state)
+{
+    (void)state;
+    expect_target("http://a/b", "/b", "");
+    expect_target("http://a?x=/y", "/", "?x=/y");
+    expect_target("https://h:8443/p?q", "/p", "?q");
+    expect_target("http://a", "/", "");
+    expect_target("HTTP://A/B", "/B", "");
+    expect_target("hTTpS://A/B?c", "/B", "?c");
+    expect_error("GET http://a#frag HTTP/1.1\r\nHost: a\r\n\r\n", 400); /* llhttp refuses it */
+    expect_target("http://a/b#frag?x", "/b", "");
+    expect_target("http://a/b?x#frag", "/b", "?x");
+    expect_target("http://x/", "/", "");
+    expect_target("/plain?q=http://x/y", "/plain", "?q=http://x/y");
+    expect_target("/p#f", "/p", "");
+    /* not absolute-form: left for the path check to refuse */
+    expect_target("ftp://a/b", "ftp://a/b", "");
+}
+
+/* Every answer to HEAD is headers only, errors found while parsing included. */
+static void test_head_known_early(void **state)
+{
+    (void)state;
+    size_t used;
+    assert_int_equal(parse_steps("HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+                                 100, &used),
+                     TS_HTTP_REQUEST);
+    assert_true(req.has_body);
+    assert_true(req.head_only);
+    char longreq[6000] = "HEAD /";
+    memset(longreq + 6, 'a', 5000);
+    strcpy(longreq + 5006, " HTTP/1.1\r\nHost: a\r\n\r\n");
+    expect_error(longreq, 414);
+    assert_true(req.head_only);
+    expect_error("HEAD / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    assert_true(req.head_only);
+    expect_error("HEAD / HTTP/2.0\r\nHost: a\r\n\r\n", 505);
+    assert_true(req.head_only);
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    assert_false(req.head_only);
+    assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 100, &used),
+                     TS_HTTP_REQUEST);
+    assert_false(req.head_only);
+}
+
 static void test_body(void **state)
 {
     (void)state;
@@ -208,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_pipelined),  cmocka_unit_test(test_http10),
         cmocka_unit_test(test_errors),     cmocka_unit_test(test_body),
         cmocka_unit_test(test_incomplete), cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_absolute_form), cmocka_unit_test(test_head_known_early),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
