@@ -13,8 +13,10 @@
 #define TS_ETAG_MAX 64
 #define TS_MAX_RANGES 16 /* more ranges than this are answered with the whole file */
 
-/* A strong entity tag for a file: "<inode>-<size>-<mtime in ns>" in hex, quoted. */
-void ts_etag(const struct stat *st, char out[TS_ETAG_MAX]);
+/* A strong entity tag for the file at rel (path under the root): 96 bits of SHA-256 over its
+ * size, mtime (ns) and rel, in base64url, quoted. The inode is not used: it would leak, and
+ * the tag stays the same across restarts and across servers with the same files. */
+void ts_etag(const struct stat *st, const char *rel, char out[TS_ETAG_MAX]);
 
 /* If-None-Match: does the list (or "*") match etag? Weak comparison, as RFC 9110 requires. */
 bool ts_etag_list_matches(struct ts_str list, const char *etag);

@@ -92,7 +92,7 @@ static struct ts_file *open_file(int rootfd, const char *rel, size_t len, uint32
         close(f->fd);
         f->fd = -1;
     } else {
-        ts_etag(&f->st, f->etag);
+        ts_etag(&f->st, rel, f->etag);
         f->last_modified_len = ts_http_date(f->st.st_mtime, f->last_modified);
     }
     return f;

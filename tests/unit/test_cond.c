@@ -15,21 +15,65 @@ static struct ts_str S(const char *s)
     return (struct ts_str){s, strlen(s)};
 }
 
+static void no_number_in(const char *tag, unsigned long long v)
+{
+    char num[4][32];
+    snprintf(num[0], sizeof(num[0]), "%llx", v);
+    snprintf(num[1], sizeof(num[1]), "%llX", v);
+    snprintf(num[2], sizeof(num[2]), "%llu", v);
+    snprintf(num[3], sizeof(num[3]), "%llo", v);
+    for (int i = 0; i < 4; i++)
+        if (strstr(tag, num[i])) fail_msg("tag %s contains %s", tag, num[i]);
+}
+
 static void test_etag(void **state)
 {
     (void)state;
     struct stat st = {0};
-    st.st_ino = 0x1234;
+    st.st_ino = 0x1234567;
+    st.st_dev = 0x803;
     st.st_size = 1000;
-    st.st_mtim.tv_sec = 1;
+    st.st_mtim.tv_sec = 1700000000;
     st.st_mtim.tv_nsec = 5;
-    char tag[TS_ETAG_MAX];
-    ts_etag(&st, tag);
-    assert_string_equal(tag, "\"1234-3e8-3b9aca05\"");
+    char tag[TS_ETAG_MAX], again[TS_ETAG_MAX], other[TS_ETAG_MAX];
+    ts_etag(&st, "a/b.txt", tag);
+    /* the inode is in no base, nor the size or the mtime */
+    no_number_in(tag, (unsigned long long)st.st_ino);
+    no_number_in(tag, (unsigned long long)st.st_size);
+    no_number_in(tag, (unsigned long long)st.st_mtim.tv_sec);
+    /* quoted, 16 characters of base64url */
+    assert_int_equal(strlen(tag), 18);
+    assert_int_equal(tag[0], '"');
+    assert_int_equal(tag[17], '"');
+    assert_int_equal(strspn(tag + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                      "0123456789-_"),
+                     16);
+    /* and it is not an input at all: another inode or device (a copy on another server, a
+     * restore) gives the same tag, as does computing it again */
+    ts_etag(&st, "a/b.txt", again);
+    assert_string_equal(tag, again);
+    st.st_ino = 99;
+    st.st_dev = 1;
+    ts_etag(&st, "a/b.txt", again);
+    assert_string_equal(tag, again);
+
     st.st_mtim.tv_nsec = 6; /* a touch within the same second changes the tag */
-    char tag2[TS_ETAG_MAX];
-    ts_etag(&st, tag2);
-    assert_string_not_equal(tag, tag2);
+    ts_etag(&st, "a/b.txt", other);
+    assert_string_not_equal(tag, other);
+    st.st_mtim.tv_nsec = 5;
+    st.st_mtim.tv_sec++;
+    ts_etag(&st, "a/b.txt", other);
+    assert_string_not_equal(tag, other);
+    st.st_mtim.tv_sec--;
+    st.st_size = 1001;
+    ts_etag(&st, "a/b.txt", other);
+    assert_string_not_equal(tag, other);
+    st.st_size = 1000;
+    /* a precompressed variant with the same size and mtime still has its own tag */
+    ts_etag(&st, "a/b.txt.gz", other);
+    assert_string_not_equal(tag, other);
+    ts_etag(&st, "a/b.txt", other);
+    assert_string_equal(tag, other);
 }
 
 static void test_if_none_match(void **state)
