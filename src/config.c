@@ -42,6 +42,7 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL}
 static const char *const client_auth_modes[] = {"none", "optional", "optional_no_ca", "required",
                                                 NULL};
 static const char *const cert_details[] = {"full", "reason", NULL};
+static const char *const dotfile_modes[] = {"deny", "allow", NULL};
 
 static int parse_listen(struct ts_config *, const cJSON *, const char *, char *, size_t);
 static int parse_protocols(struct ts_config *, const cJSON *, const char *, char *, size_t);
@@ -135,6 +136,7 @@ static const struct key top_keys[] = {
     {"hsts", K_STRING, F(hsts), 0, 0, 0, 0, 0},
     {"cache_control", K_STRING, F(cache_control), 0, 0, 0, 0, 0},
     {"precompressed", K_BOOL, F(precompressed), 0, 0, 0, 0, 0},
+    {"dotfiles", K_ENUM, F(dotfiles), 0, 0, 0, dotfile_modes, 0},
     {"error_pages", K_CUSTOM, 0, 0, 0, 0, 0, parse_error_pages},
     {"http_redirect", K_OBJECT, 0, 0, 0, redirect_keys, 0, 0},
     {"timeouts", K_OBJECT, 0, 0, 0, timeout_keys, 0, 0},
@@ -544,6 +546,7 @@ static void set_defaults(struct ts_config *cfg)
     cfg->timeouts.send_s = 30;
     cfg->timeouts.shutdown_s = 1;
     cfg->precompressed = true;
+    cfg->dotfiles = TS_DOTFILES_DENY;
     cfg->status.enabled = true;
     set_string(&cfg->status.path, "/status");
     set_string(&cfg->status.metrics_path, "/metrics");

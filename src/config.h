@@ -17,6 +17,8 @@ enum ts_log_format { TS_LOG_FORMAT_COMBINED, TS_LOG_FORMAT_JSON };
 
 enum ts_cert_detail { TS_CERT_DETAIL_FULL, TS_CERT_DETAIL_REASON };
 
+enum ts_dotfiles { TS_DOTFILES_DENY, TS_DOTFILES_ALLOW };
+
 struct ts_location {
     char *path; /* URL prefix, e.g. "/private/" */
     size_t path_len;
@@ -62,6 +64,7 @@ struct ts_config {
     char *hsts;          /* Strict-Transport-Security value, or NULL */
     char *cache_control; /* Cache-Control for files, or NULL */
     bool precompressed;  /* serve foo.br / foo.gz when the client accepts them */
+    enum ts_dotfiles dotfiles; /* paths with a segment starting with '.': 404 unless allowed */
     struct ts_error_page *error_pages;
     size_t nerror_pages;
     char **redirect_listen; /* plain-HTTP listeners that redirect to https */

@@ -6,6 +6,8 @@
 #include "response.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +18,8 @@ struct ts_fcache {
     unsigned count, max;
     unsigned valid_ms;
     struct ts_file *lru_head, *lru_tail; /* head = most recently used */
+    char *root;     /* the root's real path, learned at the first open; NULL until then */
+    size_t root_len;
 };
 
 static uint32_t hash_path(const char *s)
@@ -41,6 +45,7 @@ struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms)
 static void destroy(struct ts_file *f)
 {
     if (f->fd >= 0) close(f->fd);
+    free(f->real);
     free(f);
 }
 
@@ -78,7 +83,38 @@ static void evict(struct ts_fcache *fc, struct ts_file *f)
     if (f->refs == 0) destroy(f);
 }
 
-static struct ts_file *open_file(int rootfd, const char *rel, size_t len, uint32_t hash)
+/* The kernel's name for what fd is open on (symlinks resolved), malloc'ed, or NULL. */
+static char *fd_real_path(int fd)
+{
+    char link[32], buf[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+    if (n <= 0 || (size_t)n >= sizeof(buf) - 1) return NULL;
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+/* Where an opened file really is, relative to the root: one readlink per open, so that a hit
+ * checks access rules against it without a system call. */
+static char *real_rel(struct ts_fcache *fc, int rootfd, int fd)
+{
+    if (!fc->root) {
+        fc->root = fd_real_path(rootfd);
+        if (!fc->root) return NULL;
+        fc->root_len = strcmp(fc->root, "/") == 0 ? 0 : strlen(fc->root);
+    }
+    char *abs = fd_real_path(fd);
+    if (!abs) return NULL;
+    char *rel = NULL;
+    size_t rl = fc->root_len;
+    if (strncmp(abs, fc->root, rl) == 0 && (abs[rl] == '/' || abs[rl] == '\0'))
+        rel = strdup(abs + rl + (abs[rl] == '/'));
+    free(abs);
+    return rel;
+}
+
+static struct ts_file *open_file(struct ts_fcache *fc, int rootfd, const char *rel, size_t len,
+                                 uint32_t hash)
 {
     struct ts_file *f = calloc(1, sizeof(*f) + len + 1);
     if (!f) abort();
@@ -93,6 +129,7 @@ static struct ts_file *open_file(int rootfd, const char *rel, size_t len, uint32
         f->fd = -1;
     } else {
         ts_etag(&f->st, rel, f->etag);
+        f->real = real_rel(fc, rootfd, f->fd);
         f->last_modified_len = ts_http_date(f->st.st_mtime, f->last_modified);
     }
     return f;
@@ -103,7 +140,8 @@ static bool same_file(const struct ts_file *a, const struct ts_file *b)
     if (a->fd < 0 || b->fd < 0) return a->fd == b->fd && a->err == b->err;
     return a->st.st_ino == b->st.st_ino && a->st.st_dev == b->st.st_dev &&
            a->st.st_size == b->st.st_size && a->st.st_mtim.tv_sec == b->st.st_mtim.tv_sec &&
-           a->st.st_mtim.tv_nsec == b->st.st_mtim.tv_nsec && a->st.st_mode == b->st.st_mode;
+           a->st.st_mtim.tv_nsec == b->st.st_mtim.tv_nsec && a->st.st_mode == b->st.st_mode &&
+           (a->real && b->real ? strcmp(a->real, b->real) == 0 : a->real == b->real);
 }
 
 struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel, uint64_t now_ms)
@@ -111,7 +149,7 @@ struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel
     size_t len = strlen(rel);
     uint32_t hash = hash_path(rel);
     if (fc->max == 0) {
-        struct ts_file *f = open_file(rootfd, rel, len, hash);
+        struct ts_file *f = open_file(fc, rootfd, rel, len, hash);
         f->refs = 1;
         return f;
     }
@@ -119,7 +157,7 @@ struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel
     while (f && (f->hash != hash || strcmp(f->path, rel) != 0)) f = f->next_in_bucket;
     if (f && now_ms - f->checked_ms >= fc->valid_ms) {
         /* stale: reopen, and keep the old entry if nothing changed (its fd stays warm) */
-        struct ts_file *fresh = open_file(rootfd, rel, len, hash);
+        struct ts_file *fresh = open_file(fc, rootfd, rel, len, hash);
         if (same_file(f, fresh)) {
             destroy(fresh);
             f->checked_ms = now_ms;
@@ -131,7 +169,7 @@ struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel
     }
     if (!f) {
         while (fc->count >= fc->max && fc->lru_tail) evict(fc, fc->lru_tail);
-        f = open_file(rootfd, rel, len, hash);
+        f = open_file(fc, rootfd, rel, len, hash);
         f->checked_ms = now_ms;
         f->cached = true;
         struct ts_file **b = &fc->buckets[hash & (fc->nbuckets - 1)];
@@ -158,5 +196,6 @@ void ts_fcache_free(struct ts_fcache *fc)
     if (!fc) return;
     while (fc->lru_head) evict(fc, fc->lru_head); /* workers have ended: no references left */
     free(fc->buckets);
+    free(fc->root);
     free(fc);
 }

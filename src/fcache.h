@@ -18,6 +18,9 @@ struct ts_file {
     char etag[TS_ETAG_MAX];
     char last_modified[32];
     size_t last_modified_len;
+    /* where the file really is, relative to the root with symlinks resolved (NULL if the
+     * kernel would not say): access rules apply to it as well as to the URL's path */
+    char *real;
     /* cache bookkeeping: owned by fcache.c */
     unsigned refs;
     bool cached; /* still in the table (else freed when the last reference goes) */
@@ -32,8 +35,8 @@ struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms);
 void ts_fcache_free(struct ts_fcache *fc);
 
 /* Opens rel under rootfd (RESOLVE_BENEATH, as ts_file_open_beneath) through the cache.
- * Returns a referenced file: fd >= 0 and st filled, or fd == -1 and err set (failures are
- * cached too). now_ms is the worker's clock. Release with ts_fcache_release. Never NULL. */
+ * Returns a referenced file: fd >= 0, st and real filled, or fd == -1 and err set (failures
+ * are cached too). now_ms is the worker's clock. Release with ts_fcache_release. Never NULL. */
 struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel, uint64_t now_ms);
 
 /* Drops a reference; the descriptor is closed when the file has left the cache and the last

@@ -218,7 +218,7 @@ static void pick_variant(struct ts_req *req, char *rel, size_t rl, size_t cap,
         memcpy(rel + rl, suffix[i], 4);
         struct ts_file *f = cache_open(req, rel);
         rel[rl] = '\0';
-        if (f->fd < 0 || !S_ISREG(f->st.st_mode)) {
+        if (f->fd < 0 || !S_ISREG(f->st.st_mode) || (f->real && ts_http_access(req, f->real))) {
             cache_release(req, f);
             continue;
         }
@@ -405,6 +405,18 @@ static void send_listing(struct ts_req *req, const char *rel)
     ts_response_segment(req, b.p, 0, b.len);
 }
 
+/* Access rules apply to where an opened file really is, too: a symlink elsewhere in the root
+ * must not lead into a protected location or to a hidden file. Answers and releases f when
+ * refused. The resolved path was found when the file was opened, so this costs no syscall. */
+static bool refused(struct ts_req *req, struct ts_file *f)
+{
+    int st = f->fd >= 0 && f->real ? ts_http_access(req, f->real) : 0;
+    if (!st) return false;
+    cache_release(req, f);
+    ts_http_refuse(req, st);
+    return true;
+}
+
 void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_location *loc)
 {
     size_t rl = strlen(rel);
@@ -419,11 +431,13 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_lo
     }
 
     struct ts_file *f = cache_open(req, rel);
+    if (refused(req, f)) return;
     if (f->fd < 0 && f->err == ENOENT && dir_url) {
         /* no index.html: list the directory if allowed, else it is forbidden, not missing */
         cache_release(req, f);
         rel[rl - 10] = '\0';
         f = cache_open(req, rel);
+        if (refused(req, f)) return;
         bool dir = f->fd >= 0 && S_ISDIR(f->st.st_mode);
         int err = f->fd >= 0 ? ENOTDIR : f->err;
         cache_release(req, f);

@@ -261,6 +261,38 @@ static const struct ts_location *match_location(const struct ts_config *cfg, con
     return best;
 }
 
+/* A segment starting with '.' (".git", ".env", ".htpasswd"): hidden unless dotfiles is
+ * "allow". "/.well-known/" (RFC 8615: ACME challenges, security.txt) is always served, but
+ * not a hidden name inside it. */
+static bool is_hidden(const char *rel)
+{
+    if (strncmp(rel, ".well-known", 11) == 0 && (rel[11] == '/' || rel[11] == '\0')) rel += 11;
+    for (const char *p = rel; *p; p++)
+        if (*p == '.' && (p == rel || p[-1] == '/')) return true;
+    return false;
+}
+
+static bool needs_cert(const struct ts_req *req, const struct ts_location *loc)
+{
+    return loc && loc->require_client_cert && !(req->cert && req->cert->verified);
+}
+
+int ts_http_access(const struct ts_req *req, const char *rel)
+{
+    const struct ts_config *cfg = req->w->srv->cfg;
+    if (cfg->dotfiles == TS_DOTFILES_DENY && is_hidden(rel)) return 404;
+    if (needs_cert(req, match_location(cfg, rel))) return 403;
+    return 0;
+}
+
+void ts_http_refuse(struct ts_req *req, int status)
+{
+    if (status == 403)
+        ts_clientauth_forbidden(req);
+    else
+        ts_response_error(req, 404, "The requested URL was not found on this server.");
+}
+
 /* http_redirect: every request, whatever its method, is sent to the same host and target
  * over https (the port is http_redirect.https_port, or the first listen port). */
 static void redirect_to_https(struct ts_req *req, const struct ts_config *cfg)
@@ -333,10 +365,15 @@ void ts_http_handle(struct ts_req *req)
         return;
     }
     const struct ts_location *loc = match_location(cfg, rel);
-    if (loc && loc->require_client_cert && !(req->cert && req->cert->verified)) {
+    if (needs_cert(req, loc)) {
         ts_clientauth_forbidden(req);
         return;
     }
-    if (ts_status_handle(req, rel)) return;
+    if (ts_status_handle(req, rel)) return; /* its paths are configured: never hidden */
+    if (cfg->dotfiles == TS_DOTFILES_DENY && is_hidden(rel)) {
+        ts_http_refuse(req, 404);
+        return;
+    }
+    /* the file's resolved path is checked again once it is open (ts_http_access) */
     ts_file_serve(req, rel, sizeof(rel), loc);
 }

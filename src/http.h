@@ -102,6 +102,15 @@ enum ts_http_parse ts_http_parse(llhttp_t *parser, struct ts_req *req, const cha
  * thread; never blocks on the network (files are local). */
 void ts_http_handle(struct ts_req *req);
 
+/* Whether rel, a path under the root (no leading '/'), may be served to this request: 0, 404
+ * for a hidden path (dotfiles "deny"), or 403 when a location covering it requires a client
+ * certificate the connection did not present. Called on the URL's path and on where the
+ * opened file really is (symlinks resolved), so the stricter rule wins. */
+int ts_http_access(const struct ts_req *req, const char *rel);
+
+/* Answers a refusal from ts_http_access (403: the client-certificate page; 404). */
+void ts_http_refuse(struct ts_req *req, int status);
+
 /* Whether a comma-separated header value lists token (case-insensitive, parameters such as
  * ";q=0.5" ignored, but an item with q=0 counts as absent). */
 bool ts_http_has_token(struct ts_str value, const char *token);
