@@ -136,6 +136,57 @@ static void test_disabled(void **state)
     ts_fcache_free(fc);
 }
 
+/* Where a file really is (symlinks resolved) is kept with it, for access rules. */
+static void test_real_path(void **state)
+{
+    (void)state;
+    char path[256], target[256];
+    snprintf(path, sizeof(path), "%s/priv", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/pub", dir);
+    assert_int_equal(mkdir(path, 0755), 0);
+    write_file("priv/s.txt", "s");
+    snprintf(path, sizeof(path), "%s/pub/link", dir);
+    assert_int_equal(symlink("../priv/s.txt", path), 0);
+    snprintf(path, sizeof(path), "%s/pub/dir", dir);
+    assert_int_equal(symlink("../priv", path), 0);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_file *f = ts_fcache_open(fc, rootfd, "pub/link", 0);
+    assert_true(f->fd >= 0);
+    assert_string_equal(f->real, "priv/s.txt");
+    ts_fcache_release(fc, f);
+    f = ts_fcache_open(fc, rootfd, "pub/dir/s.txt", 0);
+    assert_string_equal(f->real, "priv/s.txt");
+    ts_fcache_release(fc, f);
+    f = ts_fcache_open(fc, rootfd, "pub/dir", 0);
+    assert_string_equal(f->real, "priv");
+    ts_fcache_release(fc, f);
+    f = ts_fcache_open(fc, rootfd, "priv/s.txt", 0);
+    assert_string_equal(f->real, "priv/s.txt");
+    ts_fcache_release(fc, f);
+    f = ts_fcache_open(fc, rootfd, "", 0);
+    assert_string_equal(f->real, "");
+    ts_fcache_release(fc, f);
+
+    /* the link is pointed elsewhere: revalidation sees it, even with the same inode */
+    snprintf(path, sizeof(path), "%s/pub/link", dir);
+    snprintf(target, sizeof(target), "%s/pub/link2", dir);
+    assert_int_equal(symlink("../priv/s.txt", target), 0);
+    f = ts_fcache_open(fc, rootfd, "pub/link2", 0);
+    assert_string_equal(f->real, "priv/s.txt");
+    ts_fcache_release(fc, f);
+    snprintf(path, sizeof(path), "%s/priv/s.txt", dir);
+    snprintf(target, sizeof(target), "%s/pub/s.txt", dir);
+    assert_int_equal(rename(path, target), 0); /* same inode, size and mtime */
+    snprintf(path, sizeof(path), "%s/pub/link2", dir);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(symlink("s.txt", path), 0);
+    f = ts_fcache_open(fc, rootfd, "pub/link2", 2000);
+    assert_string_equal(f->real, "pub/s.txt");
+    ts_fcache_release(fc, f);
+    ts_fcache_free(fc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +194,7 @@ int main(void)
         cmocka_unit_test(test_failures_cached),
         cmocka_unit_test(test_eviction_keeps_referenced),
         cmocka_unit_test(test_disabled),
+        cmocka_unit_test(test_real_path),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
