@@ -16,7 +16,7 @@ static struct ts_req req;
 
 static bool str_is(struct ts_str s, const char *want)
 {
-    return s.len == strlen(want) && memcmp(s.p, want, s.len) == 0;
+    return s.len == strlen(want) && (s.len == 0 || memcmp(s.p, want, s.len) == 0);
 }
 
 /* Parses text in pieces of at most step bytes, as successive reads into one buffer would
