@@ -127,7 +127,12 @@ expect_no_match "the ETag holds no inode (decimal)" "$ETAG1" "$INO"
 stop_server
 check_server_log
 
-TLS_EXTRA=$AUTH TOP_EXTRA="$LOC \"dotfiles\": \"allow\"," start_server || exit 1
+RPORT=$(pick_port)
+TLS_EXTRA=$AUTH TOP_EXTRA="$LOC \"dotfiles\": \"allow\", \"http_redirect\": { \"listen\": \"127.0.0.1:$RPORT\" }," \
+    start_server || exit 1
+printf 'HEAD /a HTTP/1.1\r\nHost: localhost\r\n\r\n' |
+    timeout $((5 * MULT)) bash -c "exec 3<>/dev/tcp/127.0.0.1/$RPORT; cat >&3; cat <&3" >"$T/raw"
+expect_match "HEAD on the plain-HTTP redirect listener: 301 headers only" "$(frames "$T/raw" HEAD)" '^301/[1-9][0-9]* rest=0$'
 ETAG2=$(tcurl -D - -o /dev/null "$BASE/hello.txt" | tr -d '\r' | sed -n 's/^[Ee][Tt]ag: //p')
 expect "the ETag is the same after a restart" "$ETAG2" "$ETAG1"
 expect "dotfiles allow: /.git/config -> 200" "$(code "$BASE/.git/config") $(cat "$T/body")" "200 [core]"
