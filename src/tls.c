@@ -284,11 +284,13 @@ static bool read_mark(SSL_SESSION *s, int64_t *deadline, bool *err_not_leaf)
     return true;
 }
 
-/* Shortens the session's lifetime so that it ends at the deadline (never lengthens it). */
+/* Shortens the session's lifetime so that it ends at the deadline (never lengthens it). At
+ * least a second: OpenSSL 3.0 fails a TLS 1.3 handshake that issues a ticket of lifetime 0;
+ * ticket_dec_cb refuses the ticket once the deadline has passed. */
 static void bound_timeout(SSL_SESSION *s, int64_t deadline)
 {
     int64_t left = deadline - (int64_t)SSL_SESSION_get_time(s);
-    if (left < 0) left = 0;
+    if (left < 1) left = 1;
     if (left < SSL_SESSION_get_timeout(s)) SSL_SESSION_set_timeout(s, (long)left);
 }
 
@@ -323,6 +325,29 @@ static int ticket_gen_cb(SSL *ssl, void *arg)
     bool unused;
     if (read_mark(s, &deadline, &unused)) bound_timeout(s, deadline);
     return 1;
+}
+
+/* A decrypted ticket past its deadline is ignored: full handshake, and a new ticket. OpenSSL's
+ * own expiry check would also refuse it, but in TLS 1.3 only after accepting the PSK, which
+ * fails the handshake. */
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *s, const unsigned char *keyname,
+                                       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+    (void)ssl;
+    (void)keyname;
+    (void)keyname_len;
+    (void)arg;
+    int64_t deadline;
+    bool unused;
+    switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+        if (read_mark(s, &deadline, &unused) && (int64_t)time(NULL) >= deadline)
+            return SSL_TICKET_RETURN_IGNORE_RENEW;
+        return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    case SSL_TICKET_NONE: return SSL_TICKET_RETURN_IGNORE;
+    default: return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
 }
 
 /* Replaces verification: refuses a chain longer than any that could verify (leaf, verify_depth
@@ -400,7 +425,7 @@ static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, char *er
     SSL_CTX_set_max_cert_list(ctx, (size_t)cfg->tls.max_client_chain_bytes);
     SSL_CTX_set_cert_verify_callback(ctx, verify_chain, NULL);
     SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
-    if (SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, NULL, NULL) != 1) {
+    if (SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL) != 1) {
         fail_ssl(err, errlen, "tls.client_auth", NULL, "cannot set the ticket callback");
         return -1;
     }
