@@ -63,7 +63,10 @@ wait "$HOLD_PID" 2>/dev/null
 PER=$(((A - B) / 300))
 echo "# 300 stalled ClientHellos of 16 KB: RSS $B -> $A kB, $PER kB per connection"
 expect "$L" "$L" "connections=300 closed=0"
-if [ "$PER" -lt 48 ]; then ok "a stalled handshake holds < 48 kB ($PER kB)"; else not_ok "a stalled handshake holds $PER kB"; fi
+case $TS_BUILD in
+*asan* | *tsan*) echo "# RSS is compared in the release build only: sanitizer allocators hold freed memory" ;;
+*) if [ "$PER" -lt 48 ]; then ok "a stalled handshake holds < 48 kB ($PER kB)"; else not_ok "a stalled handshake holds $PER kB"; fi ;;
+esac
 stop_server
 check_server_log
 
@@ -90,7 +93,10 @@ echo "# 200 cached sessions of 26 KB chains: RSS $B -> $A kB, $PER kB per sessio
 expect "200 junk-chain handshakes served" "$R" "200=200"
 E=$(status_json | jq -r .tls.session_cache.entries)
 if [ "$E" -ge 200 ]; then ok "the sessions are cached ($E)"; else not_ok "only $E sessions cached"; fi
-if [ "$PER" -lt 20 ]; then ok "a cached session keeps < 20 kB of a 26 KB chain ($PER kB)"; else not_ok "a cached session keeps $PER kB"; fi
+case $TS_BUILD in
+*asan* | *tsan*) ;;
+*) if [ "$PER" -lt 20 ]; then ok "a cached session keeps < 20 kB of a 26 KB chain ($PER kB)"; else not_ok "a cached session keeps $PER kB"; fi ;;
+esac
 stop_server
 check_server_log
 
