@@ -52,7 +52,10 @@ static bool describe(const struct ts_req *req, struct ts_cert_desc *d)
     const struct ts_cert_info *ci = req->cert;
     if (!ci || !ci->peer) return false;
     if (req->w->srv->cfg->tls.client_cert_detail != TS_CERT_DETAIL_FULL) return false;
-    ts_tls_cert_describe(ci->peer, d);
+    /* the certificate the reason is about: an expired intermediate, not the leaf's dates; after
+     * a resumption only the leaf is known, so a fault elsewhere shows no details */
+    if (ci->failed_unknown) return false;
+    ts_tls_cert_describe(ci->failed ? ci->failed : ci->peer, d);
     return true;
 }
 
@@ -122,6 +125,7 @@ void ts_clientauth_forbidden(struct ts_req *req)
     bool has_desc = describe(req, &d);
     if (wants_json(req)) {
         json_page(req, reason, message, has_desc, &d);
+        if (has_desc) ts_tls_cert_desc_release(&d);
         return;
     }
     struct ts_sbuf details = {0}, page = {0};
@@ -143,5 +147,6 @@ void ts_clientauth_forbidden(struct ts_req *req)
                        &details);
     free(tpl);
     free(details.p);
+    if (has_desc) ts_tls_cert_desc_release(&d);
     ts_response_owned(req, 403, "text/html; charset=utf-8", &page);
 }

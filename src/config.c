@@ -68,6 +68,7 @@ static const struct key tls_keys[] = {
     {"client_ca", K_STRING, F(tls.client_ca), 0, 0, 0, 0, 0},
     {"client_crl", K_STRING, F(tls.client_crl), 0, 0, 0, 0, 0},
     {"verify_depth", K_INT, F(tls.verify_depth), 1, 10, 0, 0, 0},
+    {"max_client_chain_bytes", K_INT, F(tls.max_client_chain_bytes), 4096, 102400, 0, 0, 0},
     {"client_cert_detail", K_ENUM, F(tls.client_cert_detail), 0, 0, 0, cert_details, 0},
     {0},
 };
@@ -539,6 +540,7 @@ static void set_defaults(struct ts_config *cfg)
     cfg->tls.session_tickets = true;
     cfg->tls.client_auth = TS_CLIENT_AUTH_NONE;
     cfg->tls.verify_depth = 3;
+    cfg->tls.max_client_chain_bytes = 32768;
     cfg->tls.client_cert_detail = TS_CERT_DETAIL_FULL;
     cfg->timeouts.handshake_s = 10;
     cfg->timeouts.request_header_s = 10;

@@ -58,6 +58,7 @@ struct ts_config {
         char *client_ca;  /* CA bundle: trusted for client certificates, sent as acceptable */
         char *client_crl; /* CRLs checked for client certificates, or NULL */
         int verify_depth;
+        int max_client_chain_bytes; /* largest client Certificate message */
         enum ts_cert_detail client_cert_detail; /* what a 403 page reveals */
     } tls;
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* TLS 1.2: ECDHE key exchange with AEAD ciphers only, ECDSA first (the default key type).
  * TLS 1.3 suites are all AEAD and always use (EC)DHE unless SSL_OP_ALLOW_NO_DHE_KEX is set. */
@@ -225,7 +226,15 @@ static int note_error(int ok, X509_STORE_CTX *x)
     struct ts_tls_conn *t = conn_of_store(x);
     if (!t) return ok;
     int err = X509_STORE_CTX_get_error(x);
-    if (!ok && rank(err) > rank(t->cert_err)) t->cert_err = err;
+    if (!ok && rank(err) > rank(t->cert_err)) {
+        t->cert_err = err;
+        /* the 403 page shows the certificate at fault, which may be an intermediate */
+        X509 *cur = X509_STORE_CTX_get_current_cert(x);
+        if (cur && X509_up_ref(cur)) {
+            X509_free(t->err_cert);
+            t->err_cert = cur;
+        }
+    }
     if (t->cert_err) X509_STORE_CTX_set_error(x, t->cert_err);
     return ok;
 }
@@ -242,6 +251,148 @@ static int verify_optional(int ok, X509_STORE_CTX *x)
 static int verify_required(int ok, X509_STORE_CTX *x)
 {
     return note_error(ok, x);
+}
+
+/* ---- session lifetime ----
+ * A session with a client certificate carries, in its ticket application data (which OpenSSL
+ * serializes into tickets and copies into every TLS 1.3 successor session), the deadline of
+ * the verification: session_timeout_s after it, or the chain's earliest notAfter if sooner.
+ * Each session's timeout is cut to end at that deadline. Without this a TLS 1.3 client that
+ * resumes within the timeout would keep its identity forever: every new ticket restarts the
+ * session clock. OpenSSL then refuses the expired session and a full handshake verifies the
+ * certificate again. */
+#define MARK_LEN 10 /* version, error-not-on-leaf flag, deadline (8 bytes, big-endian) */
+
+static time_t asn1_time_t(const ASN1_TIME *at, time_t fallback)
+{
+    struct tm tm;
+    if (!at || ASN1_TIME_to_tm(at, &tm) != 1) return fallback;
+    return timegm(&tm);
+}
+
+static bool read_mark(SSL_SESSION *s, int64_t *deadline, bool *err_not_leaf)
+{
+    void *data = NULL;
+    size_t len = 0;
+    if (!s || SSL_SESSION_get0_ticket_appdata(s, &data, &len) != 1 || len != MARK_LEN) return false;
+    const unsigned char *p = data;
+    if (p[0] != 1) return false;
+    uint64_t d = 0;
+    for (int i = 2; i < MARK_LEN; i++) d = d << 8 | p[i];
+    *deadline = (int64_t)d;
+    *err_not_leaf = p[1] != 0;
+    return true;
+}
+
+/* Shortens the session's lifetime so that it ends at the deadline (never lengthens it). At
+ * least a second: OpenSSL 3.0 fails a TLS 1.3 handshake that issues a ticket of lifetime 0;
+ * ticket_dec_cb refuses the ticket once the deadline has passed. */
+static void bound_timeout(SSL_SESSION *s, int64_t deadline)
+{
+    int64_t left = deadline - (int64_t)SSL_SESSION_get_time(s);
+    if (left < 1) left = 1;
+    if (left < SSL_SESSION_get_timeout(s)) SSL_SESSION_set_timeout(s, (long)left);
+}
+
+static void mark_session(SSL *ssl, X509_STORE_CTX *x, bool verified)
+{
+    SSL_SESSION *s = SSL_get_session(ssl);
+    struct ts_tls_conn *t = SSL_get_app_data(ssl);
+    if (!s) return;
+    time_t now = time(NULL);
+    int64_t deadline = (int64_t)now + SSL_CTX_get_timeout(SSL_get_SSL_CTX(ssl));
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(x);
+    for (int i = 0; verified && i < sk_X509_num(chain); i++) {
+        time_t na = asn1_time_t(X509_get0_notAfter(sk_X509_value(chain, i)), (time_t)deadline);
+        if ((int64_t)na < deadline) deadline = na;
+    }
+    unsigned char m[MARK_LEN] = {1, 0};
+    m[1] = t && t->err_cert && t->err_cert != X509_STORE_CTX_get0_cert(x);
+    for (int i = MARK_LEN - 1; i >= 2; i--, deadline >>= 8) m[i] = (unsigned char)(deadline & 0xff);
+    SSL_SESSION_set1_ticket_appdata(s, m, sizeof(m));
+    int64_t d;
+    bool unused;
+    if (read_mark(s, &d, &unused)) bound_timeout(s, d);
+}
+
+/* Every new ticket (TLS 1.2, TLS 1.3 stateless or stateful): the session it stands for ends at
+ * the deadline of the original verification, not session_timeout_s from now. */
+static int ticket_gen_cb(SSL *ssl, void *arg)
+{
+    (void)arg;
+    SSL_SESSION *s = SSL_get_session(ssl);
+    int64_t deadline;
+    bool unused;
+    if (read_mark(s, &deadline, &unused)) bound_timeout(s, deadline);
+    return 1;
+}
+
+/* A decrypted ticket past its deadline is ignored: full handshake, and a new ticket. OpenSSL's
+ * own expiry check would also refuse it, but in TLS 1.3 only after accepting the PSK, which
+ * fails the handshake. */
+static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *s, const unsigned char *keyname,
+                                       size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
+{
+    (void)ssl;
+    (void)keyname;
+    (void)keyname_len;
+    (void)arg;
+    int64_t deadline;
+    bool unused;
+    switch (status) {
+    case SSL_TICKET_SUCCESS:
+    case SSL_TICKET_SUCCESS_RENEW:
+        if (read_mark(s, &deadline, &unused) && (int64_t)time(NULL) >= deadline)
+            return SSL_TICKET_RETURN_IGNORE_RENEW;
+        return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
+    case SSL_TICKET_NONE: return SSL_TICKET_RETURN_IGNORE;
+    default: return SSL_TICKET_RETURN_IGNORE_RENEW;
+    }
+}
+
+/* Replaces verification: refuses a chain longer than any that could verify (leaf, verify_depth
+ * intermediates, and the trust anchor if the client sends it) before OpenSSL walks it, then
+ * verifies and marks the session with its deadline. */
+static int verify_chain(X509_STORE_CTX *x, void *arg)
+{
+    (void)arg;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct ts_tls_conn *t = ssl ? SSL_get_app_data(ssl) : NULL;
+    if (!ssl || !t) return 0;
+    if (sk_X509_num(X509_STORE_CTX_get0_untrusted(x)) > SSL_get_verify_depth(ssl) + 2) {
+        t->chain_oversized = true;
+        X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_CHAIN_TOO_LONG);
+        return 0;
+    }
+    int ok = X509_verify_cert(x);
+    mark_session(ssl, x, ok == 1 && X509_STORE_CTX_get_error(x) == X509_V_OK);
+    return ok;
+}
+
+/* ---- the session cache keeps the leaf only ----
+ * A server-side session holds the client's whole chain as sent, up to max_client_chain_bytes
+ * of it, for as long as it stays cached; only the leaf and the verify result are ever used.
+ * The serialized form has no chain, so a cached session is swapped for its own round trip
+ * through i2d/d2i. Only sessions the internal cache holds: TLS 1.2 session IDs, and TLS 1.3
+ * stateful tickets (tickets off). Stateless tickets carry the leaf only already. */
+static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* server side: without the leaf */
+    if (!chain || sk_X509_num(chain) == 0 || SSL_get_session(ssl) != sess) return 0;
+    if (SSL_version(ssl) == TLS1_3_VERSION && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET))
+        return 0;
+    int len = i2d_SSL_SESSION(sess, NULL);
+    unsigned char *der = len > 0 ? malloc((size_t)len) : NULL;
+    if (!der) return 0;
+    unsigned char *w = der;
+    const unsigned char *r = der;
+    SSL_SESSION *copy = i2d_SSL_SESSION(sess, &w) == len ? d2i_SSL_SESSION(NULL, &r, len) : NULL;
+    free(der);
+    if (!copy) return 0;
+    /* same session ID: the cache drops the original for the copy */
+    SSL_CTX_add_session(SSL_get_SSL_CTX(ssl), copy);
+    SSL_SESSION_free(copy);
+    return 0; /* no reference to sess kept */
 }
 
 static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, char *err, size_t errlen)
@@ -270,6 +421,14 @@ static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, char *er
         X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
     }
     SSL_CTX_set_verify_depth(ctx, cfg->tls.verify_depth);
+    /* the client's Certificate message: OpenSSL's default is 100 KB */
+    SSL_CTX_set_max_cert_list(ctx, (size_t)cfg->tls.max_client_chain_bytes);
+    SSL_CTX_set_cert_verify_callback(ctx, verify_chain, NULL);
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+    if (SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL) != 1) {
+        fail_ssl(err, errlen, "tls.client_auth", NULL, "cannot set the ticket callback");
+        return -1;
+    }
     if (cfg->tls.client_auth == TS_CLIENT_AUTH_REQUIRED)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_required);
     else
@@ -277,17 +436,25 @@ static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, char *er
     return 0;
 }
 
-static char *name_string(X509_NAME *name, char *buf, size_t len)
+/* The whole RFC 2253 name (malloc'ed; "" when it cannot be printed, NULL only without memory):
+ * never cut, so two long subjects cannot log alike. */
+static char *name_string(X509_NAME *name)
 {
-    buf[0] = '\0';
+    char *out = NULL;
     BIO *b = BIO_new(BIO_s_mem());
-    if (!b) return buf;
-    if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
-        int n = BIO_read(b, buf, (int)len - 1);
-        buf[n > 0 ? n : 0] = '\0';
+    if (b && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+        char *p;
+        long n = BIO_get_mem_data(b, &p);
+        out = malloc(n > 0 ? (size_t)n + 1 : 1);
+        if (out) {
+            if (n > 0) memcpy(out, p, (size_t)n);
+            out[n > 0 ? n : 0] = '\0';
+        }
+    } else {
+        out = strdup("");
     }
     BIO_free(b);
-    return buf;
+    return out;
 }
 
 void ts_tls_cert_examine(const struct ts_tls_conn *t, int client_auth, struct ts_cert_info *ci)
@@ -304,8 +471,12 @@ void ts_tls_cert_examine(const struct ts_tls_conn *t, int client_auth, struct ts
     ci->verified = ci->verify_result == X509_V_OK;
     ci->identity = ci->verified || (client_auth == TS_CLIENT_AUTH_OPTIONAL_NO_CA &&
                                     ci->reason == TS_CERT_UNTRUSTED_ISSUER);
-    char buf[256];
-    ci->subject = strdup(name_string(X509_get_subject_name(ci->peer), buf, sizeof(buf)));
+    ci->failed = t->err_cert;
+    int64_t deadline;
+    bool err_not_leaf = false;
+    if (!ci->failed && !ci->verified && read_mark(SSL_get_session(t->ssl), &deadline, &err_not_leaf))
+        ci->failed_unknown = err_not_leaf;
+    ci->subject = name_string(X509_get_subject_name(ci->peer));
 }
 
 void ts_tls_cert_release(struct ts_cert_info *ci)
@@ -332,8 +503,8 @@ static void time_string(const ASN1_TIME *at, char *buf, size_t len)
 
 void ts_tls_cert_describe(X509 *x, struct ts_cert_desc *d)
 {
-    name_string(X509_get_subject_name(x), d->subject, sizeof(d->subject));
-    name_string(X509_get_issuer_name(x), d->issuer, sizeof(d->issuer));
+    d->subject = name_string(X509_get_subject_name(x));
+    d->issuer = name_string(X509_get_issuer_name(x));
     time_string(X509_get0_notBefore(x), d->not_before, sizeof(d->not_before));
     time_string(X509_get0_notAfter(x), d->not_after, sizeof(d->not_after));
     d->serial[0] = '\0';
@@ -342,6 +513,13 @@ void ts_tls_cert_describe(X509 *x, struct ts_cert_desc *d)
     if (hex) snprintf(d->serial, sizeof(d->serial), "%s", hex);
     OPENSSL_free(hex);
     BN_free(bn);
+}
+
+void ts_tls_cert_desc_release(struct ts_cert_desc *d)
+{
+    free(d->subject);
+    free(d->issuer);
+    d->subject = d->issuer = NULL;
 }
 
 const char *ts_tls_verify_error_string(long err)
@@ -400,6 +578,64 @@ static int sock_write(BIO *b, const char *data, size_t len, size_t *written)
     return 1;
 }
 
+/* OpenSSL allocates as much as a ClientHello announces (up to 128 KB) as soon as it has read
+ * the 4-byte handshake header, and holds it until the handshake timeout. The guard reads the
+ * same headers from the bytes passing through, across records and reads (a header may be
+ * split anywhere), and stops at the first record it cannot or need not read: application data,
+ * an alert, anything after a TLS 1.2 ChangeCipherSpec (encrypted), or after the ClientHello
+ * in TLS 1.2. In TLS 1.3 it also checks the second ClientHello that answers a
+ * HelloRetryRequest. */
+static void hello_scan(struct ts_tls_conn *t, const unsigned char *p, size_t n)
+{
+    struct ts_hello_guard *g = &t->hello;
+    while (n > 0 && !g->done) {
+        if (g->rec_left == 0) { /* a record header */
+            g->rec[g->nrec++] = *p++;
+            n--;
+            if (g->nrec < 5) continue;
+            g->nrec = 0;
+            g->rec_type = g->rec[0];
+            g->rec_left = (uint16_t)(g->rec[3] << 8 | g->rec[4]);
+            /* SSL_version is TLS_ANY_VERSION until OpenSSL has read the ClientHello */
+            if (g->rec_type == SSL3_RT_CHANGE_CIPHER_SPEC)
+                g->done = SSL_version(t->ssl) < TLS1_3_VERSION;
+            else if (g->rec_type != SSL3_RT_HANDSHAKE)
+                g->done = true;
+            continue;
+        }
+        size_t k = n < g->rec_left ? n : g->rec_left;
+        if (g->rec_type != SSL3_RT_HANDSHAKE || g->msg_left > 0) { /* a body: skip it */
+            if (g->rec_type == SSL3_RT_HANDSHAKE && g->msg_left < k) k = g->msg_left;
+            if (g->rec_type == SSL3_RT_HANDSHAKE) g->msg_left -= (uint32_t)k;
+            g->rec_left -= (uint16_t)k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        if (g->nhs == 0 && g->hellos > 0 && SSL_version(t->ssl) < TLS1_3_VERSION) {
+            g->done = true;
+            break;
+        }
+        if (k > 4u - g->nhs) k = 4u - g->nhs;
+        memcpy(g->hs + g->nhs, p, k);
+        g->nhs += (uint8_t)k;
+        g->rec_left -= (uint16_t)k;
+        p += k;
+        n -= k;
+        if (g->nhs < 4) continue;
+        g->nhs = 0;
+        uint32_t mlen = (uint32_t)g->hs[1] << 16 | (uint32_t)g->hs[2] << 8 | g->hs[3];
+        if (g->hs[0] != SSL3_MT_CLIENT_HELLO) {
+            g->done = true;
+        } else if (mlen > TS_TLS_CLIENT_HELLO_MAX) {
+            g->oversized = g->done = true;
+        } else {
+            g->msg_left = mlen;
+            g->done = ++g->hellos == 2;
+        }
+    }
+}
+
 static int sock_read(BIO *b, char *data, size_t len, size_t *got)
 {
     struct ts_tls_conn *t = BIO_get_data(b);
@@ -407,6 +643,13 @@ static int sock_read(BIO *b, char *data, size_t len, size_t *got)
     ssize_t n;
     do n = recv(t->fd, data, len, 0);
     while (n < 0 && errno == EINTR);
+    if (n > 0 && !t->hello.done) {
+        hello_scan(t, (const unsigned char *)data, (size_t)n);
+        if (t->hello.oversized) { /* a fatal read: OpenSSL gives up, conn.c counts why */
+            ERR_raise(ERR_LIB_SSL, SSL_R_EXCESSIVE_MESSAGE_SIZE);
+            return 0;
+        }
+    }
     if (n > 0) {
         t->drained = (size_t)n < len;
         *got = (size_t)n;
@@ -588,6 +831,8 @@ void ts_tls_conn_free(struct ts_tls_conn *t, bool keep_session)
         SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(t->ssl);
     t->ssl = NULL;
+    X509_free(t->err_cert);
+    t->err_cert = NULL;
     free(t->wbuf);
     t->wbuf = NULL;
 }
@@ -674,7 +919,14 @@ enum ts_resumption ts_tls_resumption(const struct ts_tls_conn *t)
 
 enum ts_hs_fail ts_tls_failure_reason(const struct ts_tls_conn *t)
 {
+    if (t->hello.oversized) return TS_HS_FAIL_OVERSIZED_CLIENT_HELLO;
+    if (t->chain_oversized) return TS_HS_FAIL_OVERSIZED_CLIENT_CHAIN;
     if (!t->err) return TS_HS_FAIL_PEER_CLOSED;
+    /* a Certificate message above max_client_chain_bytes (the ClientHello is the guard's) */
+    if (ERR_GET_LIB(t->err) == ERR_LIB_SSL &&
+        ERR_GET_REASON(t->err) == SSL_R_EXCESSIVE_MESSAGE_SIZE &&
+        SSL_get_state(t->ssl) == TLS_ST_SR_CERT)
+        return TS_HS_FAIL_OVERSIZED_CLIENT_CHAIN;
     if (ERR_GET_LIB(t->err) != ERR_LIB_SSL) return TS_HS_FAIL_OTHER;
     switch (ERR_GET_REASON(t->err)) {
     case SSL_R_HTTP_REQUEST:

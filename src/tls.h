@@ -28,6 +28,21 @@ enum ts_resumption {
     TS_RESUMED_TLS13_TICKET,
 };
 
+/* Follows the client's plaintext handshake records before OpenSSL buffers them, far enough to
+ * read the length each ClientHello announces (see sock_read in tls.c). */
+struct ts_hello_guard {
+    uint8_t rec[5], hs[4]; /* record header and handshake header being assembled */
+    uint8_t nrec, nhs, rec_type, hellos;
+    uint16_t rec_left; /* body bytes of the current record not yet seen */
+    uint32_t msg_left; /* body bytes of the current handshake message not yet seen */
+    bool done;         /* nothing more to check: the rest is OpenSSL's */
+    bool oversized;    /* a ClientHello announced more than TS_TLS_CLIENT_HELLO_MAX */
+};
+
+/* The largest ClientHello accepted. Real ones are 0.2-2 KB (hybrid post-quantum key shares
+ * included); OpenSSL would buffer up to 128 KB for one. */
+#define TS_TLS_CLIENT_HELLO_MAX 16384
+
 /* One connection's TLS state; embedded in the connection, reached from OpenSSL callbacks
  * through SSL_get_app_data. */
 struct ts_tls_conn {
@@ -43,6 +58,9 @@ struct ts_tls_conn {
     bool ticket_decrypted;  /* the client's ticket was decrypted with one of our keys */
     bool sent_close_notify;
     int cert_err; /* the most telling client-certificate error seen while verifying */
+    X509 *err_cert;          /* the certificate cert_err is about (owned), NULL if none */
+    bool chain_oversized;    /* the client sent more certificates than could ever verify */
+    struct ts_hello_guard hello;
 };
 
 /* What the client's certificate says, worked out once per connection after the handshake
@@ -50,15 +68,18 @@ struct ts_tls_conn {
 struct ts_cert_info {
     X509 *peer;         /* borrowed from the session; NULL if none was presented */
     char *subject;      /* RFC 2253 subject (malloc'ed), NULL if none presented */
+    X509 *failed;       /* the chain certificate the verify error is about (borrowed), or NULL */
+    bool failed_unknown; /* resumed: the error was about a chain certificate no longer known */
     long verify_result; /* X509_V_OK or the error kept with the session */
     uint8_t reason;     /* enum ts_cert_reason */
     bool verified;      /* presented and verified against tls.client_ca */
     bool identity;      /* the subject may be shown and logged (verified, or optional_no_ca) */
 };
 
-/* Printable facts of a certificate for the 403 page. */
+/* Printable facts of a certificate for the 403 page; names are whole (malloc'ed). */
 struct ts_cert_desc {
-    char subject[256], issuer[256], not_before[32], not_after[32], serial[64];
+    char *subject, *issuer;
+    char not_before[32], not_after[32], serial[64];
 };
 
 /* Builds the shared SSL_CTX from cfg->tls. Main thread, before workers start. Returns NULL
@@ -108,8 +129,10 @@ void ts_tls_cert_release(struct ts_cert_info *ci);
 /* The reason a failed required-mode handshake gives (TS_CERT_NONE without a certificate). */
 enum ts_cert_reason ts_tls_cert_failure_reason(const struct ts_tls_conn *t);
 
-/* Fills d from a certificate (subject, issuer, validity in ISO 8601, serial in hex). */
+/* Fills d from a certificate (subject, issuer, validity in ISO 8601, serial in hex). Release
+ * with ts_tls_cert_desc_release. */
 void ts_tls_cert_describe(X509 *x, struct ts_cert_desc *d);
+void ts_tls_cert_desc_release(struct ts_cert_desc *d);
 
 /* OpenSSL's text for an X509_V_ERR_* code. */
 const char *ts_tls_verify_error_string(long err);

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# TLS-level abuse: a ClientHello announcing more than a real one needs, client certificate
+# chains that are too long or too big, the memory cached sessions keep of a client's chain,
+# and a verified identity that must not outlive tls.session_cache.timeout_s nor the
+# certificate, however often the client resumes.
+. "$(dirname "$0")/lib.sh"
+make_site
+mkdir -p "$T/www/private"
+printf 'private area\n' >"$T/www/private/index.html"
+CA=$CERTS/ca.crt
+LOC='"locations": [ { "path": "/private/", "require_client_cert": true } ],'
+AUTH() { echo ", \"client_auth\": \"$1\", \"client_ca\": \"$CA\" ${2:-}"; }
+PY() { timeout $((120 * MULT)) python3 "$T/abuse.py" "$@"; }
+status_json() { tcurl -s "$BASE/status"; }
+hs_fail() { status_json | jq -r ".tls.handshakes.failure_reasons.$1"; }
+STATUS=
+sed -n '/^# ---- abuse.py ----$/,$p' "$0" | tail -n +2 >"$T/abuse.py"
+
+# certificates: an unknown issuer's leaf, and junk certificates of about 6 KB and 40 KB
+big() { # name bytes
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$1.key" \
+        -out "$T/$1.crt" -days 2 -subj "/CN=$1" \
+        -addext "1.2.3.4=ASN1:UTF8String:$(head -c "$2" /dev/zero | tr '\0' A)" 2>/dev/null
+}
+big junk6k 6000
+big junk40k 40000
+big leaf 10
+cat "$T/leaf.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" >"$T/chain5.pem"    # 5 certs, ~26 KB
+cat "$T/leaf.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" >"$T/chain6.pem" # 6 certs
+cat "$T/leaf.crt" "$T/junk40k.crt" >"$T/chain-big.pem"                                                    # 2 certs, ~42 KB
+cat "$CERTS/client.crt" "$CA" >"$T/client-with-root.pem"
+
+### ClientHello size
+TOP_EXTRA=$STATUS start_server || exit 1
+R=$(PY hello "$PORT" 50 131000 nohold)
+expect "a ClientHello announcing 131 KB is closed at once" "$R" "connections=50 closed=50"
+expect "...counted as oversized_client_hello" "$(hs_fail oversized_client_hello)" 50
+R=$(PY hello "$PORT" 5 16384 nohold)
+expect "a ClientHello announcing 16 KB is waited for" "$R" "connections=5 closed=0"
+expect "a real client still gets through (TLS 1.3)" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/hello.txt")" 200
+expect "...and TLS 1.2" "$(tcurl --tls-max 1.2 -o /dev/null -w '%{http_code}' "$BASE/hello.txt")" 200
+# a 1.3 KB ClientHello in 512-byte records: the handshake body spans records
+ALPN=$(seq -s, -f 'proto-number-%03g' 1 60)
+for v in -tls1_3 -tls1_2; do
+    R=$(printf 'GET /hello.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
+        timeout $((10 * MULT)) openssl s_client -quiet -connect "127.0.0.1:$PORT" -servername localhost \
+            -CAfile "$CA" -max_send_frag 512 -alpn "$ALPN" $v 2>&1)
+    expect_match "$v: a ClientHello split across records is served" "$R" "^hello"
+done
+# X448 first: the client's only key share is one the server does not take -> HelloRetryRequest
+R=$(printf 'GET /hello.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' |
+    timeout $((10 * MULT)) openssl s_client -quiet -connect "127.0.0.1:$PORT" -servername localhost \
+        -CAfile "$CA" -groups X448:X25519 2>&1)
+expect_match "a second ClientHello after a HelloRetryRequest is served" "$R" "^hello"
+# memory: 300 connections announcing a ClientHello of the largest size accepted, held open
+PID=$SERVER_PID
+B=$(rss_kb "$PID")
+coproc HOLD { PY hello "$PORT" 300 16384 hold; }
+read -r -t $((60 * MULT)) L <&"${HOLD[0]}"
+A=$(rss_kb "$PID")
+echo >&"${HOLD[1]}"
+wait "$HOLD_PID" 2>/dev/null
+PER=$(((A - B) / 300))
+echo "# 300 stalled ClientHellos of 16 KB: RSS $B -> $A kB, $PER kB per connection"
+expect "$L" "$L" "connections=300 closed=0"
+case $TS_BUILD in
+*asan* | *tsan*) echo "# RSS is compared in the release build only: sanitizer allocators hold freed memory" ;;
+*) if [ "$PER" -lt 48 ]; then ok "a stalled handshake holds < 48 kB ($PER kB)"; else not_ok "a stalled handshake holds $PER kB"; fi ;;
+esac
+stop_server
+check_server_log
+
+### client certificate chains
+TLS_EXTRA=$(AUTH optional) TOP_EXTRA="$LOC$STATUS" start_server || exit 1
+R=$(PY chain "$PORT" 1 "$T/chain6.pem" "$T/leaf.key" /hello.txt)
+expect_match "6 certificates with verify_depth 3: refused at the handshake" "$R" "^error:"
+expect "...counted as oversized_client_chain" "$(hs_fail oversized_client_chain)" 1
+R=$(PY chain "$PORT" 1 "$T/chain-big.pem" "$T/leaf.key" /hello.txt)
+expect_match "a 42 KB Certificate message: refused" "$R" "^error:"
+expect "...counted as oversized_client_chain" "$(hs_fail oversized_client_chain)" 2
+R=$(PY chain "$PORT" 1 "$T/chain5.pem" "$T/leaf.key" /hello.txt)
+expect "5 certificates, 26 KB (optional: an unknown issuer is let in)" "$R" "200=1"
+R=$(PY chain "$PORT" 1 "$T/client-with-root.pem" "$CERTS/client.key" /private/)
+expect "a client sending its chain with the root is verified" "$R" "200=1"
+# memory: 200 TLS 1.2 handshakes without tickets, each leaving a session in the cache
+PID=$SERVER_PID
+PY chain "$PORT" 20 "$T/chain5.pem" "$T/leaf.key" /hello.txt >/dev/null
+B=$(rss_kb "$PID")
+R=$(PY chain "$PORT" 200 "$T/chain5.pem" "$T/leaf.key" /hello.txt)
+A=$(rss_kb "$PID")
+PER=$(((A - B) / 200))
+echo "# 200 cached sessions of 26 KB chains: RSS $B -> $A kB, $PER kB per session"
+expect "200 junk-chain handshakes served" "$R" "200=200"
+E=$(status_json | jq -r .tls.session_cache.entries)
+if [ "$E" -ge 200 ]; then ok "the sessions are cached ($E)"; else not_ok "only $E sessions cached"; fi
+case $TS_BUILD in
+*asan* | *tsan*) ;;
+*) if [ "$PER" -lt 20 ]; then ok "a cached session keeps < 20 kB of a 26 KB chain ($PER kB)"; else not_ok "a cached session keeps $PER kB"; fi ;;
+esac
+stop_server
+check_server_log
+
+### the identity ends with the session lifetime, however often the client resumes
+for mech in tls13 tls12; do
+    TLS_EXTRA=$(AUTH optional ', "session_cache": { "timeout_s": 3 }') TOP_EXTRA=$LOC start_server || exit 1
+    PY resume "$PORT" "$CERTS/client.crt" "$CERTS/client.key" /private/ $((7 * MULT)) 0.5 $mech >"$T/resume.$mech"
+    N=$(wc -l <"$T/resume.$mech")
+    FULL=$(awk '$1 > 1 && $2 == 0' "$T/resume.$mech" | wc -l)
+    RES=$(awk '$2 == 1' "$T/resume.$mech" | wc -l)
+    BAD=$(awk '$3 != 200' "$T/resume.$mech" | wc -l)
+    echo "# $mech: $N connections, $RES resumed, $FULL full after the first"
+    if [ "$RES" -ge 3 ]; then ok "$mech: sessions resume"; else not_ok "$mech: only $RES resumed"; fi
+    if [ "$FULL" -ge 1 ]; then ok "$mech: resuming every 0.5 s, a full handshake still comes within the 3 s timeout"; else
+        not_ok "$mech: resumed for $((7 * MULT)) s without a full handshake"; sed 's/^/#   /' "$T/resume.$mech"; fi
+    expect "$mech: every request got the page (re-verified)" "$BAD" 0
+    # no run of resumptions longer than the timeout
+    LONG=$(awk '$2 == 0 {start = $1} $2 == 1 && $1 - start > 3.6 {n++} END {print n + 0}' "$T/resume.$mech")
+    expect "$mech: no resumption later than 3 s after the last full handshake" "$LONG" 0
+    stop_server
+done
+check_server_log
+
+### a certificate that expires during the session (timeout_s 300: the notAfter ends it)
+mkdir -p "$T/ca.db" && : >"$T/ca.db/index.txt" && echo 01 >"$T/ca.db/serial"
+printf '[ca]\ndefault_ca=c\n[c]\ndir=%s/ca.db\ndatabase=$dir/index.txt\nserial=$dir/serial\nnew_certs_dir=$dir\ncertificate=%s\nprivate_key=%s\ndefault_md=sha256\npolicy=p\n[p]\ncommonName=supplied\norganizationName=optional\n[e]\nextendedKeyUsage=clientAuth\n' \
+    "$T" "$CA" "$CERTS/ca.key" >"$T/ca.cnf"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/short.key" 2>/dev/null
+openssl req -new -key "$T/short.key" -subj "/O=tessera/CN=shortlived" -out "$T/short.csr" 2>/dev/null
+TLS_EXTRA=$(AUTH optional) TOP_EXTRA=$LOC start_server || exit 1
+openssl ca -batch -notext -config "$T/ca.cnf" -extensions e -startdate 20200101000000Z \
+    -enddate "$(date -u -d "+$((5 * MULT)) seconds" +%Y%m%d%H%M%SZ)" -in "$T/short.csr" -out "$T/short.crt" 2>/dev/null
+END=$(date -u -d "$(openssl x509 -in "$T/short.crt" -noout -enddate | cut -d= -f2)" +%s)
+PY resume "$PORT" "$T/short.crt" "$T/short.key" /private/ $((8 * MULT)) 0.5 tls13 >"$T/resume.short"
+BEFORE=$(awk -v e="$END" '$4 < e - 1' "$T/resume.short" | wc -l)
+OK_BEFORE=$(awk -v e="$END" '$4 < e - 1 && $3 == 200' "$T/resume.short" | wc -l)
+AFTER=$(awk -v e="$END" '$4 > e' "$T/resume.short" | wc -l)
+OK_AFTER=$(awk -v e="$END" '$4 > e && $3 == 200' "$T/resume.short" | wc -l)
+RES_BEFORE=$(awk -v e="$END" '$4 < e - 1 && $2 == 1' "$T/resume.short" | wc -l)
+if [ "$BEFORE" -ge 2 ] && [ "$OK_BEFORE" = "$BEFORE" ] && [ "$RES_BEFORE" -ge 1 ]; then ok "short-lived certificate: served, and resumed, while valid"; else
+    not_ok "short-lived certificate while valid: $OK_BEFORE of $BEFORE served, $RES_BEFORE resumed"; sed 's/^/#   /' "$T/resume.short"; fi
+if [ "$AFTER" -ge 2 ] && [ "$OK_AFTER" = 0 ]; then ok "...refused once expired, although its session is young"; else
+    not_ok "after expiry: $OK_AFTER of $AFTER served"; sed 's/^/#   /' "$T/resume.short"; fi
+stop_server
+check_server_log
+exit 0
+# ---- abuse.py ----
+# Hostile TLS clients for 56-tls-abuse.sh (python3 standard library only).
+import socket, ssl, sys, time
+
+def ctx(cert=None, key=None, tls12=False, tickets=True):
+    c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    c.check_hostname = False
+    c.verify_mode = ssl.CERT_NONE
+    if tls12:
+        c.maximum_version = ssl.TLSVersion.TLSv1_2
+    if not tickets:
+        c.options |= ssl.OP_NO_TICKET
+    if cert:
+        c.load_cert_chain(cert, key)
+    return c
+
+def get(c, port, path="/", session=None):
+    """One request on a fresh connection: (status or error text, resumed, session)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        t = c.wrap_socket(s, server_hostname="localhost", session=session)
+        t.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            b = t.recv(65536)
+            if not b:
+                break
+            data += b
+        status = data.split(b" ", 2)[1].decode() if data.startswith(b"HTTP/") else "noreply"
+        return status, t.session_reused, t.session, data
+    except (ssl.SSLError, OSError) as e:
+        return "error:" + type(e).__name__, False, None, b""
+    finally:
+        s.close()
+
+def cmd_chain(port, count, cert, key, path):
+    # TLS 1.2 without tickets: each handshake leaves a session in the server's cache
+    c = ctx(cert, key, tls12=True, tickets=False)
+    res = {}
+    for _ in range(count):
+        st = get(c, port, path)[0]
+        res[st] = res.get(st, 0) + 1
+    print(" ".join("%s=%d" % kv for kv in sorted(res.items())))
+
+def cmd_hello(port, count, announce, hold):
+    # a record header and a handshake header announcing a ClientHello of `announce` bytes
+    body = 4 + announce
+    hdr = bytes([22, 3, 1, min(body, 0xffff) >> 8, min(body, 0xffff) & 0xff,
+                 1, announce >> 16, (announce >> 8) & 0xff, announce & 0xff])
+    socks, closed = [], 0
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(hdr)
+        socks.append(s)
+    time.sleep(0.5)
+    for s in socks:
+        s.settimeout(0.01)
+        try:
+            closed += s.recv(1) == b""
+        except socket.timeout:
+            pass
+        except OSError:
+            closed += 1
+    print("connections=%d closed=%d" % (count, closed), flush=True)
+    if hold:
+        sys.stdin.readline()   # held open until the test writes a line
+    for s in socks:
+        s.close()
+
+def cmd_resume(port, cert, key, path, seconds, every, tls12):
+    """Resumes again and again for `seconds`; prints per connection: elapsed resumed status."""
+    c = ctx(cert, key, tls12=tls12)
+    sess, start = None, time.time()
+    while time.time() - start < seconds:
+        st, reused, s, _ = get(c, port, path, sess)
+        sess = s or sess
+        print("%.1f %d %s %d" % (time.time() - start, reused, st, int(time.time())), flush=True)
+        time.sleep(every)
+
+if __name__ == "__main__":
+    a = sys.argv
+    port = int(a[2])
+    if a[1] == "chain": cmd_chain(port, int(a[3]), a[4], a[5], a[6])
+    elif a[1] == "hello": cmd_hello(port, int(a[3]), int(a[4]), a[5] == "hold")
+    elif a[1] == "resume": cmd_resume(port, a[3], a[4], a[5], float(a[6]), float(a[7]), a[8] == "tls12")
