@@ -131,7 +131,9 @@ static void log_request(struct ts_conn *c, struct ts_req *req)
     uint64_t body = c->sent > req->header_len ? c->sent - req->header_len : 0;
     struct ts_access_entry e = {
         .remote = c->remote,
-        .user = c->cert.identity ? c->cert.subject : NULL,
+        /* an unknown issuer's subject is what the client claims, not who it is: kept apart */
+        .user = c->cert.verified ? c->cert.subject : NULL,
+        .user_unverified = c->cert.identity && !c->cert.verified ? c->cert.subject : NULL,
         .time = c->w->now_s,
         .method = req->target.p ? llhttp_method_name(req->method) : "-",
         .target = req->target.p ? req->target.p : "-",
