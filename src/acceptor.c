@@ -142,8 +142,19 @@ static int accept_batch(struct ts_acceptor *a, size_t index, bool *woken)
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                ts_log_warn("accept: %s: pausing for %d ms (limits.max_connections is %d)",
-                            strerror(errno), PAUSE_MS, max);
+                /* clients can keep us here with more connections: one line a minute, not ten
+                 * a second (only this thread touches the two statics) */
+                static time_t last_warned;
+                static unsigned long pauses;
+                pauses++;
+                time_t now = time(NULL);
+                if (now - last_warned >= 60) {
+                    ts_log_warn("accept: %s: pausing for %d ms (limits.max_connections is %d); "
+                                "%lu pauses since this was last logged",
+                                strerror(errno), PAUSE_MS, max, pauses);
+                    last_warned = now;
+                    pauses = 0;
+                }
                 return -1;
             }
             ts_log_error("accept: %s", strerror(errno));

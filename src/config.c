@@ -124,6 +124,7 @@ static const struct key log_keys[] = {
     {"format", K_ENUM, F(log.format), 0, 0, 0, log_formats, 0},
     {"error", K_STRING, F(log.error), 0, 0, 0, 0, 0},
     {"level", K_ENUM, F(log.level), 0, 0, 0, log_levels, 0},
+    {"summary_interval_s", K_INT, F(log.summary_interval_s), 1, 3600, 0, 0, 0},
     {0},
 };
 
@@ -564,6 +565,7 @@ static void set_defaults(struct ts_config *cfg)
     set_string(&cfg->log.error, "-");
     cfg->log.format = TS_LOG_FORMAT_COMBINED;
     cfg->log.level = TS_LOG_INFO;
+    cfg->log.summary_interval_s = 60;
 }
 
 static char *read_file(const char *path, char *err, size_t errlen)

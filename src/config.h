@@ -101,6 +101,7 @@ struct ts_config {
         enum ts_log_format format;
         char *error; /* "-" (stderr) or a file */
         int level;   /* enum ts_log_level */
+        int summary_interval_s; /* failed handshakes are counted and logged this often */
     } log;
 };
 

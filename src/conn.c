@@ -131,7 +131,9 @@ static void log_request(struct ts_conn *c, struct ts_req *req)
     uint64_t body = c->sent > req->header_len ? c->sent - req->header_len : 0;
     struct ts_access_entry e = {
         .remote = c->remote,
-        .user = c->cert.identity ? c->cert.subject : NULL,
+        /* an unknown issuer's subject is what the client claims, not who it is: kept apart */
+        .user = c->cert.verified ? c->cert.subject : NULL,
+        .user_unverified = c->cert.identity && !c->cert.verified ? c->cert.subject : NULL,
         .time = c->w->now_s,
         .method = req->target.p ? llhttp_method_name(req->method) : "-",
         .target = req->target.p ? req->target.p : "-",
@@ -311,10 +313,12 @@ static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum clo
         enum ts_cert_reason r = ts_tls_cert_failure_reason(&c->tls);
         count_cert(c->w, r, r != TS_CERT_NONE, false);
     }
-    if (ts_log_enabled(TS_LOG_INFO) && why != TS_HS_FAIL_PEER_CLOSED) {
+    /* one line per client only at debug: at info the main thread logs the counts by reason
+     * once per log.summary_interval_s, so a flood of bad handshakes cannot flood the log */
+    if (ts_log_enabled(TS_LOG_DEBUG) && why != TS_HS_FAIL_PEER_CLOSED) {
         char buf[256];
-        ts_log_info("%s: TLS handshake failed (%s): %s", c->remote, ts_stats_hs_fail_names[why],
-                    ts_tls_error_string(&c->tls, buf, sizeof(buf)));
+        ts_log_debug("%s: TLS handshake failed (%s): %s", c->remote, ts_stats_hs_fail_names[why],
+                     ts_tls_error_string(&c->tls, buf, sizeof(buf)));
     }
     return close_as(c, kind);
 }

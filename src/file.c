@@ -16,6 +16,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static int hexval(char c)
@@ -268,9 +271,20 @@ static void send_multipart(struct ts_req *req, const struct ts_location *loc, co
                            struct variant *v, bool vary,
                            const struct ts_range *r, int n)
 {
-    char boundary[40];
-    snprintf(boundary, sizeof(boundary), "tessera-%08x%08x", (unsigned)random(),
-             (unsigned)random());
+    /* unpredictable, and different on every start: an unseeded random() gave every process
+     * the same sequence. RAND_bytes is thread-safe; should it fail, the clock keeps the
+     * boundaries apart (a boundary only has to be absent from the parts, it is no secret). */
+    unsigned char rnd[8];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        ERR_clear_error(); /* a stale error would mislead the next SSL_get_error here */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t t = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        memcpy(rnd, &t, sizeof(rnd));
+    }
+    char boundary[40] = "tessera-";
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(boundary + 8 + 2 * i, 3, "%02x", rnd[i]);
     struct ts_sbuf parts = {0};
     size_t off[TS_MAX_RANGES + 1], len[TS_MAX_RANGES + 1];
     uint64_t size = (uint64_t)v->f->st.st_size, total = 0;

@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -145,35 +146,84 @@ void ts_log_access_flush(struct ts_access_log *log)
     log->len = 0;
 }
 
-/* Appends s, escaping what must not reach a log line raw: quotes, backslashes and control
- * bytes (a client controls these strings). */
-static size_t put_escaped(char *out, size_t room, const char *s, size_t len, int json)
+/* Length of the well-formed UTF-8 sequence (2 to 4 bytes) at s, or 0: no overlong forms, no
+ * surrogates, nothing above U+10FFFF, nothing cut short (RFC 3629, section 4). */
+static size_t utf8_len(const unsigned char *s, size_t len)
+{
+    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+    else
+        return 0;
+    if (len < n || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+    return n;
+}
+
+size_t ts_log_escape(char *out, size_t room, const char *str, size_t len, unsigned flags)
 {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    int json = (flags & TS_LOG_ESC_JSON) != 0;
     size_t n = 0;
-    for (size_t i = 0; i < len && n + 6 < room; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = s[i];
+        size_t seq = c >= 0x80 && json ? utf8_len(s + i, len - i) : 0;
+        /* C1 controls (U+0080..U+009F) reach a terminal as controls too; U+2028 and U+2029
+         * end lines for JavaScript and some log tools */
+        bool plain_seq = seq > 0 && !(seq == 2 && c == 0xc2 && s[i + 1] < 0xa0) &&
+                         !(seq == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8);
+        if (plain_seq) {
+            if (n + seq > room) break;
+            memcpy(out + n, s + i, seq);
+            n += seq;
+            i += seq - 1;
+        } else if (seq == 3) { /* U+2028, U+2029 */
+            if (n + 6 > room) break;
+            memcpy(out + n, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+            n += 6;
+            i += 2;
+        } else if (seq == 2) { /* a C1 control: \u0080..\u009f */
+            if (n + 6 > room) break;
+            memcpy(out + n, "\\u00", 4);
+            out[n + 4] = hex[s[i + 1] >> 4];
+            out[n + 5] = hex[s[i + 1] & 15];
+            n += 6;
+            i += 1;
+        } else if (c == '"' || c == '\\') {
+            if (n + 2 > room) break;
             out[n++] = '\\';
             out[n++] = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
-            if (json && c >= 0x80) {
-                out[n++] = (char)c; /* JSON output is UTF-8; pass bytes through */
-                continue;
-            }
-            memcpy(out + n, json ? "\\u00" : "\\x", json ? 4 : 2);
-            n += json ? 4 : 2;
+        } else if (c < 0x20 || c >= 0x7f || (c == ' ' && (flags & TS_LOG_ESC_SPACE))) {
+            /* controls, DEL, and in JSON a byte that is not part of valid UTF-8 */
+            size_t w = json ? 6 : 4;
+            if (n + w > room) break;
+            memcpy(out + n, json ? "\\u00" : "\\x", w - 2);
+            n += w - 2;
             out[n++] = hex[c >> 4];
             out[n++] = hex[c & 15];
         } else {
+            if (n + 1 > room) break;
             out[n++] = (char)c;
         }
     }
     return n;
 }
 
-#define PUT_STR(s) n += put_escaped(line + n, sizeof(line) - n, (s), strlen(s), json)
-#define PUT_MEM(s, l) n += put_escaped(line + n, sizeof(line) - n, (s), (l), json)
+/* Each client-supplied field gets at most this much of a line (escapes included), so a line
+ * always ends as it should, however long the strings: a JSON line cut short would not parse. */
+#define FIELD_MAX 1024
+#define TARGET_MAX 3072
+
+#define PUT_ESC(s, l, max, flags)                                                                  \
+    n += ts_log_escape(line + n, (max) < sizeof(line) - n ? (max) : sizeof(line) - n, (s), (l),    \
+                       (flags))
 #define RAW(s)                                                                                     \
     do {                                                                                           \
         if (n + sizeof(s) < sizeof(line)) memcpy(line + n, (s), sizeof(s) - 1), n += sizeof(s) - 1; \
@@ -188,6 +238,7 @@ void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
 {
     if (access_fd < 0) return;
     int json = access_format == TS_LOG_FORMAT_JSON;
+    unsigned esc = json ? TS_LOG_ESC_JSON : 0;
     if (e->time != log->cached_sec) {
         struct tm tm;
         gmtime_r(&e->time, &tm);
@@ -195,45 +246,53 @@ void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
                  json ? "%Y-%m-%dT%H:%M:%SZ" : "%d/%b/%Y:%H:%M:%S +0000", &tm);
         log->cached_sec = e->time;
     }
-    char line[4096];
+    /* room for every field at its maximum plus the fixed text: nothing below is cut */
+    char line[3 * FIELD_MAX + TARGET_MAX + 512];
     size_t n = 0;
-    const char *user = e->user ? e->user : "-";
+    const char *user = e->user ? e->user : e->user_unverified;
     if (json) {
         PUT_FMT("{\"time\":\"%s\",\"remote\":\"%s\",\"user\":\"", log->cached_time, e->remote);
-        PUT_STR(user);
+        if (e->user)
+            PUT_ESC(e->user, strlen(e->user), FIELD_MAX, esc);
+        else
+            RAW("-");
+        if (!e->user && e->user_unverified) {
+            RAW("\",\"user_unverified\":\"");
+            PUT_ESC(user, strlen(user), FIELD_MAX, esc);
+        }
         PUT_FMT("\",\"method\":\"%s\",\"target\":\"", e->method);
-        PUT_MEM(e->target, e->target_len);
+        PUT_ESC(e->target, e->target_len, TARGET_MAX, esc);
         PUT_FMT("\",\"protocol\":\"HTTP/1.%d\",\"status\":%d,\"bytes\":%llu,\"referer\":\"",
                 e->http_minor, e->status, (unsigned long long)e->bytes);
-        PUT_MEM(e->referer, e->referer_len);
+        PUT_ESC(e->referer, e->referer_len, FIELD_MAX, esc);
         RAW("\",\"user_agent\":\"");
-        PUT_MEM(e->user_agent, e->user_agent_len);
+        PUT_ESC(e->user_agent, e->user_agent_len, FIELD_MAX, esc);
         PUT_FMT("\",\"duration_us\":%llu}\n", (unsigned long long)e->duration_us);
     } else {
-        /* combined, with the user field carrying the client certificate subject; spaces in it
-         * are escaped so the line still splits on spaces. */
+        /* combined, with the user field carrying the client certificate subject, prefixed
+         * "unverified:" when its issuer is unknown (a verified subject starts with an attribute
+         * name and '='); spaces in it are escaped so the line still splits on spaces */
         PUT_FMT("%s - ", e->remote);
-        for (const char *u = user; *u && n + 8 < sizeof(line); u++) {
-            if (*u == ' ')
-                RAW("\\x20");
-            else
-                PUT_MEM(u, 1);
+        if (!user || !*user)
+            RAW("-");
+        else {
+            if (!e->user) RAW("unverified:");
+            PUT_ESC(user, strlen(user), FIELD_MAX, TS_LOG_ESC_SPACE);
         }
         PUT_FMT(" [%s] \"%s ", log->cached_time, e->method);
-        PUT_MEM(e->target, e->target_len);
+        PUT_ESC(e->target, e->target_len, TARGET_MAX, esc);
         PUT_FMT(" HTTP/1.%d\" %d %llu \"", e->http_minor, e->status, (unsigned long long)e->bytes);
         if (e->referer_len)
-            PUT_MEM(e->referer, e->referer_len);
+            PUT_ESC(e->referer, e->referer_len, FIELD_MAX, esc);
         else
             RAW("-");
         RAW("\" \"");
         if (e->user_agent_len)
-            PUT_MEM(e->user_agent, e->user_agent_len);
+            PUT_ESC(e->user_agent, e->user_agent_len, FIELD_MAX, esc);
         else
             RAW("-");
         RAW("\"\n");
     }
-    if (n >= sizeof(line) - 1) line[sizeof(line) - 2] = '\n', n = sizeof(line) - 1;
     if (log->len + n > sizeof(log->buf)) ts_log_access_flush(log);
     memcpy(log->buf + log->len, line, n);
     log->len += n;

@@ -37,7 +37,9 @@ void ts_log_ssl(enum ts_log_level level, const char *fmt, ...)
 /* One request as the access log sees it. Strings need not be NUL-terminated. */
 struct ts_access_entry {
     const char *remote;
-    const char *user; /* verified client certificate subject, or NULL */
+    const char *user;            /* verified client certificate subject, or NULL */
+    const char *user_unverified; /* subject of an accepted certificate from an unknown issuer
+                                    (tls.client_auth optional_no_ca), or NULL */
     time_t time;
     const char *method;
     const char *target;
@@ -65,6 +67,16 @@ int ts_log_access_enabled(void);
 
 /* Appends one line; flushes when the buffer is nearly full. Worker thread. */
 void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e);
+
+/* ts_log_escape flags: JSON string escapes (else the combined format's \xHH), and spaces too. */
+enum { TS_LOG_ESC_JSON = 1, TS_LOG_ESC_SPACE = 2 };
+
+/* Copies len bytes of s to out (at most room bytes, no NUL), escaped so that no client can break
+ * a log line: '"' and '\\' get a backslash; controls (C0, DEL) become \u00XX in JSON, \xHH in
+ * combined. JSON keeps well-formed UTF-8 as it is (C1 controls become \u00XX, U+2028/9 \u2028/9)
+ * and writes each byte that is not part of it as \u00XX; combined writes every byte >= 0x7f as
+ * \xHH. Never writes half an escape or half a character. Returns the bytes written. */
+size_t ts_log_escape(char *out, size_t room, const char *s, size_t len, unsigned flags);
 
 /* Writes out what is buffered. The worker calls it once per event-loop turn. */
 void ts_log_access_flush(struct ts_access_log *log);

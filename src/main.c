@@ -40,6 +40,43 @@ static void usage(FILE *out)
             "Command-line values override the configuration file.\n");
 }
 
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Failed handshakes are the clients' doing, so they are logged one by one only at debug; at
+ * info this line, from the main thread once per log.summary_interval_s, gives the counts by
+ * reason since the last one, read from the workers' own counters (nothing on their path).
+ * A peer that just closes is left out, as a scanner's probe is no failure worth a line. */
+static void log_handshake_failures(const struct ts_server *srv, uint64_t seen[TS_HS_FAIL_N],
+                                   uint64_t elapsed_ms)
+{
+    if (!ts_log_enabled(TS_LOG_INFO)) return;
+    uint64_t now[TS_HS_FAIL_N] = {0}, total = 0;
+    for (int i = 0; i < srv->nworkers; i++)
+        for (int r = 0; r < TS_HS_FAIL_N; r++)
+            now[r] += ts_stat_get(&srv->workers[i].stats.hs_fail[r]);
+    char list[512];
+    size_t n = 0;
+    list[0] = '\0';
+    for (int r = 0; r < TS_HS_FAIL_N; r++) {
+        uint64_t d = now[r] - seen[r];
+        seen[r] = now[r];
+        if (r == TS_HS_FAIL_PEER_CLOSED || d == 0) continue;
+        total += d;
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s %llu", n ? ", " : "",
+                              ts_stats_hs_fail_names[r], (unsigned long long)d);
+    }
+    if (total > 0)
+        ts_log_info("TLS handshakes failed in the last %llu s: %llu (%s); one line each at "
+                    "log.level debug",
+                    (unsigned long long)(elapsed_ms + 500) / 1000, (unsigned long long)total,
+                    list);
+}
+
 static int die_config(const char *msg)
 {
     fprintf(stderr, "tessera: configuration error: %s\n", msg);
@@ -171,6 +208,7 @@ int main(int argc, char **argv)
     srv.workers = calloc((size_t)cfg.workers, sizeof(struct ts_worker));
     if (!srv.workers) abort();
     int started = 0;
+    uint64_t hs_fail_seen[TS_HS_FAIL_N] = {0}, summary_last = monotonic_ms();
     status = 1;
     for (; started < cfg.workers; started++) {
         if (ts_worker_init(&srv.workers[started], &srv, started) < 0 ||
@@ -189,9 +227,17 @@ int main(int argc, char **argv)
                      "%s%s (http, redirects to https)", ", ", cfg.redirect_listen[i]);
         ts_log_info("%s %s listening on %s, %d workers, root %s, %s", TS_SERVER_NAME, TS_VERSION,
                     where, cfg.workers, cfg.root, OpenSSL_version(OPENSSL_VERSION));
+        uint64_t every_ms = (uint64_t)cfg.log.summary_interval_s * 1000;
         for (;;) {
-            int sig = 0;
-            if (sigwait(&sigs, &sig) != 0) continue;
+            uint64_t now = monotonic_ms();
+            if (now - summary_last >= every_ms) {
+                log_handshake_failures(&srv, hs_fail_seen, now - summary_last);
+                summary_last = now;
+            }
+            uint64_t left = summary_last + every_ms - now;
+            struct timespec wait = {(time_t)(left / 1000), (long)(left % 1000) * 1000000};
+            int sig = sigtimedwait(&sigs, NULL, &wait);
+            if (sig < 0) continue; /* the interval passed (EAGAIN), or EINTR */
             if (sig == SIGHUP) {
                 ts_log_warn("SIGHUP ignored: restart tessera to apply configuration changes");
                 continue;
@@ -204,6 +250,7 @@ int main(int argc, char **argv)
     ts_acceptor_stop(&acceptor);
     for (int i = 0; i < started; i++) ts_worker_stop(&srv.workers[i]);
     for (int i = 0; i < started; i++) ts_worker_destroy(&srv.workers[i]);
+    if (started > 0) log_handshake_failures(&srv, hs_fail_seen, monotonic_ms() - summary_last);
     if (started < cfg.workers) {
         /* the one that failed was initialised, not started */
         struct ts_worker *w = &srv.workers[started];

@@ -132,7 +132,7 @@ expect "optional_no_ca: a certificate from an unknown issuer still gets 403 on p
 expect_match "...saying the issuer is not trusted" "$P" 'data-reason="untrusted_issuer"'
 tcurl $(cert client-other) -A nc-untrusted -o /dev/null "$BASE/hello.txt"
 sleep 0.2
-expect_match "optional_no_ca: the unknown issuer's subject is exposed in the access log" "$(grep nc-untrusted "$T/access.log")" '^127\.0\.0\.1 - O=elsewhere,CN=eve \['
+expect_match "optional_no_ca: the unknown issuer's subject is logged, marked unverified" "$(grep nc-untrusted "$T/access.log")" '^127\.0\.0\.1 - unverified:O=elsewhere,CN=eve \['
 page none /private/
 expect "optional_no_ca: no certificate -> 403" "$CODE" 403
 stop_server

@@ -82,7 +82,8 @@ make_site() {
 }
 
 # Writes $T/tessera.json. Variables: WORKERS, TLS_EXTRA (", \"key\": value" inside "tls"),
-# TOP_EXTRA ("\"key\": value," at the top level), TIMEOUTS, LIMITS, LOG_LEVEL, ACCESS_LOG.
+# TOP_EXTRA ("\"key\": value," at the top level), TIMEOUTS, LIMITS, LOG_LEVEL, ACCESS_LOG,
+# LOG_EXTRA (", \"key\": value" inside "log").
 write_config() {
     local timeouts=${TIMEOUTS:-'"shutdown_s": 1'} limits=${LIMITS:-'"max_connections": 8192'}
     cat >"$T/tessera.json" <<JSON
@@ -98,7 +99,7 @@ write_config() {
     },
     "timeouts": { $timeouts },
     "limits": { $limits },
-    "log": { "access": "${ACCESS_LOG:-$T/access.log}", "error": "-", "level": "${LOG_LEVEL:-info}" }
+    "log": { "access": "${ACCESS_LOG:-$T/access.log}", "error": "-", "level": "${LOG_LEVEL:-info}" ${LOG_EXTRA:-} }
 }
 JSON
 }

@@ -91,6 +91,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.timeouts.shutdown_s, 1);
     assert_string_equal(cfg.log.access, "-");
     assert_int_equal(cfg.log.level, TS_LOG_INFO);
+    assert_int_equal(cfg.log.summary_interval_s, 60);
     ts_config_free(&cfg);
 }
 
@@ -149,6 +150,8 @@ static void test_errors(void **state)
     expect_error("{" BASE ", \"session_cache\": []}}", "tls.session_cache: must be an object");
     expect_error("{" BASE "}, \"log\": {\"format\": \"xml\"}}",
                  "log.format: must be one of \"combined\", \"json\"");
+    expect_error("{" BASE "}, \"log\": {\"summary_interval_s\": 0}}",
+                 "log.summary_interval_s: must be an integer from 1 to 3600");
     expect_error("[1]", "the top level must be a JSON object");
     expect_error("{\"root\": \"@DIR@\", \"tls\": {\"certificate\": \"/nonexistent.pem\"}}",
                  "tls.certificate: /nonexistent.pem");
