@@ -369,7 +369,10 @@ static size_t check_output(const struct mem *m, const struct expect *ex, size_t 
         const char *conn = header(h, hend, "Connection", &vl);
         bool close = conn && vl == 5 && strncasecmp(conn, "close", 5) == 0;
         const struct expect *e = &ex[n];
-        if (e->error && status != e->error)
+        /* A request with two faults may meet either first: llhttp reports a piece of the
+         * target as it ends a read, so a split one can be too long (414) before the parse
+         * in one piece reaches a byte it refuses (400). */
+        if (e->error && status != e->error && !(e->error == 400 && status == 414))
             die("response %zu: status %d, the request's parse says %d", n, status, e->error);
         if (!close && !e->keep) die("response %zu: keeps the connection the request ends", n);
         if (e->keep && !close && e->minor == 0 && !conn)
