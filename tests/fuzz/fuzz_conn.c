@@ -27,12 +27,14 @@
 
 /* Input: flags, the stream length (LE16; 0xffff = all the rest), the stream the client sends,
  * then control bytes: each read and write the server makes takes the next one as its size
- * (0: would block); once they run out, every read and write takes all it can. */
+ * (0: would block; for a write, 253: the client stops reading for good, 254: it resets);
+ * once they run out, every read and write takes all it can. */
 enum {
     F_CONFIG = 1,      /* configuration B: small buffers, no file cache, 3 requests, no linger */
     F_END = 7 << 1,    /* after the stream: FIN, reset, error, idle (timers), drain (stop) */
     F_PEER_OPEN = 1 << 4, /* the socket lingering reads from still has its peer */
     F_IPV6 = 1 << 5,   /* the client is ::1 (not allowed to see /status) */
+    F_SHRINK = 1 << 6, /* big.bin shrinks once the first response bytes are out */
 };
 enum end_mode { END_FIN, END_RESET, END_ERROR, END_IDLE, END_DRAIN };
 
@@ -41,6 +43,7 @@ enum end_mode { END_FIN, END_RESET, END_ERROR, END_IDLE, END_DRAIN };
 #define MAX_TURNS 200000
 #define MAX_REQS 4096
 #define BIG_SIZE 150001 /* several 64 KiB fill_body rounds, an odd tail */
+#define BIG_SHRUNK 70000
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -72,7 +75,8 @@ struct mem {
     enum ts_io end; /* what a read returns once the stream is consumed */
     uint8_t *out;
     size_t out_len;
-    bool out_full;
+    bool cut;         /* the client's view may end inside a response */
+    bool write_stuck; /* every write would block from now on */
 };
 
 /* The next control byte as a size: 0 would block, 1..127 bytes, then steps of `unit`. */
@@ -105,8 +109,16 @@ static enum ts_io mem_write(void *ctx, const void *buf, size_t len, size_t *put)
     struct mem *m = ctx;
     *put = 0;
     if (len == 0) die("write of nothing (a send that can never finish)");
-    if (m->out_len == MAX_OUTPUT) {
-        m->out_full = true;
+    if (m->write_stuck) return TS_IO_WANT_WRITE;
+    bool reset = m->out_len == MAX_OUTPUT;
+    if (!reset && m->ctl_off < m->ctl_len && m->ctl[m->ctl_off] >= 253) {
+        reset = m->ctl[m->ctl_off++] == 254;
+        m->write_stuck = !reset;
+        m->cut = true;
+        if (m->write_stuck) return TS_IO_WANT_WRITE;
+    }
+    if (reset) {
+        m->cut = true;
         return TS_IO_EOF;
     }
     size_t n = budget(m, 1024);
@@ -128,6 +140,7 @@ static struct ts_config cfgs[2];
 static struct ts_server srvs[2];
 static struct ts_worker workers[2];
 static uint8_t *outbuf;
+static unsigned char *big;
 
 static void put_file(const char *rel, const void *data, size_t len)
 {
@@ -182,6 +195,8 @@ static const char *const config_fmt[2] = {
     "\"file_cache\":{\"entries\":0},\"timeouts\":{\"shutdown_s\":0,\"keepalive_s\":0}}",
 };
 
+static char big_path[512];
+
 static void load_config(int i)
 {
     char json[4096], path[512], err[1024];
@@ -217,11 +232,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     put_text("www/private/secret.txt", "secret\n");
     put_dir("www/errors");
     put_text("www/errors/404.html", "<h1>{{status}} {{title}}</h1><p>{{message}}</p>\n");
-    unsigned char *big = malloc(BIG_SIZE);
+    big = malloc(BIG_SIZE);
     if (!big) die("malloc");
     for (uint64_t i = 0; i < BIG_SIZE; i++) big[i] = big_byte(i);
     put_file("www/big.bin", big, BIG_SIZE);
-    free(big);
+    snprintf(big_path, sizeof(big_path), "%s/www/big.bin", tmpdir);
     outbuf = malloc(MAX_OUTPUT);
     if (!outbuf) die("malloc");
     load_config(0);
@@ -345,7 +360,7 @@ static size_t check_output(const struct mem *m, const struct expect *ex, size_t 
     while (p < end) {
         const char *hend = find(p, end, "\r\n\r\n");
         if (!hend) {
-            if (!m->out_full) die("response %zu: header block cut short", n);
+            if (!m->cut) die("response %zu: header block cut short", n);
             return n;
         }
         hend += 2; /* the last header line's CRLF belongs to the block */
@@ -383,7 +398,7 @@ static size_t check_output(const struct mem *m, const struct expect *ex, size_t 
         if (e->head || status == 204 || status == 304) len = 0;
         const char *body = hend + 2;
         if ((uint64_t)(end - body) < len) {
-            if (!m->out_full) die("response %zu: body cut short", n);
+            if (!m->cut) die("response %zu: body cut short", n);
             return n;
         }
         check_big(h, hend, body, len, status);
@@ -468,9 +483,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     atomic_fetch_add(&srvs[ci].open_conns, 1); /* as the acceptor counts it */
     ts_conn_accept_transport(w, &h, &mem_io, &m);
 
-    bool drained = false;
+    bool drained = false, shrunk = false;
     for (unsigned turn = 0; w->conns; turn++) {
         if (turn == MAX_TURNS) die("connection still open after %u turns", turn);
+        if ((flags & F_SHRINK) && !shrunk && m.out_len > 0) {
+            /* a file changing under a response in flight: fill_body must not send what the
+             * length it promised does not cover, and the connection must end */
+            shrunk = m.cut = true;
+            if (truncate(big_path, BIG_SHRUNK) < 0) die("truncate");
+        }
         size_t progress = m.in_off + m.ctl_off + m.out_len;
         ts_conn_on_event(w->conns, EPOLLIN | EPOLLOUT);
         if (!w->conns || m.in_off + m.ctl_off + m.out_len != progress) continue;
@@ -484,6 +505,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!fire_timer(w)) die("connection waits with no timer armed");
     }
     atomic_store(&w->stopping, 0);
+    if (shrunk) put_file("www/big.bin", big, BIG_SIZE);
     if (flags & F_PEER_OPEN) close(sv[1]);
     check_idle_worker(w);
 
@@ -499,10 +521,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nresp = check_output(&m, ex, nex, &closed);
     /* every request was answered, unless a response closed the connection or the client
      * stopped reading (the output cap) */
-    if (!m.out_full && !closed && nresp != nex)
+    if (!m.cut && !closed && nresp != nex)
         die("%zu responses to %zu requests", nresp, nex);
     uint64_t begun = ts_stat_get(&w->stats.requests) - ts_stat_get(&before.requests);
-    if (begun != nresp && !(m.out_full && begun == nresp + 1))
+    if (begun != nresp && !(m.cut && begun == nresp + 1))
         die("%llu responses begun, %zu arrived", (unsigned long long)begun, nresp);
     if (ts_stat_get(&w->stats.bytes_sent) - ts_stat_get(&before.bytes_sent) != m.out_len)
         die("bytes_sent differs from what the client got");
