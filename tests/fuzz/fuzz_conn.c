@@ -48,9 +48,11 @@ enum end_mode { END_FIN, END_RESET, END_ERROR, END_IDLE, END_DRAIN };
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void cleanup(void);
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
+    cleanup(); /* abort() skips atexit: remove the temporary site now */
     va_list ap;
     va_start(ap, fmt);
     fputs("fuzz_conn: invariant broken: ", stderr);
