@@ -61,6 +61,8 @@ struct ts_conn {
     int fd;
     uint8_t state, gauge, close_kind;
     bool plain;         /* an http_redirect connection: no TLS */
+    const struct ts_conn_io *io; /* a test transport instead of the socket (plain, not redirected) */
+    void *io_ctx;
     bool responding;    /* a request is in flight (counted in requests.in_flight) */
     uint32_t nrequests;
     uint64_t sent;      /* bytes of the response in flight written so far */
@@ -220,6 +222,7 @@ static enum ts_io plain_result(ssize_t n)
 static enum ts_io conn_read(struct ts_conn *c, void *buf, size_t len, size_t *got)
 {
     if (!c->plain) return ts_tls_read(&c->tls, buf, len, got);
+    if (c->io) return c->io->read(c->io_ctx, buf, len, got);
     ssize_t n = recv(c->fd, buf, len, 0);
     *got = n > 0 ? (size_t)n : 0;
     return plain_result(n);
@@ -228,6 +231,7 @@ static enum ts_io conn_read(struct ts_conn *c, void *buf, size_t len, size_t *go
 static enum ts_io conn_write(struct ts_conn *c, const void *buf, size_t len, size_t *put)
 {
     if (!c->plain) return ts_tls_write(&c->tls, buf, len, put);
+    if (c->io) return c->io->write(c->io_ctx, buf, len, put);
     ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
     *put = n > 0 ? (size_t)n : 0;
     enum ts_io r = n == 0 ? TS_IO_WANT_WRITE : plain_result(n);
@@ -236,7 +240,8 @@ static enum ts_io conn_write(struct ts_conn *c, const void *buf, size_t len, siz
 
 /* ---- accept and handshake ---- */
 
-void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
+static void accept_conn(struct ts_worker *w, const struct ts_handoff *h,
+                        const struct ts_conn_io *io, void *io_ctx)
 {
     struct ts_conn *c = calloc(1, sizeof(*c));
     if (!c) {
@@ -261,7 +266,9 @@ void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
     }
     inet_ntop(c->peer_family, c->peer_addr, c->remote, sizeof(c->remote));
 
-    c->plain = h->plain;
+    c->plain = h->plain || io != NULL;
+    c->io = io;
+    c->io_ctx = io_ctx;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
     if ((!c->plain && ts_tls_conn_init(&c->tls, w->srv->ssl_ctx, c->fd) < 0) ||
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
@@ -288,6 +295,17 @@ void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
         ts_worker_timer_set(w, &c->timer, TS_TIMER_HANDSHAKE);
     }
     run(c);
+}
+
+void ts_conn_accept(struct ts_worker *w, const struct ts_handoff *h)
+{
+    accept_conn(w, h, NULL, NULL);
+}
+
+void ts_conn_accept_transport(struct ts_worker *w, const struct ts_handoff *h,
+                              const struct ts_conn_io *io, void *ctx)
+{
+    accept_conn(w, h, io, ctx);
 }
 
 /* Counts a client-certificate outcome (once per connection, when certificates are asked). */
@@ -484,7 +502,7 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     req->peer_family = c->peer_family;
     req->peer_addr = c->peer_addr;
     req->cert = &c->cert;
-    req->plain = c->plain;
+    req->plain = c->plain && !c->io; /* a test transport is answered like TLS, not redirected */
     req->keep_alive = !parse_error && llhttp_should_keep_alive(&c->in->parser) &&
                       !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
                       (cfg->limits.max_requests_per_connection == 0 ||

@@ -172,14 +172,27 @@ void ts_http_begin(llhttp_t *parser, struct ts_req *req)
     parser->data = req;
 }
 
+static bool is_tchar(char c)
+{
+    return isalnum((unsigned char)c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
 /* A well-formed method llhttp does not know ("BREW / HTTP/1.1") is answered 501, not 400. */
 static bool is_method_token(const char *p, const char *end)
 {
     const char *s = p;
-    while (p < end && p - s < 32 &&
-           (isalnum((unsigned char)*p) || (*p && strchr("!#$%&'*+-.^_`|~", *p))))
-        p++;
+    while (p < end && p - s < 32 && is_tchar(*p)) p++;
     return p > s && p < end && *p == ' ';
+}
+
+/* llhttp refuses an unknown method at its first unexpected byte, but 501 or 400 depends on
+ * what follows: while the token is still arriving, wait for more (llhttp keeps its error and
+ * reports it again), so the answer does not depend on where a read split the request. */
+static bool method_token_open(const char *p, const char *end)
+{
+    const char *s = p;
+    while (p < end && p - s < 32 && is_tchar(*p)) p++;
+    return p == end && p - s < 32;
 }
 
 enum ts_http_parse ts_http_parse(llhttp_t *parser, struct ts_req *req, const char *data,
@@ -197,6 +210,10 @@ enum ts_http_parse ts_http_parse(llhttp_t *parser, struct ts_req *req, const cha
     if (e == HPE_PAUSED && req->complete) {
         llhttp_resume(parser);
         return TS_HTTP_REQUEST;
+    }
+    if (e == HPE_INVALID_METHOD && !req->error && method_token_open(req->raw, data + len)) {
+        *consumed = len;
+        return TS_HTTP_NEED_MORE;
     }
     if (!req->error) {
         req->error = e == HPE_INVALID_METHOD && is_method_token(req->raw, data + len) ? 501 : 400;

@@ -320,8 +320,8 @@ static bool allowed(const struct ts_req *req, const struct ts_config *cfg)
 static bool query_has(struct ts_str q, const char *name)
 {
     size_t nl = strlen(name);
+    if (!q.p) return false; /* no query: NULL + 0 would be undefined */
     const char *p = q.p, *end = q.p + q.len;
-    if (!p) return false;
     p++; /* '?' */
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));

@@ -222,6 +222,24 @@ static void test_head_known_early(void **state)
     assert_false(req.head_only);
 }
 
+/* An unknown method is 501 however reads split it, even inside the method token. */
+static void test_unknown_method(void **state)
+{
+    (void)state;
+    static const char brew[] = "BREW / HTTP/1.1\r\nHost: a\r\n\r\n";
+    for (size_t step = 1; step < sizeof(brew); step++) {
+        size_t used;
+        assert_int_equal(parse_steps(brew, step, &used), TS_HTTP_ERROR);
+        if (req.error != 501) fail_msg("split every %zu bytes: error %d", step, req.error);
+    }
+    size_t used;
+    assert_int_equal(parse_steps("BR", 1, &used), TS_HTTP_NEED_MORE); /* still undecided */
+    expect_error("BR\x01W / HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    expect_error("BREWBREWBREWBREWBREWBREWBREWBREWBREW / HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    assert_int_equal(parse_steps("BREWBREWBREWBREWBREWBREWBREWBREWBREW", 1, &used),
+                     TS_HTTP_ERROR); /* too long for a method: decided without the space */
+}
+
 static void test_body(void **state)
 {
     (void)state;
@@ -266,6 +284,7 @@ int main(void)
         cmocka_unit_test(test_whole),      cmocka_unit_test(test_every_split),
         cmocka_unit_test(test_pipelined),  cmocka_unit_test(test_http10),
         cmocka_unit_test(test_errors),     cmocka_unit_test(test_body),
+        cmocka_unit_test(test_unknown_method),
         cmocka_unit_test(test_incomplete), cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_absolute_form), cmocka_unit_test(test_head_known_early),
     };
