@@ -30,6 +30,21 @@ expect "a FIFO then a file on one connection: 404 200" \
     "$(tcurl --max-time $((5 * MULT)) -o /dev/null -o /dev/null -w '%{http_code} ' "$BASE/fifo" "$BASE/hello.txt")" "404 200 "
 check "the server keeps no descriptor of the FIFO" bash -c "! ls -l /proc/$SERVER_PID/fd | grep -q '/fifo\$'"
 expect "the server still answers" "$(tcurl --max-time $((5 * MULT)) "$BASE/hello.txt")" hello
+
+# Out of descriptors: the server's limit is lowered so that the connection is accepted but the
+# file cannot be opened. That answers 503 and is not cached: with the limit back, the file is
+# served at once (well within file_cache.valid_ms).
+fds=$(ls "/proc/$SERVER_PID/fd")
+k=0
+while printf '%s\n' "$fds" | grep -qx "$k" && [ "$k" -lt 100000 ]; do k=$((k + 1)); done
+hard=$(prlimit --pid "$SERVER_PID" --nofile --noheadings --output HARD --raw)
+soft=$(prlimit --pid "$SERVER_PID" --nofile --noheadings --output SOFT --raw)
+check "lower the server's descriptor limit" prlimit --pid "$SERVER_PID" --nofile=$((k + 1)):"$hard"
+code=$(tcurl --max-time $((5 * MULT)) -D "$T/h" -o /dev/null -w '%{http_code}' "$BASE/style.css")
+check "restore the limit" prlimit --pid "$SERVER_PID" --nofile="$soft:$hard"
+expect "no descriptor for the file -> 503" "$code" 503
+expect "...with Retry-After" "$(tr -d '\r' <"$T/h" | sed -n 's/^Retry-After: //p')" 1
+expect "...not cached: served once descriptors are back" "$(tcurl --max-time $((5 * MULT)) -o /dev/null -w '%{http_code}' "$BASE/style.css")" 200
 stop_server
 expect "server exits 0" "$?" 0
 check_server_log
