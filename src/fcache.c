@@ -155,21 +155,32 @@ struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel
     }
     struct ts_file *f = fc->buckets[hash & (fc->nbuckets - 1)];
     while (f && (f->hash != hash || strcmp(f->path, rel) != 0)) f = f->next_in_bucket;
+    struct ts_file *fresh = NULL;
     if (f && now_ms - f->checked_ms >= fc->valid_ms) {
         /* stale: reopen, and keep the old entry if nothing changed (its fd stays warm) */
-        struct ts_file *fresh = open_file(fc, rootfd, rel, len, hash);
-        if (same_file(f, fresh)) {
+        fresh = open_file(fc, rootfd, rel, len, hash);
+        if (fresh->fd < 0 && !ts_file_err_definitive(fresh->err)) {
+            /* a shortage (EMFILE...) says nothing about the file: keep what we had,
+             * unchecked, so that the next lookup tries again */
             destroy(fresh);
+            fresh = NULL;
+        } else if (same_file(f, fresh)) {
+            destroy(fresh);
+            fresh = NULL;
             f->checked_ms = now_ms;
         } else {
             evict(fc, f);
             f = NULL;
-            destroy(fresh); /* simpler to insert below than to swap in place */
         }
     }
     if (!f) {
+        if (!fresh) fresh = open_file(fc, rootfd, rel, len, hash);
+        if (fresh->fd < 0 && !ts_file_err_definitive(fresh->err)) {
+            fresh->refs = 1; /* answered, not cached: the next lookup opens again */
+            return fresh;
+        }
         while (fc->count >= fc->max && fc->lru_tail) evict(fc, fc->lru_tail);
-        f = open_file(fc, rootfd, rel, len, hash);
+        f = fresh;
         f->checked_ms = now_ms;
         f->cached = true;
         struct ts_file **b = &fc->buckets[hash & (fc->nbuckets - 1)];

@@ -35,8 +35,11 @@ struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms);
 void ts_fcache_free(struct ts_fcache *fc);
 
 /* Opens rel under rootfd (RESOLVE_BENEATH, as ts_file_open_beneath) through the cache.
- * Returns a referenced file: fd >= 0, st and real filled, or fd == -1 and err set (failures
- * are cached too). now_ms is the worker's clock. Release with ts_fcache_release. Never NULL. */
+ * Returns a referenced file: fd >= 0, st and real filled, or fd == -1 and err set. Failures
+ * that answer for the file (ts_file_err_definitive: ENOENT, EACCES, ENXIO...) are cached too;
+ * a shortage (EMFILE, ENOMEM...) is returned uncached and a stale entry is kept unchecked, so
+ * the next lookup opens again. now_ms is the worker's clock. Release with ts_fcache_release.
+ * Never NULL. */
 struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel, uint64_t now_ms);
 
 /* Drops a reference; the descriptor is closed when the file has left the cache and the last

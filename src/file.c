@@ -6,6 +6,7 @@
 #include "cond.h"
 #include "fcache.h"
 #include "http.h"
+#include "log.h"
 #include "mime.h"
 #include "response.h"
 #include "worker.h"
@@ -86,68 +87,166 @@ static bool fd_path(int fd, char *buf, size_t len)
     return true;
 }
 
-/* Without openat2 (Linux before 5.6, or valgrind): open, then check where the descriptor
- * really leads. A race with a symlink swapped in between cannot escape either: the check
- * looks at the opened file itself. */
+/* Whether path (a real path) is root or lies under it. */
+static bool path_under(const char *root, const char *path)
+{
+    size_t rl = strlen(root);
+    if (strcmp(root, "/") == 0) return true;
+    return strncmp(path, root, rl) == 0 && (path[rl] == '\0' || path[rl] == '/');
+}
+
+/* Without openat2: the path is first opened with O_PATH, which follows symlinks but opens
+ * nothing (no FIFO blocks, no device driver runs, no permission is checked). Where that
+ * descriptor really leads is then checked, and only a regular file or a directory under the
+ * root is opened for reading, through /proc/self/fd: the very inode already checked, so a
+ * symlink swapped in meanwhile cannot lead elsewhere. */
 int ts_file_open_checked(int rootfd, const char *rel)
 {
-    int fd = openat(rootfd, rel[0] ? rel : ".", O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) return -1;
+    int pfd = openat(rootfd, rel[0] ? rel : ".", O_PATH | O_CLOEXEC);
+    if (pfd < 0) return -1;
+    int fd = -1, err = EXDEV;
     char root[PATH_MAX], got[PATH_MAX];
-    size_t rl;
-    if (!fd_path(rootfd, root, sizeof(root)) || !fd_path(fd, got, sizeof(got)) ||
-        strncmp(got, root, (rl = strlen(root))) != 0 ||
-        (got[rl] != '\0' && got[rl] != '/' && strcmp(root, "/") != 0)) {
+    struct stat st;
+    if (!fd_path(rootfd, root, sizeof(root)) || !fd_path(pfd, got, sizeof(got)) ||
+        !path_under(root, got))
+        goto out;
+    if (fstat(pfd, &st) < 0) {
+        err = errno;
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        err = ENXIO;
+        goto out;
+    }
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+    fd = open(self, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    err = errno;
+out:
+    close(pfd);
+    if (fd < 0) errno = err;
+    return fd;
+}
+
+static int sys_openat2(int dirfd, const char *path, int flags)
+{
+    struct open_how how = {
+        .flags = (unsigned)flags,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+static bool transient(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOMEM || err == EAGAIN;
+}
+
+/* Whether openat2 can be used, learned once by opening the root itself with O_PATH, which
+ * needs no permission: any failure but a shortage means the kernel lacks it (ENOSYS, before
+ * Linux 5.6) or a seccomp filter refuses it (container runtimes and systemd's
+ * SystemCallFilter answer EPERM). After a success, EPERM is a real permission error. */
+enum { OPENAT2_UNKNOWN, OPENAT2_WORKS, OPENAT2_ABSENT };
+
+static int openat2_state(int rootfd)
+{
+    static _Atomic int state;
+    int s = atomic_load_explicit(&state, memory_order_relaxed);
+    if (s != OPENAT2_UNKNOWN) return s;
+    int fd = sys_openat2(rootfd, ".", O_PATH | O_CLOEXEC);
+    if (fd >= 0) {
         close(fd);
-        errno = EXDEV;
+        s = OPENAT2_WORKS;
+    } else if (transient(errno)) {
+        return OPENAT2_UNKNOWN; /* decide on a later call */
+    } else {
+        ts_log_info("openat2 is not available (%s): files are opened with openat and a check "
+                    "of /proc/self/fd", strerror(errno));
+        s = OPENAT2_ABSENT;
+    }
+    atomic_store_explicit(&state, s, memory_order_relaxed);
+    return s;
+}
+
+/* O_NONBLOCK: a FIFO would otherwise block the worker in open() until a writer comes; on
+ * regular files and directories it changes nothing. Anything else that opens (a FIFO, a
+ * device; a socket fails with ENXIO by itself) is closed again and refused with ENXIO. */
+int ts_file_open_beneath(int rootfd, const char *rel)
+{
+    int s = openat2_state(rootfd);
+    if (s == OPENAT2_ABSENT) return ts_file_open_checked(rootfd, rel); /* checks before opening */
+    int fd = sys_openat2(rootfd, rel[0] ? rel : ".", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0 && s == OPENAT2_UNKNOWN && (errno == ENOSYS || errno == EPERM))
+        return ts_file_open_checked(rootfd, rel);
+    if (fd < 0) return -1;
+    struct stat st;
+    int err = fstat(fd, &st) < 0 ? errno : S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ? 0 : ENXIO;
+    if (err) {
+        close(fd);
+        errno = err;
         return -1;
     }
     return fd;
 }
 
-int ts_file_open_beneath(int rootfd, const char *rel)
+bool ts_file_err_definitive(int err)
 {
-    static _Atomic int no_openat2;
-    if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
-        struct open_how how = {
-            .flags = O_RDONLY | O_CLOEXEC | O_NOCTTY,
-            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-        };
-        int fd = (int)syscall(SYS_openat2, rootfd, rel[0] ? rel : ".", &how, sizeof(how));
-        if (fd >= 0 || errno != ENOSYS) return fd;
-        atomic_store_explicit(&no_openat2, 1, memory_order_relaxed);
-    }
-    return ts_file_open_checked(rootfd, rel);
+    return err == ENOENT || err == ENOTDIR || err == EACCES || err == EPERM || err == ELOOP ||
+           err == EXDEV || err == ENXIO || err == ENAMETOOLONG;
 }
 
+/* A shortage of descriptors or memory is temporary: 503 with Retry-After, as for overload
+ * (RFC 9110 15.6.4), so clients and caches retry instead of taking a 500 for a broken site. */
 static void fail_open(struct ts_req *req, int err)
 {
     if (err == EACCES || err == EPERM)
         ts_response_error(req, 403, "You do not have permission to read this file.");
     else if (err == ENAMETOOLONG)
         ts_response_error(req, 414, NULL);
-    else if (err == ENOENT || err == ENOTDIR || err == EXDEV || err == ELOOP)
+    else if (err == ENOENT || err == ENOTDIR || err == EXDEV || err == ELOOP || err == ENXIO)
         ts_response_error(req, 404, "The requested URL was not found on this server.");
+    else if (transient(err))
+        ts_response_error_with(req, 503, "The server is short of resources; try again.",
+                               "Retry-After", "1");
     else
         ts_response_error(req, 500, NULL);
 }
 
-static void redirect_slash(struct ts_req *req)
+/* Appends s percent-encoded: bytes outside keep (besides unreserved characters) become %XX. */
+static void add_encoded(struct ts_sbuf *b, const char *s, size_t len, const char *keep)
 {
-    char loc[8192 + 16];
-    size_t n = 0;
-    if (req->path.len + 1 + req->query.len >= sizeof(loc)) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)s, *end = p + len; p < end; p++) {
+        if (isalnum(*p) || (*p && strchr("-._~", *p)) || (*p && strchr(keep, *p))) {
+            ts_sbuf_add(b, (const char *)p, 1);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            ts_sbuf_add(b, e, 3);
+        }
+    }
+}
+
+/* The 301 from /dir to /dir/. Location is made of the resolved path (rel, which has no empty
+ * or dot segments and so no leading '/'), never of the raw target: "//evil.example/../dir"
+ * found the directory "dir", and repeating the target would send the client to another host
+ * ("//host" is a network-path reference, and browsers read '\' as '/'). The query is kept as
+ * sent, '%' included, with only bytes a URL cannot carry encoded. */
+static void redirect_slash(struct ts_req *req, const char *rel)
+{
+    struct ts_sbuf loc = {0};
+    ts_sbuf_add(&loc, "/", 1);
+    add_encoded(&loc, rel, strlen(rel), "!$&'()*+,;=:@/");
+    ts_sbuf_add(&loc, "/", 1);
+    if (req->query.len) add_encoded(&loc, req->query.p, req->query.len, "!$&'()*+,;=:@/?%");
+    if (loc.len > 16384) {
+        free(loc.p);
         ts_response_error(req, 414, NULL);
         return;
     }
-    memcpy(loc, req->path.p, req->path.len);
-    n = req->path.len;
-    loc[n++] = '/';
-    if (req->query.len) memcpy(loc + n, req->query.p, req->query.len);
-    n += req->query.len;
     static const char body[] = "Moved to the directory's URL with a trailing slash.\n";
     ts_response_start(req, 301);
-    ts_response_header(req, "Location", loc, n);
+    ts_response_header(req, "Location", loc.p, loc.len);
+    free(loc.p);
     ts_response_header(req, "Content-Type", "text/plain; charset=utf-8", 25);
     ts_response_end(req, sizeof(body) - 1);
     ts_response_body(req, body, sizeof(body) - 1);
@@ -321,24 +420,12 @@ static void send_multipart(struct ts_req *req, const struct ts_location *loc, co
 }
 
 /* A directory listing (locations[].autoindex): names HTML-escaped, links percent-encoded,
- * directories first. */
+ * directories first, at most LISTING_MAX entries (the rest left out). */
+#define LISTING_MAX 10000
+
 static int by_name(const void *a, const void *b)
 {
-    const struct dirent *const *x = a, *const *y = b;
-    return strcmp((*x)->d_name, (*y)->d_name);
-}
-
-static void add_href(struct ts_sbuf *b, const char *name)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-        if (isalnum(*p) || strchr("-._~", *p)) {
-            ts_sbuf_add(b, (const char *)p, 1);
-        } else {
-            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            ts_sbuf_add(b, e, 3);
-        }
-    }
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static void send_listing(struct ts_req *req, const char *rel)
@@ -346,26 +433,27 @@ static void send_listing(struct ts_req *req, const char *rel)
     int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
+        int err = errno;
         if (fd >= 0) close(fd);
-        fail_open(req, errno);
+        fail_open(req, err);
         return;
     }
-    struct dirent **ents = NULL;
+    /* Only the names are kept, copied: glibc's records are d_reclen bytes long, often less
+     * than sizeof(struct dirent), and live in a buffer the next readdir refills. */
+    char **names = NULL;
     size_t n = 0, cap = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL && n < 10000) {
+    while (n < LISTING_MAX && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue; /* ".", "..", and hidden files */
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
-            struct dirent **g = realloc(ents, cap * sizeof(*g));
+            char **g = realloc(names, cap * sizeof(*g));
             if (!g) abort();
-            ents = g;
+            names = g;
         }
-        ents[n] = malloc(sizeof(struct dirent));
-        if (!ents[n]) abort();
-        memcpy(ents[n++], e, sizeof(struct dirent));
+        if (!(names[n++] = strdup(e->d_name))) abort();
     }
-    qsort(ents, n, sizeof(*ents), by_name);
+    qsort(names, n, sizeof(*names), by_name);
     struct ts_sbuf b = {0};
     char title[PATH_MAX + 8];
     snprintf(title, sizeof(title), "/%s", rel);
@@ -381,7 +469,7 @@ static void send_listing(struct ts_req *req, const char *rel)
     for (int pass = 0; pass < 2; pass++) { /* directories, then the rest */
         for (size_t i = 0; i < n; i++) {
             struct stat st;
-            if (fstatat(dirfd(d), ents[i]->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+            if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
             bool dir = S_ISDIR(st.st_mode);
             if (dir != (pass == 0)) continue;
             char when[32], size[32];
@@ -390,10 +478,10 @@ static void send_listing(struct ts_req *req, const char *rel)
             strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
             snprintf(size, sizeof(size), dir ? "-" : "%lld", (long long)st.st_size);
             ts_sbuf_puts(&b, "<tr><td><a href=\"");
-            add_href(&b, ents[i]->d_name);
+            add_encoded(&b, names[i], strlen(names[i]), "");
             if (dir) ts_sbuf_puts(&b, "/");
             ts_sbuf_puts(&b, "\">");
-            ts_sbuf_add_html(&b, ents[i]->d_name);
+            ts_sbuf_add_html(&b, names[i]);
             if (dir) ts_sbuf_puts(&b, "/");
             ts_sbuf_puts(&b, "</a></td><td class=\"size\">");
             ts_sbuf_puts(&b, size);
@@ -403,8 +491,8 @@ static void send_listing(struct ts_req *req, const char *rel)
         }
     }
     ts_sbuf_puts(&b, "</table>\n</body></html>\n");
-    for (size_t i = 0; i < n; i++) free(ents[i]);
-    free(ents);
+    for (size_t i = 0; i < n; i++) free(names[i]);
+    free(names);
     closedir(d);
     ts_response_start(req, 200);
     static const char html[] = "text/html; charset=utf-8";
@@ -474,7 +562,7 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_lo
         if (dir_url)
             ts_response_error(req, 403, "Directory listing is not enabled.");
         else
-            redirect_slash(req);
+            redirect_slash(req, rel);
         return;
     }
     if (!S_ISREG(f->st.st_mode)) {

@@ -3,6 +3,7 @@
 #ifndef TS_FILE_H
 #define TS_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ts_req;
@@ -15,12 +16,22 @@ struct ts_location;
 int ts_file_resolve(const char *path, size_t len, char *out, size_t outlen);
 
 /* Opens rel under the root directory fd without ever leaving it (openat2 RESOLVE_BENEATH:
- * "..", absolute symlinks and symlinks leading outside fail with EXDEV). Returns fd or -1. */
+ * "..", absolute symlinks and symlinks leading outside fail with EXDEV), without blocking
+ * (O_NONBLOCK), for reading. Only a regular file or a directory is returned; anything else
+ * (FIFO, socket, device) fails with ENXIO. Where openat2 is missing or refused (ENOSYS or
+ * EPERM when the root itself is first opened), ts_file_open_checked does the work. Returns fd
+ * or -1 with errno. Any thread. */
 int ts_file_open_beneath(int rootfd, const char *rel);
 
-/* The same without openat2 (used when the kernel lacks it): openat, then a check of where
- * the descriptor really leads. Returns fd or -1 (EXDEV for a path outside the root). */
+/* The same without openat2: opens with O_PATH (nothing is really opened), checks where the
+ * descriptor leads (/proc/self/fd; EXDEV outside the root) and the file type (ENXIO), and
+ * only then opens it for reading. Returns fd or -1 with errno. */
 int ts_file_open_checked(int rootfd, const char *rel);
+
+/* Whether a failed open's errno is an answer about the file (missing, forbidden, outside the
+ * root, not a regular file) rather than a passing shortage (EMFILE, ENOMEM...): only those
+ * may be cached. */
+bool ts_file_err_definitive(int err);
 
 /* Serves the file (or directory index) at rel, the path ts_file_resolve made of req->path
  * (rel has room for cap bytes), under location rule loc (may be NULL): precompressed

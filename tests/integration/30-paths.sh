@@ -10,6 +10,7 @@ ln -s "$T/outside" "$T/www/link-out"           # absolute symlink to a directory
 ln -s ../outside/secret.txt "$T/www/rel-out"    # relative symlink to a file outside
 ln -s hello.txt "$T/www/link-in"                # symlink that stays inside
 ln -s /etc/passwd "$T/www/passwd"
+mkdir -p "$T/www/evil.example" "$T/www/\\evil.example" "$T/www/sp ace%?#\\é"
 start_server || exit 1
 
 attempt() { # description path
@@ -49,6 +50,28 @@ expect "encoded dots that stay inside are served" "$(tcurl --path-as-is "$BASE/d
 # raw bytes the URL parser must refuse (control characters in the target)
 R=$(raw_request 'GET /hello.txt\x01 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
 expect_match "control byte in the target is 400" "$R" "^HTTP/1.1 400"
+
+# the slash redirect: Location is the resolved path, percent-encoded, plus the query
+location() { # raw target -> the Location header (or the status line when there is none)
+    local r
+    r=$(raw_request "GET $1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" | tr -d '\r')
+    if printf '%s\n' "$r" | grep -q '^Location: '; then
+        printf '%s\n' "$r" | sed -n 's/^Location: //p'
+    else printf '%s\n' "$r" | head -1; fi
+}
+expect "//host/../dir -> /dir/, not another host" "$(location '//evil.example/../dir')" "/dir/"
+expect "/\\host/../dir -> /dir/" "$(location '/\\evil.example/../dir')" "/dir/"
+expect "//host that is a directory -> /host/" "$(location '//evil.example')" "/evil.example/"
+expect "///dir -> /dir/" "$(location '///dir')" "/dir/"
+expect "/\\name that is a directory -> its backslash encoded" "$(location '/\\evil.example')" "/%5Cevil.example/"
+expect "/%5Cname -> the same" "$(location '/%5Cevil.example')" "/%5Cevil.example/"
+expect "/%5C%5Chost/../dir -> /dir/" "$(location '/%5C%5Cevil.example/../dir')" "/dir/"
+expect "/%2F%2Fhost/../dir -> 400, no redirect" "$(location '/%2F%2Fevil.example/../dir')" "HTTP/1.1 400 Bad Request"
+expect "a name with space, %, ?, #, \\ and UTF-8 is encoded; the query is kept" \
+    "$(location '/sp%20ace%25%3F%23%5C%C3%A9?x=1&y=%20z&p=/a?b')" "/sp%20ace%25%3F%23%5C%C3%A9/?x=1&y=%20z&p=/a?b"
+expect "a query with a backslash: encoded" "$(location '/dir?a\\b')" '/dir/?a%5Cb'
+expect "dot segments are resolved first" "$(location '/sub/./../dir?q')" "/dir/?q"
+expect "the redirect leads to the directory" "$(tcurl "$BASE$(location '//evil.example/../dir')")" "dir index"
 
 stop_server
 expect "server exits 0" "$?" 0

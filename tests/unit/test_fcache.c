@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,6 +99,72 @@ static void test_failures_cached(void **state)
     f = ts_fcache_open(fc, rootfd, "../escape", 0); /* RESOLVE_BENEATH still applies */
     assert_int_equal(f->fd, -1);
     ts_fcache_release(fc, f);
+    ts_fcache_free(fc);
+}
+
+/* Lowers the soft descriptor limit to the lowest free descriptor, so that the next open fails
+ * with EMFILE; returns the limit to restore. */
+static struct rlimit starve(void)
+{
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = open("/dev/null", O_RDONLY);
+    assert_true(lowest >= 0);
+    close(lowest);
+    struct rlimit low = {(rlim_t)lowest, old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    return old;
+}
+
+static void test_shortage_not_cached(void **state)
+{
+    (void)state;
+    write_file("s.txt", "s");
+    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct rlimit old = starve();
+    struct ts_file *f = ts_fcache_open(fc, rootfd, "s.txt", 0);
+    int fd = f->fd, err = f->err;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(fd, -1);
+    assert_int_equal(err, EMFILE);
+    ts_fcache_release(fc, f);
+    f = ts_fcache_open(fc, rootfd, "s.txt", 1); /* within valid_ms, yet opened again */
+    assert_true(f->fd >= 0);
+    ts_fcache_release(fc, f);
+
+    /* a shortage while revalidating keeps the entry and its descriptor, unchecked... */
+    old = starve();
+    struct ts_file *g = ts_fcache_open(fc, rootfd, "s.txt", 2000);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_ptr_equal(g, f);
+    assert_true(g->fd >= 0);
+    ts_fcache_release(fc, g);
+    /* ...so the next lookup revalidates, and sees the file replaced */
+    char from[256], to[256];
+    write_file("s.new", "longer");
+    snprintf(from, sizeof(from), "%s/s.new", dir);
+    snprintf(to, sizeof(to), "%s/s.txt", dir);
+    assert_int_equal(rename(from, to), 0);
+    g = ts_fcache_open(fc, rootfd, "s.txt", 2001);
+    assert_int_equal(g->st.st_size, 6);
+    ts_fcache_release(fc, g);
+    ts_fcache_free(fc);
+}
+
+static void test_fifo_refused_and_cached(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/pipe", dir);
+    assert_int_equal(mkfifo(path, 0644), 0);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_file *f = ts_fcache_open(fc, rootfd, "pipe", 0); /* does not block */
+    assert_int_equal(f->fd, -1);
+    assert_int_equal(f->err, ENXIO);
+    ts_fcache_release(fc, f);
+    struct ts_file *g = ts_fcache_open(fc, rootfd, "pipe", 10);
+    assert_ptr_equal(f, g); /* a definitive answer: cached */
+    ts_fcache_release(fc, g);
     ts_fcache_free(fc);
 }
 
@@ -192,6 +259,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_and_revalidate),
         cmocka_unit_test(test_failures_cached),
+        cmocka_unit_test(test_shortage_not_cached),
+        cmocka_unit_test(test_fifo_refused_and_cached),
         cmocka_unit_test(test_eviction_keeps_referenced),
         cmocka_unit_test(test_disabled),
         cmocka_unit_test(test_real_path),
