@@ -93,10 +93,7 @@ CERTS_SAVE=$CERTS
 CERTS=$T/certs
 PORT=$(pick_port)
 ACCESS_LOG=- write_config
-setpriv --reuid=65534 --regid=65534 --clear-groups "$TS_BIN" --config "$T/tessera.json" --listen "127.0.0.1:$PORT" >"$T/stdout.log" 2>"$T/error.log" &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-for _ in $(seq 1 50); do port_in_use "$PORT" && break; sleep 0.1; done
+spawn_server setpriv --reuid=65534 --regid=65534 --clear-groups "$TS_BIN" --config "$T/tessera.json" --listen "127.0.0.1:$PORT" || exit 1
 expect "unreadable file is 403" "$(tcurl -o /dev/null -w '%{http_code}' "https://localhost:$PORT/secret.txt")" 403
 expect "readable file still 200 as nobody" "$(tcurl -o /dev/null -w '%{http_code}' "https://localhost:$PORT/hello.txt")" 200
 stop_server

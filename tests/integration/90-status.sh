@@ -164,11 +164,7 @@ PORT6=$(pick_port)
 TOP_EXTRA='"status": { "allow": ["127.0.0.1"], "path": "/_s", "metrics_path": "/_m" },' LISTEN="127.0.0.1:0" write_config
 sed -i "s|\"listen\": \"127.0.0.1:0\"|\"listen\": [\"127.0.0.1:$PORT6\", \"[::1]:$PORT6\"]|" "$T/tessera.json"
 PORT=$PORT6
-"$TS_BIN" --config "$T/tessera.json" >"$T/stdout.log" 2>"$T/error.log" &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-for _ in $(seq 1 50); do port_in_use "$PORT" && break; sleep 0.1; done
-BASE=https://localhost:$PORT
+spawn_server "$TS_BIN" --config "$T/tessera.json" || exit 1
 expect "status.path moves the endpoint" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/_s")" 200
 expect "...and /status is then an ordinary (missing) file" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/status")" 404
 expect "status.metrics_path moves the metrics" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/_m")" 200
