@@ -68,7 +68,7 @@ expect "--root, --cert, --key, --listen override the file" "$?" 0
 # the real thing with overrides: the server serves from the overriding root on the overriding port
 mkdir -p "$T/other"
 printf 'other root\n' >"$T/other/index.html"
-start_server --root "$T/other" --workers 1
+start_server --root "$T/other" --workers 1 || exit 1
 expect "--root override is served" "$(tcurl "$BASE/")" "other root"
 stop_server
 expect "server exits 0 on SIGTERM" "$?" 0

@@ -18,7 +18,7 @@ snap() {
         if [ "$(jq '.connections.active == 1 and .connections.handshaking == 0 and .requests.in_flight == 1' "$1")" = true ]; then return 0; fi
         sleep 0.05
     done
-    echo "# server never became quiet"
+    not_ok "the server became quiet before $1 was saved"
     return 1
 }
 # delta PATH: value in $T/b minus value in $T/a
@@ -159,7 +159,6 @@ expect "an address outside status.allow gets 403" "$(tcurl -o /dev/null -w '%{ht
 expect "...for /metrics too" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/metrics")" 403
 expect "...while the site is served" "$(tcurl "$BASE/hello.txt")" hello
 stop_server
-LISTEN="[::1]:0" true
 PORT6=$(pick_port)
 TOP_EXTRA='"status": { "allow": ["127.0.0.1"], "path": "/_s", "metrics_path": "/_m" },' LISTEN="127.0.0.1:0" write_config
 sed -i "s|\"listen\": \"127.0.0.1:0\"|\"listen\": [\"127.0.0.1:$PORT6\", \"[::1]:$PORT6\"]|" "$T/tessera.json"

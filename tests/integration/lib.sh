@@ -237,6 +237,19 @@ check_server_log() {
     fi
 }
 
+# wait_until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds, for at most
+# SECONDS x TS_TIMEOUT_MULT; returns its last status. For what the server does just after a
+# response (a log line, a close counted) instead of a fixed sleep; assert the state after it.
+wait_until() {
+    local n=$(($1 * 10 * MULT))
+    shift
+    for _ in $(seq 1 "$n"); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    "$@"
+}
+
 tcurl() {
     curl -sS --max-time $((20 * MULT)) --cacert "$CERTS/ca.crt" \
         --resolve "localhost:$PORT:127.0.0.1" "$@"
