@@ -23,7 +23,7 @@ for c in ECDHE-ECDSA-AES128-SHA AES128-GCM-SHA256 ECDHE-ECDSA-AES128-SHA256 DHE-
 done
 O=$( (sleep 1; printf 'R\n'; sleep 1) | timeout $((10 * MULT)) openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -CAfile "$CERTS/ca.crt" -tls1_2 2>&1)
 expect_match "client-initiated renegotiation is refused" "$O" "RENEGOTIATING"
-expect_match "...with a no_renegotiation alert, not a second handshake" "$O" "error:0A000153:SSL routines:ssl3_read_bytes:no renegotiation"
+expect_match "...with a no_renegotiation alert, not a second handshake" "$O" ":no renegotiation:"
 expect "server still serves after the renegotiation attempt" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/")" 200
 
 # Resumption across workers: each client reconnects with its latest session; with two

@@ -50,7 +50,7 @@ check_reason client-wrongpurpose wrong_purpose "The client certificate is not me
 page client-expired /private/
 expect_match "the page shows the certificate's subject" "$P" "<dt>Subject</dt><dd>O=tessera,CN=bob</dd>"
 expect_match "...its issuer" "$P" "<dt>Issuer</dt><dd>CN=tessera development CA,O=tessera</dd>"
-expect_match "...and its validity dates" "$P" "<dt>Valid from</dt><dd>2020-01-01T00:00:00Z</dd>.*|<dt>Valid until</dt><dd>2021-01-01T00:00:00Z</dd>"
+expect_match "...valid from" "$P" "<dt>Valid from</dt><dd>2020-01-01T00:00:00Z</dd>"
 expect_match "...valid until" "$P" "<dt>Valid until</dt><dd>2021-01-01T00:00:00Z</dd>"
 page none /private/
 expect_no_match "without a certificate there are no certificate details" "$P" "<dt>Subject"
