@@ -36,7 +36,7 @@ expect "nothing on stderr when the error log is a file" "$(wc -c <"$T/error.log"
 
 # a log file that cannot be opened is a configuration error naming the key
 sed 's|"access": "[^"]*"|"access": "/nonexistent/dir/a.log"|' "$T/json.json" >"$T/bad.json"
-OUT=$("$TS_BIN" --config "$T/bad.json" 2>&1)
+OUT=$(oneshot "$TS_BIN" --config "$T/bad.json")
 expect "an unwritable access log exits 2" "$?" 2
 expect_match "...naming log.access" "$OUT" "log.access: /nonexistent/dir/a.log"
 check_server_log

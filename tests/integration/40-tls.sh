@@ -104,6 +104,6 @@ TLS_EXTRA=", \"ticket_key_file\": \"$T/ticket.key\"" start_server || exit 1
 expect "a ticket made under another key is not resumed" "$(kv "$(probe resume --count 1 --mech tls13 --sess-in "$T/t13.pem")" first_resumed)" 0
 stop_server
 head -c 50 /dev/urandom >"$T/bad.key"
-OUT=$(TLS_EXTRA=", \"ticket_key_file\": \"$T/bad.key\"" write_config; "$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+OUT=$(TLS_EXTRA=", \"ticket_key_file\": \"$T/bad.key\"" write_config; oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect_match "a ticket key file of the wrong size is refused" "$OUT" "tls.ticket_key_file: .*80 bytes"
 check_server_log

@@ -177,7 +177,7 @@ check_server_log
 cfgerr() { # description tls-extra top-extra expected
     PORT=$(pick_port)
     TLS_EXTRA=$2 TOP_EXTRA=$3 write_config
-    OUT=$("$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+    OUT=$(oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
     local rc=$?
     if [ $rc = 2 ] && printf '%s' "$OUT" | grep -qF -- "$4"; then ok "$1 -> exit 2 naming $4"; else not_ok "$1 (exit $rc: $OUT)"; fi
 }

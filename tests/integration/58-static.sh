@@ -150,7 +150,7 @@ check_server_log
 # configuration errors
 cfgerr() {
     TOP_EXTRA=$2 write_config
-    OUT=$("$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+    OUT=$(oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
     if [ $? = 2 ] && printf '%s' "$OUT" | grep -qF -- "$3"; then ok "$1 -> exit 2 naming $3"; else not_ok "$1 ($OUT)"; fi
 }
 cfgerr "missing error page" '"error_pages": { "404": "/none.html" },' "error_pages.404: $T/www/none.html"

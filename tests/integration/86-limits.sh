@@ -79,7 +79,7 @@ stop_server
 # RLIMIT_NOFILE: --check-config only validates; it neither raises the limit nor warns, even
 # when the hard limit (4096) is below what max_connections needs (1000 * 2 + 64 + 1024 * 2)
 LIMITS='"max_connections": 1000' write_config
-OUT=$(timeout $((5 * MULT)) prlimit --nofile=4096:4096 "$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+OUT=$(oneshot prlimit --nofile=4096:4096 "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect "--check-config under a low RLIMIT_NOFILE exits 0" "$?" 0
 expect "...and only says the configuration is valid" "$OUT" "tessera: configuration $T/tessera.json is valid"
 # running: raised to what max_connections needs, or a clear warning

@@ -182,8 +182,8 @@ stop_server
 TOP_EXTRA='"status": { "enabled": false },' start_server || exit 1
 expect "status.enabled false turns the endpoint off" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/status")" 404
 stop_server
-OUT=$(TOP_EXTRA='"status": { "allow": ["not-an-ip"] },' write_config; "$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+OUT=$(TOP_EXTRA='"status": { "allow": ["not-an-ip"] },' write_config; oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect_match "a bad allow entry names the key" "$OUT" 'status.allow\[0\]: not an address'
-OUT=$(TOP_EXTRA='"status": { "allow": ["10.0.0.0/33"] },' write_config; "$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+OUT=$(TOP_EXTRA='"status": { "allow": ["10.0.0.0/33"] },' write_config; oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect_match "a bad prefix names the key" "$OUT" 'status.allow\[0\]'
 check_server_log

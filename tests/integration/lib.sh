@@ -36,13 +36,13 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null
     done
     # a server whose log no check_server_log has read (the script forgot, or stopped early)
-    for i in "${!LOGS[@]}"; do
-        if [ -z "${LOG_DONE[$i]}" ]; then
-            echo "# the logs of some servers were never checked: checking them at exit"
-            check_server_log
-            break
-        fi
-    done
+    local unchecked=
+    for i in "${!LOGS[@]}"; do [ -n "${LOG_DONE[$i]}" ] || unchecked=1; done
+    [ -f "$T/oneshot.log" ] && [ "$(wc -l <"$T/oneshot.log")" -gt "$ONESHOT_SEEN" ] && unchecked=1
+    if [ -n "$unchecked" ]; then
+        echo "# some server logs were never checked: checking them at exit"
+        check_server_log
+    fi
     if [ "$FAILS" -eq 0 ]; then rm -rf "$T"; else echo "# kept $T for inspection"; fi
 }
 trap cleanup EXIT
@@ -163,6 +163,20 @@ spawn_server() {
     return 1
 }
 
+# oneshot COMMAND...: runs the server binary in the foreground, possibly behind a wrapper
+# (--check-config, --help, a configuration it must refuse), bounded in time, and prints what it
+# wrote to stdout and stderr. That output is also kept in $T/oneshot.log, where
+# check_server_log looks for sanitizer reports. Returns the command's status.
+ONESHOT_SEEN=0
+oneshot() {
+    local rc
+    timeout -k 5 $((30 * MULT)) "$@" >"$T/oneshot.out" 2>&1
+    rc=$?
+    cat "$T/oneshot.out"
+    { printf '### %s\n' "$*"; cat "$T/oneshot.out"; } >>"$T/oneshot.log"
+    return $rc
+}
+
 # watch_log FILE: FILE is also a log of the server started last (a "log.error" file of its
 # own configuration): check_server_log reads it with that server's log.
 watch_log() { LOGS[SERVER_IDX]+=" $1"; }
@@ -231,6 +245,12 @@ check_server_log() {
             LOG_DONE[i]=1
         fi
     done
+    if [ -f "$T/oneshot.log" ]; then
+        b=$(tail -n +$((ONESHOT_SEEN + 1)) "$T/oneshot.log" |
+            grep -aE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' | head -5)
+        [ -z "$b" ] || bad+="foreground runs (oneshot.log):"$'\n'"$b"$'\n'
+        ONESHOT_SEEN=$(wc -l <"$T/oneshot.log")
+    fi
     if [ -z "$bad" ]; then ok "server logs ($n) have no errors or sanitizer reports"; else
         not_ok "server logs have errors or sanitizer reports"
         printf '%s' "$bad" | head -20 | sed 's/^/#   /'
