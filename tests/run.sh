@@ -15,14 +15,21 @@ failed=0
 failures=()
 logdir=$(mktemp -d /tmp/tessera-tests.XXXXXX)
 
-# Tally TAP lines from a log; a script that fails without saying why counts as one failure.
+# Tally TAP lines from a log. A script cut by the timeout, one that fails without saying why,
+# and one that ran no check at all each count as one more failure.
 tally() { # name log exit_status
     local name=$1 log=$2 rc=$3 p f
     p=$(grep -cE '^ok( |$)' "$log")
     f=$(grep -cE '^not ok( |$)' "$log")
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+        f=$((f + 1))
+        echo "not ok - $name was killed by the timeout (status $rc)" >>"$log"
+    elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         f=1
         echo "not ok - $name exited with status $rc" >>"$log"
+    elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        f=1
+        echo "not ok - $name printed no ok or not ok line" >>"$log"
     fi
     passed=$((passed + p))
     failed=$((failed + f))
@@ -53,7 +60,7 @@ integration_tests() { # build-dir label-prefix timeout-multiplier
         name=$2integration/$(basename "$t" .sh)
         [ -n "$pattern" ] && [[ $name != *$pattern* ]] && continue
         log=$logdir/${2//\//-}$(basename "$t" .sh).log
-        timeout $((900 * $3)) bash "$t" >"$log" 2>&1
+        timeout -k 30 $((900 * $3)) bash "$t" >"$log" 2>&1
         tally "$name" "$log" $?
     done
 }

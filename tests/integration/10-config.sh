@@ -8,7 +8,7 @@ PORT=$(pick_port)
 # run_config JSON: runs --check-config on it, sets RC and OUT
 run_config() {
     printf '%s\n' "$1" >"$T/bad.json"
-    OUT=$("$TS_BIN" --config "$T/bad.json" --check-config 2>&1)
+    OUT=$(oneshot "$TS_BIN" --config "$T/bad.json" --check-config)
     RC=$?
 }
 base_tls="\"certificate\": \"$CERTS/server.crt\", \"key\": \"$CERTS/server.key\""
@@ -45,30 +45,30 @@ bad_config "bad log level" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\"
 bad_config "timeout out of range" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"timeouts\": {\"shutdown_s\": -1}}" "timeouts.shutdown_s: must be an integer"
 bad_config "session cache size zero" "{\"root\": \"$T/www\", \"tls\": {$base_tls, \"session_cache\": {\"size\": 0}}}" "tls.session_cache.size"
 
-OUT=$("$TS_BIN" --config "$T/missing.json" 2>&1)
+OUT=$(oneshot "$TS_BIN" --config "$T/missing.json")
 RC=$?
 expect "a missing --config file exits 2" "$RC" 2
 expect_match "the message names the missing file" "$OUT" "$T/missing.json"
 
-OUT=$("$TS_BIN" --config "$T/bad.json" --workers x 2>&1)
+OUT=$(oneshot "$TS_BIN" --config "$T/bad.json" --workers x)
 expect "--workers x exits 2" "$?" 2
-OUT=$("$TS_BIN" --bogus 2>&1)
+OUT=$(oneshot "$TS_BIN" --bogus)
 expect "an unknown flag exits 2" "$?" 2
 expect_match "an unknown flag prints usage" "$OUT" "usage: tessera"
-OUT=$("$TS_BIN" --help | tr '\n' ' ')
+OUT=$(oneshot "$TS_BIN" --help | tr '\n' ' ')
 expect_match "--help lists every flag" "$OUT" "--config.*--listen.*--root.*--workers.*--cert.*--key.*--check-config.*--help.*--version"
-OUT=$("$TS_BIN" --version)
+OUT=$(oneshot "$TS_BIN" --version)
 expect_match "--version prints name, version and OpenSSL" "$OUT" "^tessera [0-9]+\.[0-9]+\.[0-9]+ \(OpenSSL 3"
 
 # flags override the file: the file points at a missing root and a wrong port
 printf '%s\n' "{\"listen\": \"127.0.0.1:1\", \"root\": \"$T/nowhere\", \"tls\": {\"certificate\": \"$T/x.crt\", \"key\": \"$T/x.key\"}}" >"$T/override.json"
-OUT=$("$TS_BIN" --config "$T/override.json" --root "$T/www" --cert "$CERTS/server.crt" --key "$CERTS/server.key" --listen "127.0.0.1:$PORT" --workers 1 --check-config 2>&1)
+OUT=$(oneshot "$TS_BIN" --config "$T/override.json" --root "$T/www" --cert "$CERTS/server.crt" --key "$CERTS/server.key" --listen "127.0.0.1:$PORT" --workers 1 --check-config)
 expect "--root, --cert, --key, --listen override the file" "$?" 0
 
 # the real thing with overrides: the server serves from the overriding root on the overriding port
 mkdir -p "$T/other"
 printf 'other root\n' >"$T/other/index.html"
-start_server --root "$T/other" --workers 1
+start_server --root "$T/other" --workers 1 || exit 1
 expect "--root override is served" "$(tcurl "$BASE/")" "other root"
 stop_server
 expect "server exits 0 on SIGTERM" "$?" 0
@@ -76,7 +76,7 @@ check_server_log
 
 # the configurations shipped in conf/ are valid (paths are relative to the top directory)
 for f in "$TS_TOP"/conf/tessera.json "$TS_TOP"/conf/examples/*.json; do
-    OUT=$(cd "$TS_TOP" && "$TS_BIN" --config "$f" --check-config 2>&1)
+    OUT=$(cd "$TS_TOP" && oneshot "$TS_BIN" --config "$f" --check-config)
     rc=$?
     case $f in
     */production.json) # names files of a real host: everything but those must be right

@@ -21,11 +21,8 @@ cat >"$T/json.json" <<JSON
   "log": { "access": "$T/json.log", "format": "json", "error": "$T/err.log", "level": "debug" } }
 JSON
 PORT=$(sed -n 's/.*"127.0.0.1:\([0-9]*\)".*/\1/p' "$T/json.json")
-"$TS_BIN" --config "$T/json.json" >"$T/stdout.log" 2>"$T/error.log" &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-for _ in $(seq 1 50); do port_in_use "$PORT" && break; sleep 0.1; done
-BASE=https://localhost:$PORT
+spawn_server "$TS_BIN" --config "$T/json.json" || exit 1
+watch_log "$T/err.log"
 tcurl -A 'say "hi"' -e 'https://r.example/' -o /dev/null "$BASE/hello.txt?a=b"
 tcurl -o /dev/null "$BASE/missing"
 stop_server
@@ -39,17 +36,17 @@ expect "nothing on stderr when the error log is a file" "$(wc -c <"$T/error.log"
 
 # a log file that cannot be opened is a configuration error naming the key
 sed 's|"access": "[^"]*"|"access": "/nonexistent/dir/a.log"|' "$T/json.json" >"$T/bad.json"
-OUT=$("$TS_BIN" --config "$T/bad.json" 2>&1)
+OUT=$(oneshot "$TS_BIN" --config "$T/bad.json")
 expect "an unwritable access log exits 2" "$?" 2
 expect_match "...naming log.access" "$OUT" "log.access: /nonexistent/dir/a.log"
-ALLOWED_ERRORS="access log: write failed" check_server_log
+check_server_log
 
 # a full disk: the lost access log is reported in the error log (once a minute), serving goes on
-ACCESS_LOG=/dev/full start_server || exit 1
+ACCESS_LOG=/dev/full ALLOWED_ERRORS="access log: write failed" start_server || exit 1
 expect "with the access log on a full disk requests are still served" "$(tcurl "$BASE/hello.txt")" hello
-for _ in $(seq 1 30); do grep -q 'access log: write failed' "$T/error.log" && break; sleep 0.1; done
+for _ in $(seq 1 $((30 * MULT))); do grep -q 'access log: write failed' "$T/error.log" && break; sleep 0.1; done
 expect_match "...and the failure is reported with its cause" "$(cat "$T/error.log")" '\[error\] access log: write failed \(No space left on device\); [0-9]+ bytes of access log lost so far'
 tcurl -o /dev/null "$BASE/hello.txt"
 stop_server
 expect "...only once a minute" "$(grep -c 'access log: write failed' "$T/error.log")" 1
-ALLOWED_ERRORS="access log: write failed" check_server_log
+check_server_log

@@ -57,7 +57,8 @@ expect_match "HTTP/1.1 without Host is 400" "$R" "^HTTP/1.1 400"
 R=$(raw_request 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n')
 expect_match "two Host headers is 400" "$R" "^HTTP/1.1 400"
 R=$(raw_request 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello')
-expect_match "GET with a body is refused with 413 and close" "$R" "^HTTP/1.1 413.*"
+expect_match "GET with a body is refused with 413" "$R" "^HTTP/1.1 413 "
+expect_match "...and close" "$R" "Connection: close"
 R=$(raw_request 'GET /%zz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
 expect_match "bad percent escape is 400" "$R" "^HTTP/1.1 400"
 
@@ -93,10 +94,7 @@ CERTS_SAVE=$CERTS
 CERTS=$T/certs
 PORT=$(pick_port)
 ACCESS_LOG=- write_config
-setpriv --reuid=65534 --regid=65534 --clear-groups "$TS_BIN" --config "$T/tessera.json" --listen "127.0.0.1:$PORT" >"$T/stdout.log" 2>"$T/error.log" &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-for _ in $(seq 1 50); do port_in_use "$PORT" && break; sleep 0.1; done
+spawn_server setpriv --reuid=65534 --regid=65534 --clear-groups "$TS_BIN" --config "$T/tessera.json" --listen "127.0.0.1:$PORT" || exit 1
 expect "unreadable file is 403" "$(tcurl -o /dev/null -w '%{http_code}' "https://localhost:$PORT/secret.txt")" 403
 expect "readable file still 200 as nobody" "$(tcurl -o /dev/null -w '%{http_code}' "https://localhost:$PORT/hello.txt")" 200
 stop_server

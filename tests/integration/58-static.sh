@@ -107,6 +107,7 @@ expect "error_pages: 404 is the site's page with status 404" "$code $(cat "$T/b"
 code=$(get "$BASE/sub/")
 expect_match "error_pages: 403 for a directory without listing" "$code $(cat "$T/b")" "^403 <h1>403 Forbidden</h1><p>Directory listing is not enabled.</p><i>custom 403</i>"
 code=$(get "$BASE/nope/../also-missing")
+expect "error_pages: a missing file after normalization gets the site's 404" "$code $(grep -c 'custom 404' "$T/b")" "404 1"
 expect "Cache-Control: the site default" "$(get "$BASE/digits.txt") $(hdr Cache-Control)" "200 public, max-age=60"
 expect "Cache-Control: a location's own" "$(get "$BASE/assets/app.js") $(hdr Cache-Control)" "200 public, max-age=31536000, immutable"
 expect "Cache-Control on 304 too" "$(get -H "If-None-Match: $ETAG" "$BASE/digits.txt") $(hdr Cache-Control)" "304 public, max-age=60"
@@ -149,7 +150,7 @@ check_server_log
 # configuration errors
 cfgerr() {
     TOP_EXTRA=$2 write_config
-    OUT=$("$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+    OUT=$(oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
     if [ $? = 2 ] && printf '%s' "$OUT" | grep -qF -- "$3"; then ok "$1 -> exit 2 naming $3"; else not_ok "$1 ($OUT)"; fi
 }
 cfgerr "missing error page" '"error_pages": { "404": "/none.html" },' "error_pages.404: $T/www/none.html"

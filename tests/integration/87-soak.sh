@@ -54,16 +54,11 @@ case $TS_BUILD in
     PORT=$(pick_port)
     BASE=https://localhost:$PORT
     TIMEOUTS='"shutdown_s": 1, "handshake_s": 3, "request_header_s": 3' ACCESS_LOG=off write_config
-    valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --log-file="$T/vg.log" \
-        "$TS_BIN" --config "$T/tessera.json" >"$T/stdout.log" 2>"$T/error.log" &
-    VG=$!
-    PIDS+=("$VG")
-    for _ in $(seq 1 300); do port_in_use "$PORT" && break; sleep 0.1; done
+    START_WAIT=300 spawn_server valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+        --log-file="$T/vg.log" "$TS_BIN" --config "$T/tessera.json" || exit 1
     expect "valgrind: files are served (openat2 or its fallback)" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/hello.txt")" 200
-    tcurl -o /dev/null "$BASE/nope"
-    tcurl -o /dev/null "$BASE/dir"
-    tcurl -o /dev/null "$BASE/status"
-    tcurl -o /dev/null "$BASE/metrics"
+    got=$(for u in nope dir status metrics; do tcurl -o /dev/null -w '%{http_code} ' "$BASE/$u"; done)
+    expect "valgrind: a 404, a redirect, /status and /metrics" "$got" "404 301 200 200 "
     probe get --keepalive 5 --path /two.bin >/dev/null
     probe resume --count 5 --mech tls12-ticket >/dev/null
     probe resume --count 5 --mech tls12-id >/dev/null
@@ -73,12 +68,10 @@ case $TS_BUILD in
     curl -s --max-time 5 "http://127.0.0.1:$PORT/" >/dev/null
     "$TS_PROBE" hold --port "$PORT" --count 5 --seconds 1 --ignore-stdin >/dev/null 2>&1
     sleep 1
-    kill -TERM "$VG"
-    for _ in $(seq 1 300); do kill -0 "$VG" 2>/dev/null || break; sleep 0.1; done
-    wait "$VG"
-    rc=$?
-    expect "valgrind: exit status 0 (no definite leaks, no errors)" "$rc" 0
+    STOP_WAIT=300 stop_server
+    expect "valgrind: exit status 0 (no definite leaks, no errors)" "$?" 0
     expect_match "valgrind: definitely lost 0 bytes" "$(cat "$T/vg.log")" "definitely lost: 0 bytes|All heap blocks were freed"
     expect_match "valgrind: no memory errors" "$(cat "$T/vg.log")" "ERROR SUMMARY: 0 errors"
     ;;
 esac
+check_server_log

@@ -18,7 +18,7 @@ snap() {
         if [ "$(jq '.connections.active == 1 and .connections.handshaking == 0 and .requests.in_flight == 1' "$1")" = true ]; then return 0; fi
         sleep 0.05
     done
-    echo "# server never became quiet"
+    not_ok "the server became quiet before $1 was saved"
     return 1
 }
 # delta PATH: value in $T/b minus value in $T/a
@@ -159,16 +159,11 @@ expect "an address outside status.allow gets 403" "$(tcurl -o /dev/null -w '%{ht
 expect "...for /metrics too" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/metrics")" 403
 expect "...while the site is served" "$(tcurl "$BASE/hello.txt")" hello
 stop_server
-LISTEN="[::1]:0" true
 PORT6=$(pick_port)
 TOP_EXTRA='"status": { "allow": ["127.0.0.1"], "path": "/_s", "metrics_path": "/_m" },' LISTEN="127.0.0.1:0" write_config
 sed -i "s|\"listen\": \"127.0.0.1:0\"|\"listen\": [\"127.0.0.1:$PORT6\", \"[::1]:$PORT6\"]|" "$T/tessera.json"
 PORT=$PORT6
-"$TS_BIN" --config "$T/tessera.json" >"$T/stdout.log" 2>"$T/error.log" &
-SERVER_PID=$!
-PIDS+=("$SERVER_PID")
-for _ in $(seq 1 50); do port_in_use "$PORT" && break; sleep 0.1; done
-BASE=https://localhost:$PORT
+spawn_server "$TS_BIN" --config "$T/tessera.json" || exit 1
 expect "status.path moves the endpoint" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/_s")" 200
 expect "...and /status is then an ordinary (missing) file" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/status")" 404
 expect "status.metrics_path moves the metrics" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/_m")" 200
@@ -187,8 +182,8 @@ stop_server
 TOP_EXTRA='"status": { "enabled": false },' start_server || exit 1
 expect "status.enabled false turns the endpoint off" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/status")" 404
 stop_server
-OUT=$(TOP_EXTRA='"status": { "allow": ["not-an-ip"] },' write_config; "$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+OUT=$(TOP_EXTRA='"status": { "allow": ["not-an-ip"] },' write_config; oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect_match "a bad allow entry names the key" "$OUT" 'status.allow\[0\]: not an address'
-OUT=$(TOP_EXTRA='"status": { "allow": ["10.0.0.0/33"] },' write_config; "$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+OUT=$(TOP_EXTRA='"status": { "allow": ["10.0.0.0/33"] },' write_config; oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect_match "a bad prefix names the key" "$OUT" 'status.allow\[0\]'
 check_server_log

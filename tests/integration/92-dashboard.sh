@@ -72,7 +72,7 @@ quiet() {
         [ "$(jq '.connections.active == 1 and .connections.handshaking == 0' "$1")" = true ] && return 0
         sleep 0.05
     done
-    echo "# server never became quiet"
+    not_ok "the server became quiet before $1 was saved"
 }
 
 AUTH=", \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\", \"client_crl\": \"$CERTS/ca.crl\""

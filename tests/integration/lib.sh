@@ -10,14 +10,39 @@ PORT=0
 SERVER_PID=
 PIDS=()
 FAILS=0
+# Every server started through spawn_server (start_server uses it) gets its own error log,
+# $T/error.N.log ($T/error.log links to the latest one); check_server_log reads them all.
+# Per server: its log files, the errors allowed in them, its PID and exit status.
+LOGS=()
+LOG_ALLOW=()
+LOG_PID=()
+LOG_RC=()
+LOG_DONE=()
+SERVER_IDX=
 
 cleanup() {
-    local p
+    local p i
+    # servers the script left running are stopped like stop_server does, to record their
+    # exit status and let the sanitizers write their reports at exit
+    for i in "${!LOGS[@]}"; do
+        if [ -z "${LOG_DONE[$i]}" ] && [ -z "${LOG_RC[$i]}" ] && kill -0 "${LOG_PID[$i]}" 2>/dev/null; then
+            SERVER_PID=${LOG_PID[$i]} SERVER_IDX=$i
+            stop_server
+        fi
+    done
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do
         for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null
     done
+    # a server whose log no check_server_log has read (the script forgot, or stopped early)
+    local unchecked=
+    for i in "${!LOGS[@]}"; do [ -n "${LOG_DONE[$i]}" ] || unchecked=1; done
+    [ -f "$T/oneshot.log" ] && [ "$(wc -l <"$T/oneshot.log")" -gt "$ONESHOT_SEEN" ] && unchecked=1
+    if [ -n "$unchecked" ]; then
+        echo "# some server logs were never checked: checking them at exit"
+        check_server_log
+    fi
     if [ "$FAILS" -eq 0 ]; then rm -rf "$T"; else echo "# kept $T for inspection"; fi
 }
 trap cleanup EXIT
@@ -104,6 +129,59 @@ write_config() {
 JSON
 }
 
+# spawn_server COMMAND...: runs the server (COMMAND is "$TS_BIN" ..., possibly behind a
+# wrapper that execs it, such as setpriv, prlimit or valgrind) in the background with its own
+# error log and stdout ($T/error.N.log, $T/stdout.N.log; $T/error.log and $T/stdout.log link to
+# them), and waits (START_WAIT tenths of a second, bounded) until $PORT accepts connections.
+# Sets SERVER_PID and BASE. ALLOWED_ERRORS set for this call are the error lines allowed in
+# this server's log only. Returns 1 if the server exited or never listened.
+spawn_server() {
+    local n=${#LOGS[@]} i
+    SERVER_IDX=$n
+    LOGS[n]=$T/error.$n.log
+    LOG_ALLOW[n]=${ALLOWED_ERRORS:-}
+    LOG_RC[n]=
+    LOG_DONE[n]=
+    ln -sfn "error.$n.log" "$T/error.log"
+    ln -sfn "stdout.$n.log" "$T/stdout.log"
+    "$@" >"$T/stdout.$n.log" 2>"$T/error.$n.log" &
+    SERVER_PID=$!
+    LOG_PID[n]=$SERVER_PID
+    PIDS+=("$SERVER_PID")
+    BASE=https://localhost:$PORT
+    for i in $(seq 1 "${START_WAIT:-$((100 * MULT))}"); do
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+        if port_in_use "$PORT"; then return 0; fi
+        sleep 0.1
+    done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then echo "# server did not start listening"; else
+        wait "$SERVER_PID"
+        LOG_RC[n]=$?
+        SERVER_PID=
+        echo "# server exited at start with status ${LOG_RC[n]}"
+    fi
+    sed 's/^/#   /' "$T/error.$n.log"
+    return 1
+}
+
+# oneshot COMMAND...: runs the server binary in the foreground, possibly behind a wrapper
+# (--check-config, --help, a configuration it must refuse), bounded in time, and prints what it
+# wrote to stdout and stderr. That output is also kept in $T/oneshot.log, where
+# check_server_log looks for sanitizer reports. Returns the command's status.
+ONESHOT_SEEN=0
+oneshot() {
+    local rc
+    timeout -k 5 $((30 * MULT)) "$@" >"$T/oneshot.out" 2>&1
+    rc=$?
+    cat "$T/oneshot.out"
+    { printf '### %s\n' "$*"; cat "$T/oneshot.out"; } >>"$T/oneshot.log"
+    return $rc
+}
+
+# watch_log FILE: FILE is also a log of the server started last (a "log.error" file of its
+# own configuration): check_server_log reads it with that server's log.
+watch_log() { LOGS[SERVER_IDX]+=" $1"; }
+
 # start_server [ARGS...]: picks a port, writes the config, starts the server and waits until
 # it accepts connections. Sets PORT, SERVER_PID, BASE.
 start_server() {
@@ -111,61 +189,86 @@ start_server() {
     for attempt in 1 2 3; do
         PORT=$(pick_port) || return 1
         write_config
-        [ -f "$T/error.log" ] && cat "$T/error.log" >>"$T/error.all"
-        "$TS_BIN" --config "$T/tessera.json" "$@" >"$T/stdout.log" 2>"$T/error.log" &
-        SERVER_PID=$!
-        PIDS+=("$SERVER_PID")
-        BASE=https://localhost:$PORT
-        local i
-        for i in $(seq 1 $((100 * MULT))); do
-            if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-            if port_in_use "$PORT"; then return 0; fi
-            sleep 0.1
-        done
-        if kill -0 "$SERVER_PID" 2>/dev/null; then
-            echo "# server did not start listening"
-            cat "$T/error.log" | sed 's/^/#   /'
-            return 1
-        fi
-        grep -q "Address already in use" "$T/error.log" || break
+        spawn_server "$TS_BIN" --config "$T/tessera.json" "$@" >"$T/spawn.out" && return 0
+        # a port taken between pick_port and bind: try another; anything else is fatal
+        if [ -n "$SERVER_PID" ] || ! grep -q "Address already in use" "$T/error.log"; then break; fi
+        LOG_DONE[SERVER_IDX]=retried
     done
-    echo "# server exited at start:"
-    sed 's/^/#   /' "$T/error.log"
+    cat "$T/spawn.out"
     return 1
 }
 
-# stop_server [SIGNAL]: stops the server, waits (bounded) and returns its exit status.
+# stop_server [SIGNAL]: stops the server, waits (STOP_WAIT tenths of a second, bounded) and
+# returns its exit status, which check_server_log also checks.
 stop_server() {
-    local sig=${1:-TERM} i
+    local sig=${1:-TERM} i rc
     [ -n "$SERVER_PID" ] || return 0
     kill "-$sig" "$SERVER_PID" 2>/dev/null
-    for i in $(seq 1 $((100 * MULT))); do
+    for i in $(seq 1 "${STOP_WAIT:-$((100 * MULT))}"); do
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
     done
     if kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -KILL "$SERVER_PID"
         wait "$SERVER_PID" 2>/dev/null
-        SERVER_PID=
-        return 124
+        rc=124
+    else
+        wait "$SERVER_PID"
+        rc=$?
     fi
-    wait "$SERVER_PID"
-    local rc=$?
+    [ "${LOG_PID[SERVER_IDX]:-}" = "$SERVER_PID" ] && LOG_RC[SERVER_IDX]=$rc
     SERVER_PID=
     return $rc
 }
 
-# Fails the test on sanitizer reports or unexpected error lines in the server's error log.
+# check_server_log: fails the test on sanitizer reports or [error] lines in the log of any
+# server started since the last check (each server's own ALLOWED_ERRORS, and those given to
+# this call, are allowed), on a server that exited with a status other than 0 when stopped,
+# and on a server that died on its own. Logs of servers that have exited are read once; a
+# server still running is read again at the next check.
 check_server_log() {
-    local bad
-    touch "$T/error.all" "$T/error.log"
-    bad=$(cat "$T/error.all" "$T/error.log" |
-        grep -E 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:|\[error\]' |
-        grep -vE "${ALLOWED_ERRORS:-^$}" | head -5)
-    if [ -z "$bad" ]; then ok "server log has no errors or sanitizer reports"; else
-        not_ok "server log has errors or sanitizer reports"
-        printf '%s\n' "$bad" | sed 's/^/#   /'
+    local i f bad= b n=0
+    for i in "${!LOGS[@]}"; do
+        [ -z "${LOG_DONE[$i]}" ] || continue
+        n=$((n + 1))
+        for f in ${LOGS[$i]}; do
+            [ -f "$f" ] || continue
+            b=$(grep -aE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:|\[error\]' "$f" |
+                grep -avE "${LOG_ALLOW[$i]:-^$}" | grep -avE "${ALLOWED_ERRORS:-^$}" | head -5)
+            [ -z "$b" ] || bad+="${f##*/}:"$'\n'"$b"$'\n'
+        done
+        if [ -n "${LOG_RC[$i]}" ]; then
+            [ "${LOG_RC[$i]}" = 0 ] || bad+="server $i (${LOGS[$i]##*/}) exited with status ${LOG_RC[$i]}"$'\n'
+            LOG_DONE[i]=1
+        elif ! kill -0 "${LOG_PID[$i]}" 2>/dev/null; then
+            wait "${LOG_PID[$i]}" 2>/dev/null
+            bad+="server $i (${LOGS[$i]##*/}) died before it was stopped (status $?)"$'\n'
+            LOG_DONE[i]=1
+        fi
+    done
+    if [ -f "$T/oneshot.log" ]; then
+        b=$(tail -n +$((ONESHOT_SEEN + 1)) "$T/oneshot.log" |
+            grep -aE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:' | head -5)
+        [ -z "$b" ] || bad+="foreground runs (oneshot.log):"$'\n'"$b"$'\n'
+        ONESHOT_SEEN=$(wc -l <"$T/oneshot.log")
     fi
+    if [ -z "$bad" ]; then ok "server logs ($n) have no errors or sanitizer reports"; else
+        not_ok "server logs have errors or sanitizer reports"
+        printf '%s' "$bad" | head -20 | sed 's/^/#   /'
+    fi
+}
+
+# wait_until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds, for at most
+# SECONDS x TS_TIMEOUT_MULT; returns its last status. For what the server does just after a
+# response (a log line, a close counted) instead of a fixed sleep; assert the state after it.
+wait_until() {
+    local n=$(($1 * 10 * MULT))
+    shift
+    for _ in $(seq 1 "$n"); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    "$@"
 }
 
 tcurl() {
