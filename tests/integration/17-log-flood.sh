@@ -110,6 +110,6 @@ check_server_log
 
 # the interval is checked like every other key
 LOG_EXTRA=', "summary_interval_s": 0' write_config
-OUT=$("$TS_BIN" --config "$T/tessera.json" --check-config 2>&1)
+OUT=$(oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect "summary_interval_s 0 is refused (exit 2)" "$?" 2
 expect_match "...naming the key" "$OUT" "log.summary_interval_s: must be an integer from 1 to 3600"

@@ -143,7 +143,7 @@ check_server_log
 
 printf '{"root": "%s", "dotfiles": "maybe", "tls": {"certificate": "%s", "key": "%s"}}\n' \
     "$W" "$CERTS/server.crt" "$CERTS/server.key" >"$T/bad.json"
-OUT=$("$TS_BIN" --config "$T/bad.json" --check-config 2>&1)
+OUT=$(oneshot "$TS_BIN" --config "$T/bad.json" --check-config)
 RC=$?
 expect "dotfiles \"maybe\" -> exit 2" "$RC" 2
 expect_match "...naming the key and its values" "$OUT" 'dotfiles: must be one of "deny", "allow"'
