@@ -329,7 +329,8 @@ static int ticket_gen_cb(SSL *ssl, void *arg)
 
 /* A decrypted ticket past its deadline is ignored: full handshake, and a new ticket. OpenSSL's
  * own expiry check would also refuse it, but in TLS 1.3 only after accepting the PSK, which
- * fails the handshake. */
+ * fails the handshake. So is a ticket with a certificate but no deadline (issued by a version
+ * without them, under a shared ticket_key_file): each TLS 1.3 resumption would renew it. */
 static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *s, const unsigned char *keyname,
                                        size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
@@ -342,7 +343,8 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *s, const unsigned 
     switch (status) {
     case SSL_TICKET_SUCCESS:
     case SSL_TICKET_SUCCESS_RENEW:
-        if (read_mark(s, &deadline, &unused) && (int64_t)time(NULL) >= deadline)
+        if (read_mark(s, &deadline, &unused) ? (int64_t)time(NULL) >= deadline
+                                              : SSL_SESSION_get0_peer(s) != NULL)
             return SSL_TICKET_RETURN_IGNORE_RENEW;
         return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
     case SSL_TICKET_NONE: return SSL_TICKET_RETURN_IGNORE;
