@@ -286,11 +286,18 @@ static bool read_mark(SSL_SESSION *s, int64_t *deadline, bool *err_not_leaf)
 
 /* Shortens the session's lifetime so that it ends at the deadline (never lengthens it). At
  * least a second: OpenSSL 3.0 fails a TLS 1.3 handshake that issues a ticket of lifetime 0;
- * ticket_dec_cb refuses the ticket once the deadline has passed. */
+ * ticket_dec_cb refuses the ticket once the deadline has passed. A stateful TLS 1.3 ticket
+ * (session_tickets false) never reaches ticket_dec_cb: the cache only compares time + timeout
+ * with the clock, so a successor issued at or after the deadline starts a second before it,
+ * else a client resuming every second would keep a timeout of 1 s renewed forever. */
 static void bound_timeout(SSL_SESSION *s, int64_t deadline)
 {
     int64_t left = deadline - (int64_t)SSL_SESSION_get_time(s);
-    if (left < 1) left = 1;
+    if (left < 1) {
+        SSL_SESSION_set_time(s, (long)(deadline - 1));
+        SSL_SESSION_set_timeout(s, 1);
+        return;
+    }
     if (left < SSL_SESSION_get_timeout(s)) SSL_SESSION_set_timeout(s, (long)left);
 }
 
