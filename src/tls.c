@@ -286,11 +286,18 @@ static bool read_mark(SSL_SESSION *s, int64_t *deadline, bool *err_not_leaf)
 
 /* Shortens the session's lifetime so that it ends at the deadline (never lengthens it). At
  * least a second: OpenSSL 3.0 fails a TLS 1.3 handshake that issues a ticket of lifetime 0;
- * ticket_dec_cb refuses the ticket once the deadline has passed. */
+ * ticket_dec_cb refuses the ticket once the deadline has passed. A stateful TLS 1.3 ticket
+ * (session_tickets false) never reaches ticket_dec_cb: the cache only compares time + timeout
+ * with the clock, so a successor issued at or after the deadline starts a second before it,
+ * else a client resuming every second would keep a timeout of 1 s renewed forever. */
 static void bound_timeout(SSL_SESSION *s, int64_t deadline)
 {
     int64_t left = deadline - (int64_t)SSL_SESSION_get_time(s);
-    if (left < 1) left = 1;
+    if (left < 1) {
+        SSL_SESSION_set_time(s, (long)(deadline - 1));
+        SSL_SESSION_set_timeout(s, 1);
+        return;
+    }
     if (left < SSL_SESSION_get_timeout(s)) SSL_SESSION_set_timeout(s, (long)left);
 }
 
@@ -329,7 +336,8 @@ static int ticket_gen_cb(SSL *ssl, void *arg)
 
 /* A decrypted ticket past its deadline is ignored: full handshake, and a new ticket. OpenSSL's
  * own expiry check would also refuse it, but in TLS 1.3 only after accepting the PSK, which
- * fails the handshake. */
+ * fails the handshake. So is a ticket with a certificate but no deadline (issued by a version
+ * without them, under a shared ticket_key_file): each TLS 1.3 resumption would renew it. */
 static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *s, const unsigned char *keyname,
                                        size_t keyname_len, SSL_TICKET_STATUS status, void *arg)
 {
@@ -342,7 +350,8 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *s, const unsigned 
     switch (status) {
     case SSL_TICKET_SUCCESS:
     case SSL_TICKET_SUCCESS_RENEW:
-        if (read_mark(s, &deadline, &unused) && (int64_t)time(NULL) >= deadline)
+        if (read_mark(s, &deadline, &unused) ? (int64_t)time(NULL) >= deadline
+                                              : SSL_SESSION_get0_peer(s) != NULL)
             return SSL_TICKET_RETURN_IGNORE_RENEW;
         return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
     case SSL_TICKET_NONE: return SSL_TICKET_RETURN_IGNORE;
