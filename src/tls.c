@@ -121,8 +121,23 @@ static void info_cb(const SSL *ssl, int where, int ret)
     }
 }
 
+/* KeyUpdates or renegotiation attempts handled per turn: each costs a key derivation or a
+ * record, around 0.1 ms, so a client sending them between bytes of its request header (which
+ * resets the flood count) gets a small slice of the worker at a time. */
+#define TURN_MESSAGES 8
+
+/* True when the turn's share of post-handshake messages is used up: the socket BIO then
+ * refuses reads and writes until the next turn, which stops OpenSSL at the next record. */
+static bool turn_spent(struct ts_tls_conn *t)
+{
+    if (t->turn_messages < TURN_MESSAGES && t->read_budget > 0) return false;
+    t->out_of_turn = true;
+    return true;
+}
+
 static void note_post_handshake(struct ts_tls_conn *t, enum ts_flood kind)
 {
+    if (t->turn_messages < UINT8_MAX) t->turn_messages++;
     if (t->flooded || ++t->post_handshake <= TS_TLS_POST_HANDSHAKE_MAX) return;
     t->flooded = true;
     t->flood_kind = (uint8_t)kind;
@@ -406,7 +421,8 @@ static int sock_write(BIO *b, const char *data, size_t len, size_t *written)
 {
     struct ts_tls_conn *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    if (t->flooded) { /* stops OpenSSL at the reply to the message that passed the limit */
+    /* stops OpenSSL at the reply to the message that passed the limit or the turn's share */
+    if (t->flooded || (t->turn_messages >= TURN_MESSAGES && turn_spent(t))) {
         BIO_set_retry_write(b);
         return 0;
     }
@@ -434,9 +450,8 @@ static int sock_read(BIO *b, char *data, size_t len, size_t *got)
 {
     struct ts_tls_conn *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    if (t->read_budget == 0 || t->flooded) {
+    if (t->flooded || turn_spent(t)) {
         /* looks like an empty socket to OpenSSL, which returns WANT_READ and resumes later */
-        t->out_of_turn = !t->flooded;
         BIO_set_retry_read(b);
         return 0;
     }
@@ -506,6 +521,7 @@ void ts_tls_new_turn(struct ts_tls_conn *t, size_t budget)
 {
     t->read_budget = budget;
     t->out_of_turn = false;
+    t->turn_messages = 0;
 }
 
 bool ts_tls_out_of_turn(const struct ts_tls_conn *t)

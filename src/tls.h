@@ -43,7 +43,8 @@ struct ts_tls_conn {
     size_t woff, wlen;
     uint64_t flushed;     /* bytes handed to the socket so far (progress of a flush) */
     size_t read_budget;   /* bytes the socket BIO may still read in this turn */
-    bool out_of_turn;     /* a read was refused because the budget ran out */
+    bool out_of_turn;     /* a read or write was refused because the budget ran out */
+    uint8_t turn_messages; /* KeyUpdates/renegotiation attempts in this turn */
     bool flooded;         /* passed TS_TLS_POST_HANDSHAKE_MAX: every SSL call fails */
     uint8_t flood_kind;   /* enum ts_flood, when flooded */
     uint8_t post_handshake; /* KeyUpdates/renegotiation attempts since application data */
@@ -99,8 +100,9 @@ enum ts_io ts_tls_send_close_notify(struct ts_tls_conn *t);
 void ts_tls_release_buffers(struct ts_tls_conn *t);
 
 /* Starts a turn of the worker's loop for this connection: the socket BIO reads at most budget
- * bytes until the next call, so one SSL call cannot keep the worker (records that are not
- * application data are processed inside SSL_read without returning). */
+ * bytes and OpenSSL handles a few KeyUpdates or renegotiation attempts until the next call, so
+ * one SSL call cannot keep the worker (records that are not application data are processed
+ * inside SSL_read without returning). */
 void ts_tls_new_turn(struct ts_tls_conn *t, size_t budget);
 
 /* True when the last WANT_READ came from the turn's budget, not from an empty socket: the

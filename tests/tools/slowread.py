@@ -15,7 +15,7 @@ def one(args, size, out):
     if args.rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
     sock.settimeout(args.timeout)
-    got, end = 0, "none"
+    got, end, read_ms = 0, "none", -1
     try:
         sock.connect(("127.0.0.1", args.port))
         s = ctx.wrap_socket(sock, server_hostname="localhost", suppress_ragged_eofs=False)
@@ -28,6 +28,7 @@ def one(args, size, out):
         if args.signal_file:
             open(args.signal_file + "." + str(size), "w").close()
         time.sleep(args.pause)
+        t0 = time.monotonic()
         buf = bytearray()
         while True:
             try:
@@ -39,6 +40,7 @@ def one(args, size, out):
                 end = "close_notify"
                 break
             buf += chunk
+        read_ms = int((time.monotonic() - t0) * 1000)
         head, _, body = bytes(buf).partition(b"\r\n\r\n")
         got = len(body)
         if end == "close_notify":
@@ -49,7 +51,7 @@ def one(args, size, out):
         s.close()
     except (OSError, ssl.SSLError) as e:
         end = "error:" + type(e).__name__
-    out[size] = "size=%d got=%d end=%s" % (size, got, end)
+    out[size] = "size=%d got=%d end=%s read_ms=%d" % (size, got, end, read_ms)
 
 
 def main():
