@@ -86,7 +86,8 @@ prlimit --nofile=256:256 "$TS_BIN" --config "$T/tessera.json" >"$T/stdout.log" 2
 RL=$!
 PIDS+=("$RL")
 for _ in $(seq 1 50); do port_in_use "$PORT" && break; sleep 0.1; done
-expect_match "a hard limit too low for max_connections is reported clearly" "$(cat "$T/rl.log")" "\[warn\] limits.max_connections is 5000 \(with file_cache.entries 1024 per worker\), which needs 12112 file descriptors, but RLIMIT_NOFILE cannot go above 256"
+# 5000 connections x 2 + 64 reserved + 2 workers x (epoll + eventfd + 1024 cached files)
+expect_match "a hard limit too low for max_connections is reported clearly" "$(cat "$T/rl.log")" "\[warn\] limits.max_connections is 5000 \(with file_cache.entries 1024 per worker\), which needs 12116 file descriptors, but RLIMIT_NOFILE cannot go above 256"
 expect "soft limit raised to the hard limit" "$(awk '/Max open files/ {print $4}' "/proc/$RL/limits")" 256
 # running out of descriptors: accept pauses, nothing crashes, service resumes
 "$TS_PROBE" hold --plain --port "$PORT" --count 400 --seconds 2 --ignore-stdin >/dev/null 2>&1
