@@ -35,6 +35,10 @@ void ts_conn_accept_transport(struct ts_worker *w, const struct ts_handoff *h,
 /* Runs the connection's state machine after epoll reported events on it. May free it. */
 void ts_conn_on_event(struct ts_conn *c, uint32_t events);
 
+/* Runs the connections that yielded earlier in this loop turn with work left (each at most
+ * once; one that yields again waits for the next turn). Worker thread. May free them. */
+void ts_conn_run_ready(struct ts_worker *w);
+
 /* Called by the worker when the connection's timer expired. May free it. */
 void ts_conn_on_timeout(struct ts_timer *t);
 

@@ -21,7 +21,8 @@
 
 #define EXIT_CONFIG 2
 #define DEFAULT_CONFIG "conf/tessera.json"
-#define FD_RESERVE 64 /* listeners, logs, eventfds, files being served */
+#define FD_RESERVE 64   /* listeners, logs, the root, stdio, OpenSSL's /dev/urandom */
+#define FD_PER_WORKER 2 /* each worker's epoll set and eventfd */
 
 static void usage(FILE *out)
 {
@@ -83,12 +84,14 @@ static int die_config(const char *msg)
     return EXIT_CONFIG;
 }
 
-/* Each connection needs one descriptor, and briefly a second for the file it serves. */
+/* Each connection needs one descriptor, and a second for the file it serves when that file
+ * has left the cache meanwhile; each worker holds its epoll set, its eventfd and up to
+ * file_cache.entries open files. */
 static void raise_fd_limit(const struct ts_config *cfg)
 {
     struct rlimit rl;
     rlim_t need = (rlim_t)cfg->limits.max_connections * 2 + FD_RESERVE +
-                  (rlim_t)cfg->file_cache.entries * (rlim_t)cfg->workers;
+                  (rlim_t)cfg->workers * (FD_PER_WORKER + (rlim_t)cfg->file_cache.entries);
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need) return;
     struct rlimit want = {need, rl.rlim_max > need ? rl.rlim_max : need};
     if (setrlimit(RLIMIT_NOFILE, &want) == 0) return;

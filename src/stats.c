@@ -24,3 +24,8 @@ const char *const ts_stats_cert_reason_names[TS_CERT_REASON_N] = {
     [TS_CERT_WRONG_PURPOSE] = "wrong_purpose",
     [TS_CERT_INVALID] = "invalid",
 };
+
+const char *const ts_stats_flood_names[TS_FLOOD_N] = {
+    [TS_FLOOD_KEY_UPDATE] = "key_update",
+    [TS_FLOOD_RENEGOTIATION] = "renegotiation",
+};

@@ -21,6 +21,14 @@ enum ts_hs_fail {
     TS_HS_FAIL_N
 };
 
+/* Post-handshake messages a client sent too many of without application data between them;
+ * keep in step with ts_stats_flood_names. */
+enum ts_flood {
+    TS_FLOOD_KEY_UPDATE,    /* TLS 1.3 KeyUpdate */
+    TS_FLOOD_RENEGOTIATION, /* TLS 1.2 ClientHello after the handshake (refused, still answered) */
+    TS_FLOOD_N
+};
+
 /* Which timer expired; keep in step with enum ts_timer_kind. */
 enum { TS_STATS_TIMEOUT_N = 5 };
 
@@ -42,6 +50,7 @@ struct ts_stats {
     _Atomic uint64_t accepted, active, idle, handshaking;
     _Atomic uint64_t closed_clean, closed_peer_eof, closed_timeout, closed_error;
     _Atomic uint64_t timeouts[TS_STATS_TIMEOUT_N];
+    _Atomic uint64_t closed_flood[TS_FLOOD_N]; /* also counted in closed_error */
     /* requests */
     _Atomic uint64_t requests, in_flight, status_class[6]; /* [1]..[5] = 1xx..5xx */
     _Atomic uint64_t bytes_received, bytes_sent;
@@ -56,6 +65,7 @@ struct ts_stats {
 
 extern const char *const ts_stats_hs_fail_names[TS_HS_FAIL_N];
 extern const char *const ts_stats_cert_reason_names[TS_CERT_REASON_N];
+extern const char *const ts_stats_flood_names[TS_FLOOD_N];
 
 static inline void ts_stat_add(_Atomic uint64_t *c, uint64_t n)
 {

@@ -224,6 +224,8 @@ static char *status_json(struct ts_server *srv, bool pretty)
         json_set(root, metrics[i].json, (double)value_at(&snap, metrics[i].offset));
     add_reasons(root, "tls/handshakes/failure_reasons", snap.s.hs_fail, ts_stats_hs_fail_names,
                 TS_HS_FAIL_N);
+    add_reasons(root, "connections/closed_flood", snap.s.closed_flood, ts_stats_flood_names,
+                TS_FLOOD_N);
     /* index 0 is "verified" itself; the reasons are the ways of not being verified */
     add_reasons(root, "tls/client_certs/reasons", snap.s.cert_reason + 1,
                 ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);
@@ -288,6 +290,9 @@ static void status_metrics(struct ts_server *srv, struct ts_sbuf *b)
     }
     prom_reasons(b, "tessera_tls_handshake_failures_total", "Failed TLS handshakes by reason.",
                  snap.s.hs_fail, ts_stats_hs_fail_names, TS_HS_FAIL_N);
+    prom_reasons(b, "tessera_connections_closed_flood_total",
+                 "Connections closed for too many KeyUpdates or renegotiation attempts in a row.",
+                 snap.s.closed_flood, ts_stats_flood_names, TS_FLOOD_N);
     prom_reasons(b, "tessera_client_cert_reasons_total",
                  "Client certificates that did not verify, by reason.", snap.s.cert_reason + 1,
                  ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);

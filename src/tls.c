@@ -122,6 +122,46 @@ static void info_cb(const SSL *ssl, int where, int ret)
     }
 }
 
+/* KeyUpdates or renegotiation attempts handled per turn: each costs a key derivation or a
+ * record, around 0.1 ms, so a client sending them between bytes of its request header (which
+ * resets the flood count) gets a small slice of the worker at a time. */
+#define TURN_MESSAGES 8
+
+/* True when the turn's share of post-handshake messages is used up: the socket BIO then
+ * refuses reads and writes until the next turn, which stops OpenSSL at the next record. */
+static bool turn_spent(struct ts_tls_conn *t)
+{
+    if (t->turn_messages < TURN_MESSAGES && t->read_budget > 0) return false;
+    t->out_of_turn = true;
+    return true;
+}
+
+static void note_post_handshake(struct ts_tls_conn *t, enum ts_flood kind)
+{
+    if (t->turn_messages < UINT8_MAX) t->turn_messages++;
+    if (t->flooded || ++t->post_handshake <= TS_TLS_POST_HANDSHAKE_MAX) return;
+    t->flooded = true;
+    t->flood_kind = (uint8_t)kind;
+}
+
+/* Counts what a client can make the server do over and over after the handshake for free:
+ * TLS 1.3 KeyUpdates (each a key derivation, and a KeyUpdate back when requested) and TLS 1.2
+ * renegotiation ClientHellos, which OpenSSL refuses with a no_renegotiation warning alert but
+ * reads and answers one by one. Application data read resets the count (ts_tls_read). */
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)arg;
+    const unsigned char *p = buf;
+    struct ts_tls_conn *t = SSL_get_app_data(ssl);
+    if (!t || len < 2) return;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && p[0] == SSL3_MT_KEY_UPDATE)
+        note_post_handshake(t, TS_FLOOD_KEY_UPDATE);
+    else if (write_p && content_type == SSL3_RT_ALERT && p[1] == SSL_AD_NO_RENEGOTIATION)
+        note_post_handshake(t, TS_FLOOD_RENEGOTIATION);
+}
+
 static void free_ticket_keys(struct ticket_keys *tk)
 {
     if (!tk) return;
@@ -553,6 +593,7 @@ static int stage_flush(struct ts_tls_conn *t)
         ssize_t n = send(t->fd, t->wbuf + t->woff, t->wlen - t->woff, MSG_NOSIGNAL);
         if (n > 0) {
             t->woff += (size_t)n;
+            t->flushed += (uint64_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -567,6 +608,11 @@ static int sock_write(BIO *b, const char *data, size_t len, size_t *written)
 {
     struct ts_tls_conn *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    /* stops OpenSSL at the reply to the message that passed the limit or the turn's share */
+    if (t->flooded || (t->turn_messages >= TURN_MESSAGES && turn_spent(t))) {
+        BIO_set_retry_write(b);
+        return 0;
+    }
     if (!t->wbuf && !(t->wbuf = malloc(STAGE_CAP))) return 0;
     if (STAGE_CAP - t->wlen < len) {
         int r = stage_flush(t);
@@ -649,6 +695,11 @@ static int sock_read(BIO *b, char *data, size_t len, size_t *got)
 {
     struct ts_tls_conn *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
+    if (t->flooded || turn_spent(t)) {
+        /* looks like an empty socket to OpenSSL, which returns WANT_READ and resumes later */
+        BIO_set_retry_read(b);
+        return 0;
+    }
     ssize_t n;
     do n = recv(t->fd, data, len, 0);
     while (n < 0 && errno == EINTR);
@@ -661,6 +712,7 @@ static int sock_read(BIO *b, char *data, size_t len, size_t *got)
     }
     if (n > 0) {
         t->drained = (size_t)n < len;
+        t->read_budget = (size_t)n < t->read_budget ? t->read_budget - (size_t)n : 0;
         *got = (size_t)n;
         return 1;
     }
@@ -715,6 +767,18 @@ enum ts_io ts_tls_flush(struct ts_tls_conn *t)
     if (r == 0) return TS_IO_WANT_WRITE;
     t->sys_errno = errno;
     return errno == EPIPE || errno == ECONNRESET ? TS_IO_EOF : TS_IO_ERROR;
+}
+
+void ts_tls_new_turn(struct ts_tls_conn *t, size_t budget)
+{
+    t->read_budget = budget;
+    t->out_of_turn = false;
+    t->turn_messages = 0;
+}
+
+bool ts_tls_out_of_turn(const struct ts_tls_conn *t)
+{
+    return t->out_of_turn;
 }
 
 bool ts_tls_read_would_block(const struct ts_tls_conn *t)
@@ -794,6 +858,7 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     }
     SSL_CTX_set_info_callback(ctx, info_cb);
+    SSL_CTX_set_msg_callback(ctx, msg_cb);
     return ctx;
 
 fail:
@@ -859,6 +924,11 @@ static enum ts_io classify(struct ts_tls_conn *t, int rc)
         t->err = ERR_peek_error();
         t->sys_errno = saved_errno;
         ERR_clear_error();
+        /* OpenSSL 3.0 can report a flush of the stage that found the socket full as a
+         * SYSCALL error with errno EAGAIN (seen while it wrote a KeyUpdate reply). A full
+         * socket is never an error: wait for EPOLLOUT, or for input if nothing is staged. */
+        if (t->err == 0 && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))
+            return t->wlen > t->woff ? TS_IO_WANT_WRITE : TS_IO_WANT_READ;
         if (t->err == 0 && (saved_errno == 0 || saved_errno == ECONNRESET || saved_errno == EPIPE))
             return TS_IO_EOF;
         return TS_IO_ERROR;
@@ -870,25 +940,34 @@ static enum ts_io classify(struct ts_tls_conn *t, int rc)
     }
 }
 
+/* A flooding client's connection ends in whatever call noticed it (see msg_cb). */
+static enum ts_io result(struct ts_tls_conn *t, int rc)
+{
+    if (t->flooded) {
+        ERR_clear_error();
+        return TS_IO_ERROR;
+    }
+    return rc == 1 ? TS_IO_OK : classify(t, rc);
+}
+
 enum ts_io ts_tls_handshake(struct ts_tls_conn *t)
 {
     ERR_clear_error();
-    int rc = SSL_do_handshake(t->ssl);
-    return rc == 1 ? TS_IO_OK : classify(t, rc);
+    return result(t, SSL_do_handshake(t->ssl));
 }
 
 enum ts_io ts_tls_read(struct ts_tls_conn *t, void *buf, size_t len, size_t *got)
 {
     ERR_clear_error();
     int rc = SSL_read_ex(t->ssl, buf, len, got);
-    return rc == 1 ? TS_IO_OK : classify(t, rc);
+    if (rc == 1 && *got > 0) t->post_handshake = 0;
+    return result(t, rc);
 }
 
 enum ts_io ts_tls_write(struct ts_tls_conn *t, const void *buf, size_t len, size_t *put)
 {
     ERR_clear_error();
-    int rc = SSL_write_ex(t->ssl, buf, len, put);
-    return rc == 1 ? TS_IO_OK : classify(t, rc);
+    return result(t, SSL_write_ex(t->ssl, buf, len, put));
 }
 
 enum ts_io ts_tls_send_close_notify(struct ts_tls_conn *t)

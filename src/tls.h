@@ -11,6 +11,10 @@
 
 struct ts_config;
 
+/* KeyUpdates and renegotiation attempts a client may send in a row without application data
+ * (as BoringSSL); one more closes the connection: each costs a key derivation and a reply. */
+#define TS_TLS_POST_HANDSHAKE_MAX 32
+
 enum ts_io {
     TS_IO_OK,
     TS_IO_WANT_READ,
@@ -52,6 +56,13 @@ struct ts_tls_conn {
     bool eof;     /* read(2) returned 0 */
     char *wbuf;   /* records staged for one write(2), see tls.c */
     size_t woff, wlen;
+    uint64_t flushed;     /* bytes handed to the socket so far (progress of a flush) */
+    size_t read_budget;   /* bytes the socket BIO may still read in this turn */
+    bool out_of_turn;     /* a read or write was refused because the budget ran out */
+    uint8_t turn_messages; /* KeyUpdates/renegotiation attempts in this turn */
+    bool flooded;         /* passed TS_TLS_POST_HANDSHAKE_MAX: every SSL call fails */
+    uint8_t flood_kind;   /* enum ts_flood, when flooded */
+    uint8_t post_handshake; /* KeyUpdates/renegotiation attempts since application data */
     unsigned long err;      /* first OpenSSL error of the last failed call, 0 if none */
     int sys_errno;          /* errno of the last SSL_ERROR_SYSCALL */
     bool peer_close_notify; /* a close_notify alert was read (not just EOF) */
@@ -108,6 +119,16 @@ enum ts_io ts_tls_send_close_notify(struct ts_tls_conn *t);
 /* Frees the record buffers of an idle connection (SSL_free_buffers and the staging buffer);
  * they come back when needed. */
 void ts_tls_release_buffers(struct ts_tls_conn *t);
+
+/* Starts a turn of the worker's loop for this connection: the socket BIO reads at most budget
+ * bytes and OpenSSL handles a few KeyUpdates or renegotiation attempts until the next call, so
+ * one SSL call cannot keep the worker (records that are not application data are processed
+ * inside SSL_read without returning). */
+void ts_tls_new_turn(struct ts_tls_conn *t, size_t budget);
+
+/* True when the last WANT_READ came from the turn's budget, not from an empty socket: the
+ * connection must run again without waiting for an epoll edge. */
+bool ts_tls_out_of_turn(const struct ts_tls_conn *t);
 
 /* Writes out the TLS records staged by earlier writes. TS_IO_OK when nothing is left,
  * TS_IO_WANT_WRITE when the socket is full (wait for EPOLLOUT), TS_IO_ERROR. */

@@ -207,6 +207,7 @@ static void take_handoffs(struct ts_worker *w)
             continue;
         }
         ts_conn_accept(w, &h);
+        ts_worker_touch_clock(w); /* a batch of handshakes takes a while */
     }
 }
 
@@ -220,6 +221,14 @@ static void trim_heap(struct ts_worker *w)
     malloc_trim(0);
     w->released = 0;
     w->last_trim_ms = w->now_ms;
+}
+
+void ts_worker_touch_clock(struct ts_worker *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    if (ms > w->now_ms) w->now_ms = ms; /* the coarse clock may lag the precise one by a tick */
 }
 
 static void refresh_clock(struct ts_worker *w)
@@ -269,7 +278,7 @@ static void *worker_main(void *arg)
         /* Announce the sleep, then look at the ring once more: a socket queued before the
          * announcement is seen here, one queued after it comes with a wake-up. */
         atomic_store_explicit(&w->sleeping, 1, memory_order_seq_cst);
-        if (handoffs_waiting(w)) timeout = 0;
+        if (handoffs_waiting(w) || w->ready_head) timeout = 0;
         int n = epoll_wait(w->epfd, events, MAX_EVENTS, timeout);
         atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
         if (n < 0 && errno != EINTR) {
@@ -277,9 +286,13 @@ static void *worker_main(void *arg)
             break;
         }
         refresh_clock(w);
-        for (int i = 0; i < n; i++)
-            if (events[i].data.ptr != NULL) /* the eventfd only wakes: the ring is read above */
-                ts_conn_on_event(events[i].data.ptr, events[i].events);
+        for (int i = 0; i < n; i++) {
+            if (events[i].data.ptr == NULL) continue; /* the eventfd only wakes: see the ring */
+            ts_conn_on_event(events[i].data.ptr, events[i].events);
+            ts_worker_touch_clock(w);
+        }
+        ts_conn_run_ready(w);
+        refresh_clock(w);
         expire_timers(w);
         trim_heap(w);
     }

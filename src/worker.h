@@ -87,13 +87,15 @@ struct ts_worker {
     struct ts_server *srv;
     struct ts_handoff_ring ring;
 
-    uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed once per loop turn */
+    uint64_t now_ms; /* CLOCK_MONOTONIC, refreshed per loop turn and per connection run */
     time_t now_s;    /* wall clock seconds */
     char date[40];   /* IMF-fixdate for the Date header, refreshed when now_s changes */
 
     struct ts_timer_list timers[TS_TIMER_N];
     struct ts_conn *conns; /* every connection this worker owns (for draining) */
     unsigned nconns;
+    struct ts_conn *ready_head, *ready_tail; /* yielded with work left: see conn.c */
+    unsigned nready;
     struct ts_pool inbufs, outbufs;
     struct ts_fcache *fcache;
     unsigned released;      /* idle connections that gave back buffers since the last trim */
@@ -149,6 +151,10 @@ void ts_worker_timer_set(struct ts_worker *w, struct ts_timer *t, enum ts_timer_
 
 /* Disarms t if it is armed. Worker thread. */
 void ts_worker_timer_clear(struct ts_worker *w, struct ts_timer *t);
+
+/* Moves w->now_ms forward to the coarse monotonic clock (a few ns, no system call), so a
+ * timer armed late in a long loop turn does not start already partly elapsed. Worker thread. */
+void ts_worker_touch_clock(struct ts_worker *w);
 
 /* Takes a block from / returns a block to a pool. Worker thread; aborts on out-of-memory. */
 void *ts_pool_get(struct ts_pool *p);

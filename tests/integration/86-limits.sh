@@ -77,7 +77,7 @@ expect "max_requests_per_connection=3: the third response closes the connection"
 stop_server
 
 # RLIMIT_NOFILE: --check-config only validates; it neither raises the limit nor warns, even
-# when the hard limit (4096) is below what max_connections needs (1000 * 2 + 64 + 1024 * 2)
+# when the hard limit (4096) is below what max_connections needs (1000 * 2 + 64 + 2 * (2 + 1024))
 LIMITS='"max_connections": 1000' write_config
 OUT=$(oneshot prlimit --nofile=4096:4096 "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect "--check-config under a low RLIMIT_NOFILE exits 0" "$?" 0
@@ -85,8 +85,9 @@ expect "...and only says the configuration is valid" "$OUT" "tessera: configurat
 # running: raised to what max_connections needs, or a clear warning
 PORT=$(pick_port)
 LIMITS='"max_connections": 5000' write_config
+# 5000 connections x 2 + 64 reserved + 2 workers x (epoll + eventfd + 1024 cached files)
 spawn_server prlimit --nofile=256:256 "$TS_BIN" --config "$T/tessera.json" || exit 1
-expect_match "a hard limit too low for max_connections is reported clearly" "$(cat "$T/error.log")" "\[warn\] limits.max_connections is 5000 \(with file_cache.entries 1024 per worker\), which needs 12112 file descriptors, but RLIMIT_NOFILE cannot go above 256"
+expect_match "a hard limit too low for max_connections is reported clearly" "$(cat "$T/error.log")" "\[warn\] limits.max_connections is 5000 \(with file_cache.entries 1024 per worker\), which needs 12116 file descriptors, but RLIMIT_NOFILE cannot go above 256"
 expect "soft limit raised to the hard limit" "$(awk '/Max open files/ {print $4}' "/proc/$SERVER_PID/limits")" 256
 # running out of descriptors: accept pauses, nothing crashes, service resumes
 "$TS_PROBE" hold --plain --port "$PORT" --count 400 --seconds 2 --ignore-stdin >"$T/emfile.out" 2>&1
@@ -104,7 +105,7 @@ hard=$(ulimit -Hn)
 [ "$hard" = unlimited ] && hard=65536
 spawn_server prlimit --nofile=1024:"$hard" "$TS_BIN" --config "$T/tessera.json" || exit 1
 expect_no_match "no warning when the limit can be raised" "$(cat "$T/error.log")" "warn"
-expect "soft limit raised to what max_connections needs" "$(awk '/Max open files/ {print $4}' "/proc/$SERVER_PID/limits")" $((100 * 2 + 64 + 1024 * 2))
+expect "soft limit raised to what max_connections needs" "$(awk '/Max open files/ {print $4}' "/proc/$SERVER_PID/limits")" $((100 * 2 + 64 + 2 * (2 + 1024)))
 stop_server
 expect "exits 0" "$?" 0
 check_server_log

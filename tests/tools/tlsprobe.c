@@ -29,7 +29,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-enum { M_RESUME, M_CLOSE, M_HOLD, M_ALERT, M_VANISH, M_GET, M_SOAK, M_SLOW, M_COUNT };
+enum { M_RESUME, M_CLOSE, M_HOLD, M_ALERT, M_VANISH, M_GET, M_SOAK, M_SLOW, M_KEYUPDATE, M_COUNT };
 #define ALL_MODES ((1u << M_COUNT) - 1)
 #define ONLY(m) (1u << (m))
 enum { MECH_TLS13, MECH_TICKET, MECH_ID };
@@ -45,7 +45,8 @@ enum { END_NONE = 0, END_CLOSE_NOTIFY = -1, END_EOF = -2, END_TIMEOUT = -3, END_
 #define MAX_FAIL_STREAK 5 /* resume gives up after this many failed connections in a row */
 
 static const char *const mode_names[M_COUNT] = {"resume", "close-notify", "hold", "alert",
-                                                "vanish", "get",          "soak", "slow"};
+                                                "vanish", "get",          "soak", "slow",
+                                                "keyupdate"};
 static const char *const mech_names[] = {"tls13", "tls12-ticket", "tls12-id"};
 static const char *const stage_names[] = {"connect", "handshake", "request", "response"};
 
@@ -62,6 +63,8 @@ static const char usage_text[] =
     "  get [--keepalive N] [--pipeline] [--header 'Name: value']...\n"
     "  soak --count N [--procs P] [--seed S]   N clients vanishing at random stages\n"
     "  slow --count N [--interval-ms M] [--seconds S]   slowloris: a header line every M ms\n"
+    "  keyupdate [--seconds S] [--data-every N]   TLS 1.3 KeyUpdate(update_requested) flood,\n"
+    "         never reading; with --data-every, one header byte after every N of them\n"
     "common options:\n"
     "  --port N (required)   --host ADDR (default 127.0.0.1; ::1 works too)\n"
     "  --servername NAME (default localhost: SNI, Host header, verified name)\n"
@@ -74,7 +77,7 @@ static const char usage_text[] =
 static struct {
     int mode, port, proto, timeout_ms;
     const char *host, *cafile, *servername, *cert, *key, *path, *sess_in, *sess_out;
-    long count, linger_ms, seconds, requests, procs, seed, interval_ms;
+    long count, linger_ms, seconds, requests, procs, seed, interval_ms, data_every;
     int mech, stage, rst, full_hello, plain, ignore_stdin, alert_request, pipeline;
     int no_reply, keepalive_close, client_first, has_min_ratio, nheaders;
     double min_ratio;
@@ -274,7 +277,9 @@ static void parse_args(int argc, char **argv)
         else if (is_opt(a, "--request-close", ONLY(M_CLOSE))) request_close = 1;
         else if (is_opt(a, "--keepalive-then-close", ONLY(M_CLOSE))) opt.keepalive_close = 1;
         else if (is_opt(a, "--client-first", ONLY(M_CLOSE))) opt.client_first = 1;
-        else if (is_opt(a, "--seconds", ONLY(M_HOLD) | ONLY(M_SLOW))) opt.seconds = num_arg(a, value(), 0, 86400);
+        else if (is_opt(a, "--data-every", ONLY(M_KEYUPDATE)))
+            opt.data_every = num_arg(a, value(), 1, 1000000);
+        else if (is_opt(a, "--seconds", ONLY(M_HOLD) | ONLY(M_SLOW) | ONLY(M_KEYUPDATE))) opt.seconds = num_arg(a, value(), 0, 86400);
         else if (is_opt(a, "--plain", ONLY(M_HOLD))) opt.plain = 1;
         else if (is_opt(a, "--ignore-stdin", ONLY(M_HOLD))) opt.ignore_stdin = 1;
         else if (is_opt(a, "--request", ONLY(M_ALERT))) opt.alert_request = 1;
@@ -1308,6 +1313,48 @@ static int run_hold(void)
     return 0;
 }
 
+/* ---------------------------------------------------------------- keyupdate */
+
+/* Sends KeyUpdate(update_requested) as fast as the socket takes them and never reads, so the
+ * server's replies pile up in our receive buffer. Ends when the server closes the connection
+ * (a write fails) or after --seconds. */
+static int run_keyupdate(void)
+{
+    struct conn c;
+    if (!open_conn(&c, NULL)) return close_conn(&c, 0), 1;
+    if (SSL_version(c.ssl) != TLS1_3_VERSION) {
+        diag("keyupdate needs TLS 1.3");
+        close_conn(&c, 0);
+        return 1;
+    }
+    static const char head[] = "GET / HTTP/1.1\r\nHost: localhost\r\nX-Pad: ";
+    long long start = now_ms(), deadline = start + opt.seconds * 1000;
+    long sent = 0, data = 0;
+    const char *end = "timeout";
+    while (now_ms() < deadline) {
+        ERR_clear_error();
+        int r = SSL_key_update(c.ssl, SSL_KEY_UPDATE_REQUESTED) ? SSL_do_handshake(c.ssl) : -1;
+        if (r == 1) sent++;
+        if (r == 1 && opt.data_every && sent % opt.data_every == 0) {
+            /* application data resets the server's count of KeyUpdates in a row */
+            const char *p = data < (long)sizeof head - 1 ? head + data : "a";
+            r = tls_write_all(c.ssl, p, 1, deadline) ? 1 : -1;
+            data++;
+        }
+        if (r == 1) continue;
+        int e = r == -1 ? SSL_ERROR_SSL : SSL_get_error(c.ssl, r);
+        if (e == SSL_ERROR_WANT_WRITE && wait_fd(c.fd, POLLOUT, deadline) > 0) continue;
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) break;
+        end = "closed"; /* EPIPE / ECONNRESET: the server closed the connection */
+        break;
+    }
+    ERR_clear_error();
+    printf("mode=keyupdate sent=%ld data_bytes=%ld end=%s elapsed_ms=%lld\n", sent, data, end,
+           now_ms() - start);
+    close_conn(&c, 0);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(int argc, char **argv)
@@ -1330,6 +1377,7 @@ int main(int argc, char **argv)
     case M_VANISH: rc = run_vanish(); break;
     case M_SOAK: rc = run_soak(); break;
     case M_SLOW: rc = run_slow(); break;
+    case M_KEYUPDATE: rc = run_keyupdate(); break;
     default: rc = run_get(); break;
     }
     fflush(stdout);
