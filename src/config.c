@@ -54,6 +54,8 @@ static int parse_redirect_listen(struct ts_config *, const cJSON *, const char *
 static const struct key session_cache_keys[] = {
     {"size", K_INT, F(tls.session_cache_size), 1, 10000000, 0, 0, 0},
     {"timeout_s", K_INT, F(tls.session_timeout_s), 1, 86400 * 7, 0, 0, 0},
+    {"max_bytes", K_INT, F(tls.session_cache_max_bytes), 65536, 2147483647L, 0, 0, 0},
+    {"max_session_bytes", K_INT, F(tls.session_cache_max_session_bytes), 1024, 1048576, 0, 0, 0},
     {0},
 };
 
@@ -538,6 +540,8 @@ static void set_defaults(struct ts_config *cfg)
     cfg->tls.max_version = TLS1_3_VERSION;
     cfg->tls.session_cache_size = 20480;
     cfg->tls.session_timeout_s = 300;
+    cfg->tls.session_cache_max_bytes = 64 << 20;
+    cfg->tls.session_cache_max_session_bytes = 16384;
     cfg->tls.session_tickets = true;
     cfg->tls.client_auth = TS_CLIENT_AUTH_NONE;
     cfg->tls.verify_depth = 3;

@@ -52,6 +52,8 @@ struct ts_config {
         int min_version, max_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
         int session_cache_size;
         int session_timeout_s;
+        int session_cache_max_bytes;         /* estimated memory of all cached sessions */
+        int session_cache_max_session_bytes; /* largest serialized session cached */
         bool session_tickets;
         char *ticket_key_file; /* NULL: random keys per process */
         enum ts_client_auth client_auth;

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "http.h"
 #include "response.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <assert.h>
@@ -21,7 +22,8 @@ struct snapshot {
     struct ts_stats s;
     uint64_t rejected, uptime_s, workers;
     uint64_t cache_entries, cache_capacity, cache_hits, cache_misses, cache_timeouts,
-        cache_evictions;
+        cache_evictions, cache_bytes, cache_max_bytes, cache_refused_oversized,
+        cache_refused_full;
 };
 
 /* struct ts_stats is nothing but _Atomic uint64_t fields, so it can be summed as an array. */
@@ -46,6 +48,12 @@ static void take_snapshot(struct ts_server *srv, struct snapshot *snap)
     snap->cache_misses = (uint64_t)SSL_CTX_sess_misses(ctx);
     snap->cache_timeouts = (uint64_t)SSL_CTX_sess_timeouts(ctx);
     snap->cache_evictions = (uint64_t)SSL_CTX_sess_cache_full(ctx);
+    struct ts_tls_cache_usage u;
+    ts_tls_cache_usage(&u);
+    snap->cache_bytes = u.bytes;
+    snap->cache_max_bytes = u.max_bytes;
+    snap->cache_refused_oversized = u.refused_oversized;
+    snap->cache_refused_full = u.refused_full;
 }
 
 enum kind { COUNTER, GAUGE };
@@ -144,6 +152,15 @@ static const struct metric metrics[] = {
      X(cache_timeouts), "Sessions found expired."},
     {"tls/session_cache/evictions", "tessera_tls_session_cache_evictions_total", NULL, COUNTER,
      X(cache_evictions), "Sessions dropped because the cache was full."},
+    {"tls/session_cache/bytes", "tessera_tls_session_cache_bytes", NULL, GAUGE, X(cache_bytes),
+     "Estimated memory of the sessions the cache admitted."},
+    {"tls/session_cache/max_bytes", "tessera_tls_session_cache_max_bytes", NULL, GAUGE,
+     X(cache_max_bytes), "Memory budget of the shared session cache."},
+    {"tls/session_cache/refused_oversized", "tessera_tls_session_cache_refused_total",
+     "reason=\"oversized\"", COUNTER, X(cache_refused_oversized),
+     "Sessions not cached, by reason."},
+    {"tls/session_cache/refused_full", "tessera_tls_session_cache_refused_total",
+     "reason=\"full\"", COUNTER, X(cache_refused_full), NULL},
     {"tls/client_certs/verified", "tessera_client_certs_total", "outcome=\"verified\"", COUNTER,
      S(cert_verified), "Connections by client certificate outcome."},
     {"tls/client_certs/absent", "tessera_client_certs_total", "outcome=\"absent\"", COUNTER,

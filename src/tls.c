@@ -5,6 +5,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -418,30 +420,119 @@ static int verify_chain(X509_STORE_CTX *x, void *arg)
     return ok;
 }
 
-/* ---- the session cache keeps the leaf only ----
- * A server-side session holds the client's whole chain as sent, up to max_client_chain_bytes
- * of it, for as long as it stays cached; only the leaf and the verify result are ever used.
- * The serialized form has no chain, so a cached session is swapped for its own round trip
- * through i2d/d2i. Only sessions the internal cache holds: TLS 1.2 session IDs, and TLS 1.3
- * stateful tickets (tickets off). Stateless tickets carry the leaf only already. */
+/* ---- the session cache, bounded by memory ----
+ * OpenSSL bounds its cache by entries only, and one entry can hold a client certificate of up
+ * to max_client_chain_bytes. So sessions enter the cache here only (the internal store is
+ * off), each charged an estimate of its memory against session_cache.max_bytes. The charge
+ * sits in the session's ex_data and comes back when the session is freed, whatever dropped it
+ * (eviction, expiry, a fatal alert, SSL_CTX_free): removal callbacks can run twice, or not for
+ * the entry removed, so freeing is the one event that happens exactly once.
+ * A session that does not fit is not cached: its connection goes on, only resumption is lost. */
+/* SSL_SESSION, its hash entry, the parsed X509 beyond its DER, allocator slack: measured at
+ * 5.4 to 6 kB of RSS per session beyond twice its DER (tests/integration/57-session-cache.sh) */
+#define SESSION_OVERHEAD 8192
+
+static int sess_cost_index = -1;
+static _Atomic uint64_t cache_bytes, cache_refused_oversized, cache_refused_full;
+static _Atomic int64_t cache_last_flush; /* when a full budget last swept out expired sessions */
+static uint64_t cache_max_bytes, cache_max_session_bytes; /* set before workers start */
+
+static void sess_cost_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                           void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    if (ptr) atomic_fetch_sub_explicit(&cache_bytes, (uintptr_t)ptr, memory_order_relaxed);
+}
+
+/* A duplicate (each TLS 1.3 ticket after the first) is charged only if it enters the cache. */
+static int sess_cost_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
+                         long argl, void *argp)
+{
+    (void)to, (void)from, (void)idx, (void)argl, (void)argp;
+    *from_d = NULL;
+    return 1;
+}
+
+/* Reserves cost bytes of the budget; compare-and-swap so that the total never exceeds it, even
+ * for a moment, whatever the workers do at once. */
+static bool charge(uint64_t cost)
+{
+    uint64_t cur = atomic_load_explicit(&cache_bytes, memory_order_relaxed);
+    do {
+        if (cur > cache_max_bytes || cost > cache_max_bytes - cur) return false;
+    } while (!atomic_compare_exchange_weak_explicit(&cache_bytes, &cur, cur + cost,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
+}
+
+/* Expired sessions keep their charge until OpenSSL sweeps them (every 255 handshakes); a full
+ * budget sweeps at once, but at most once a second: a sweep walks the whole cache under its
+ * lock. Returns whether this call swept. */
+static bool flush_expired(SSL_CTX *ctx)
+{
+    int64_t now = (int64_t)time(NULL);
+    int64_t last = atomic_load_explicit(&cache_last_flush, memory_order_relaxed);
+    if (last == now || !atomic_compare_exchange_strong_explicit(&cache_last_flush, &last, now,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+        return false;
+    SSL_CTX_flush_sessions(ctx, (long)now);
+    return true;
+}
+
+/* A server-side session holds the client's whole chain as sent, up to max_client_chain_bytes
+ * of it; only the leaf and the verify result are ever used. The serialized form has no chain,
+ * so such a session is cached as its own round trip through i2d/d2i. */
+static SSL_SESSION *leaf_only(const unsigned char *der, int len)
+{
+    const unsigned char *r = der;
+    return d2i_SSL_SESSION(NULL, &r, len);
+}
+
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
-    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* server side: without the leaf */
-    if (!chain || sk_X509_num(chain) == 0 || SSL_get_session(ssl) != sess) return 0;
+    /* what OpenSSL would store itself: TLS 1.2 session IDs, and TLS 1.3 stateful tickets
+     * (tickets off; stateless ones carry the leaf only already) */
     if (SSL_version(ssl) == TLS1_3_VERSION && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET))
         return 0;
+    if (SSL_SESSION_get_ex_data(sess, sess_cost_index)) return 0; /* cached already */
     int len = i2d_SSL_SESSION(sess, NULL);
-    unsigned char *der = len > 0 ? malloc((size_t)len) : NULL;
-    if (!der) return 0;
-    unsigned char *w = der;
-    const unsigned char *r = der;
-    SSL_SESSION *copy = i2d_SSL_SESSION(sess, &w) == len ? d2i_SSL_SESSION(NULL, &r, len) : NULL;
-    free(der);
-    if (!copy) return 0;
-    /* same session ID: the cache drops the original for the copy */
-    SSL_CTX_add_session(SSL_get_SSL_CTX(ssl), copy);
-    SSL_SESSION_free(copy);
+    if (len <= 0) return 0;
+    if ((uint64_t)len > cache_max_session_bytes) {
+        atomic_fetch_add_explicit(&cache_refused_oversized, 1, memory_order_relaxed);
+        return 0;
+    }
+    /* the DER of the leaf is kept next to its parsed form, which copies most of it again */
+    uint64_t cost = 2 * (uint64_t)len + SESSION_OVERHEAD;
+    if (!charge(cost) && !(flush_expired(SSL_get_SSL_CTX(ssl)) && charge(cost))) {
+        atomic_fetch_add_explicit(&cache_refused_full, 1, memory_order_relaxed);
+        return 0;
+    }
+    STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* server side: without the leaf */
+    SSL_SESSION *keep = NULL;
+    if ((chain && sk_X509_num(chain) > 0) || SSL_get_session(ssl) != sess) {
+        unsigned char *der = malloc((size_t)len), *w = der;
+        if (der && i2d_SSL_SESSION(sess, &w) == len) keep = leaf_only(der, len);
+        free(der);
+    } else if (SSL_SESSION_up_ref(sess) == 1) {
+        keep = sess; /* still private to this connection: not in the cache yet */
+    }
+    if (!keep || !SSL_SESSION_set_ex_data(keep, sess_cost_index, (void *)(uintptr_t)cost)) {
+        atomic_fetch_sub_explicit(&cache_bytes, cost, memory_order_relaxed);
+        SSL_SESSION_free(keep);
+        return 0;
+    }
+    SSL_CTX_add_session(SSL_get_SSL_CTX(ssl), keep); /* the cache takes its own reference */
+    SSL_SESSION_free(keep);
     return 0; /* no reference to sess kept */
+}
+
+void ts_tls_cache_usage(struct ts_tls_cache_usage *u)
+{
+    u->bytes = atomic_load_explicit(&cache_bytes, memory_order_relaxed);
+    u->max_bytes = cache_max_bytes;
+    u->refused_oversized = atomic_load_explicit(&cache_refused_oversized, memory_order_relaxed);
+    u->refused_full = atomic_load_explicit(&cache_refused_full, memory_order_relaxed);
 }
 
 static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, char *err, size_t errlen)
@@ -473,7 +564,6 @@ static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, char *er
     /* the client's Certificate message: OpenSSL's default is 100 KB */
     SSL_CTX_set_max_cert_list(ctx, (size_t)cfg->tls.max_client_chain_bytes);
     SSL_CTX_set_cert_verify_callback(ctx, verify_chain, NULL);
-    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
     if (SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL) != 1) {
         fail_ssl(err, errlen, "tls.client_auth", NULL, "cannot set the ticket callback");
         return -1;
@@ -796,6 +886,9 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
     }
     if (ctx_keys_index < 0)
         ctx_keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (sess_cost_index < 0)
+        sess_cost_index =
+            SSL_SESSION_get_ex_new_index(0, NULL, NULL, sess_cost_dup, sess_cost_free);
 
     SSL_CTX_set_min_proto_version(ctx, cfg->tls.min_version);
     SSL_CTX_set_max_proto_version(ctx, cfg->tls.max_version);
@@ -835,8 +928,12 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
     if (cfg->tls.client_auth != TS_CLIENT_AUTH_NONE && setup_client_auth(ctx, cfg, err, errlen) < 0)
         goto fail;
 
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    /* new_session_cb alone adds sessions, each charged against max_bytes */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
     SSL_CTX_sess_set_cache_size(ctx, cfg->tls.session_cache_size);
+    cache_max_bytes = (uint64_t)cfg->tls.session_cache_max_bytes;
+    cache_max_session_bytes = (uint64_t)cfg->tls.session_cache_max_session_bytes;
     SSL_CTX_set_timeout(ctx, cfg->tls.session_timeout_s);
     if (set_session_context(ctx, cfg) < 0) {
         fail_ssl(err, errlen, "tls", NULL, "cannot set the session ID context");

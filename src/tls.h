@@ -97,6 +97,14 @@ struct ts_cert_desc {
  * with one message naming the key or file in err. */
 SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen);
 
+/* The session cache's memory: the estimate charged for the sessions it admitted (until each is
+ * freed), its budget (tls.session_cache.max_bytes), and the sessions left out for being
+ * larger than max_session_bytes or for want of room. Any thread. */
+struct ts_tls_cache_usage {
+    uint64_t bytes, max_bytes, refused_oversized, refused_full;
+};
+void ts_tls_cache_usage(struct ts_tls_cache_usage *u);
+
 /* Frees the context and the ticket keys. Main thread, after workers stopped. */
 void ts_tls_ctx_free(SSL_CTX *ctx);
 
