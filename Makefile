@@ -31,8 +31,8 @@ ifneq ($(CI),)
 endif
 DEBUG := -g
 HARDEN := -fstack-protector-strong -fPIE
-DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags openssl libcjson 2>/dev/null)
-DEPS_LIBS := $(shell $(PKG_CONFIG) --libs openssl libcjson 2>/dev/null)
+DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags openssl libcjson libnghttp2 2>/dev/null)
+DEPS_LIBS := $(shell $(PKG_CONFIG) --libs openssl libcjson libnghttp2 2>/dev/null)
 
 ALL_CFLAGS := $(CSTD) $(WARN) $(OPT) $(DEBUG) $(SAN) $(HARDEN) -I$(LLHTTP_INC) $(DEPS_CFLAGS) \
               -MMD -MP $(CFLAGS)

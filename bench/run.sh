@@ -21,6 +21,11 @@ Environment:
                          6 res12    resumed TLS 1.2 handshakes, build/resume-load -t2 -c16
                          7 latency  p50/p99 latency at keep-alive 1 KiB, wrk --latency -t2 -c64
                          8 idlemem  resident memory per idle TLS connection (5,000 held)
+                         9 h2ka1k   HTTP/2 1 KiB, h2load -c32 -m10
+                        10 h2ka100k HTTP/2 100 KiB, h2load -c32 -m4
+                        11 h2fair   HTTP/2 fairness: 1 KiB latency beside a 10 MiB download
+                                    on the same connection (bench/h2fair.py)
+                       A server that does not select h2 in ALPN gets n/a in 9-11.
   BENCH_SERVERS=L      servers to compare (default "tessera nginx h2o")
   BENCH_WARMUP=S       warm-up seconds per server before each scenario (default 2; 0: none)
   BENCH_IDLE_CONNS=N   connections held for idlemem (default 5000)
@@ -65,11 +70,11 @@ done
 [ "${#SERVERS[@]}" -ge 1 ] || die "BENCH_SERVERS is empty"
 
 # ------------------------------------------------------------------ scenarios
-ALL_SCEN=(ka1k ka100k ka10m full res13 res12 latency idlemem)
+ALL_SCEN=(ka1k ka100k ka10m full res13 res12 latency idlemem h2ka1k h2ka100k h2fair)
 SCEN=()
 for w in ${BENCH_SCENARIOS:-${ALL_SCEN[*]}}; do
     for x in ${w//,/ }; do
-        case "$x" in [1-8]) x=${ALL_SCEN[$((x - 1))]} ;; esac
+        case "$x" in [1-9] | 1[01]) x=${ALL_SCEN[$((x - 1))]} ;; esac
         found=0
         for y in "${ALL_SCEN[@]}"; do [ "$x" = "$y" ] && found=1; done
         [ "$found" = 1 ] || die "unknown scenario '$x' (see --help)"
@@ -89,6 +94,10 @@ METRICS=(
     "lat50|latency|7a. latency p50, keep-alive 1 KiB (wrk -c64)|ms|lower|none|-"
     "lat99|latency|7b. latency p99, keep-alive 1 KiB (wrk -c64)|ms|lower|nginxlow:1.0|<= nginx"
     "idlemem|idlemem|8. memory per idle TLS connection (${IDLE_CONNS} held)|KiB/conn|lower|abs:8|<= 8 KiB/conn"
+    "h2ka1k|h2ka1k|9. HTTP/2 1 KiB (h2load -c32 -m10)|req/s|higher|none|-"
+    "h2ka100k|h2ka100k|10. HTTP/2 100 KiB (h2load -c32 -m4)|req/s|higher|none|-"
+    "h2fair50|h2fair|11a. HTTP/2 1 KiB p50 beside a 10 MiB download, same connection|ms|lower|none|-"
+    "h2fair99|h2fair|11b. HTTP/2 1 KiB p99 beside a 10 MiB download, same connection|ms|lower|none|-"
 )
 
 # ------------------------------------------------------------------ processes
@@ -138,6 +147,10 @@ else
 for t in wrk nginx h2o gnuplot openssl curl ss awk; do
     command -v "$t" >/dev/null || die "$t is missing: run 'make bench' (it calls .ci/deps bench)"
 done
+case " ${SCEN[*]} " in *" h2"*)
+    command -v h2load >/dev/null || die "h2load is missing: run 'make bench' (nghttp2-client)"
+    /usr/bin/python3 -c 'import h2' 2>/dev/null || die "python3-h2 is missing: run 'make bench'" ;;
+esac
 for b in tessera tlsprobe resume-load; do
     [ -x "$BUILD/$b" ] || die "$BUILD/$b is missing: run 'make bench' (or make all)"
 done
@@ -267,7 +280,7 @@ http {
     uwsgi_temp_path $RUN/nginx/tmp/uwsgi;
     scgi_temp_path $RUN/nginx/tmp/scgi;
     server {
-        listen 127.0.0.1:${PORT[nginx]} ssl;
+        listen 127.0.0.1:${PORT[nginx]} ssl http2;
         server_name localhost;
         root $RUN/www;
         ssl_certificate $CERT;
@@ -522,6 +535,82 @@ measure_throughput() { # SCENARIO
     done
 }
 
+# Whether a server selects h2 in ALPN (tessera does once its HTTP/2 codec is built in).
+has_h2() {
+    OPENSSL_CONF=$CLIENT_CNF timeout 10 openssl s_client -connect "127.0.0.1:${PORT[$1]}" -servername localhost \
+        -CAfile "$CA" -alpn h2 </dev/null 2>&1 | grep -q '^ALPN protocol: h2$'
+}
+
+# h2load output -> "rps errors" (NA when missing)
+parse_h2load() {
+    awk '/^finished in/ { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^req\/s/) { rps = $i; sub(/,$/, "", rps) } }
+         /^requests:/ { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^(failed|errored|timeout)/) err += $i }
+         /^status codes:/ { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^[345]xx/) err += $i }
+         END { printf "%s %d\n", (rps == "" ? "NA" : rps), err }' "$1"
+}
+
+run_h2load() { # SERVER LOGFILE SECONDS H2LOAD-ARGS... -> parse_h2load line
+    local s=$1 log=$2 secs=$3
+    shift 3
+    timeout -k 5 $((secs + 60)) h2load "$@" -D "$secs" --ciphers="$TLS12_CIPHER" \
+        --tls13-ciphers="$TLS13_SUITE" "https://127.0.0.1:${PORT[$s]}${H2_PATH}" >"$log" 2>&1
+    parse_h2load "$log"
+}
+
+run_h2fair() { # SERVER LOGFILE SECONDS -> key=value line
+    timeout -k 5 $(($3 + 60)) /usr/bin/python3 "$ROOT/bench/h2fair.py" --port "${PORT[$1]}" --cafile "$CA" \
+        --big /10m.bin --small /1k.html --seconds "$3" >"$2" 2>&1
+    tail -n 1 "$2"
+}
+
+# HTTP/2 scenarios; a server that does not select h2 is recorded as n/a (no_h2=1), not a failure.
+measure_h2() { # SCENARIO
+    local sc=$1 rep s log rps err line c0 cpu
+    local -a hargs=()
+    case "$sc" in
+    h2ka1k) H2_PATH=/1k.html; hargs=(-c32 -m10 -t2) ;;
+    h2ka100k) H2_PATH=/100k.bin; hargs=(-c32 -m4 -t2) ;;
+    esac
+    declare -A H2OK=()
+    for s in "${SERVERS[@]}"; do
+        ensure_alive "$s" "$sc" || continue
+        if has_h2 "$s"; then H2OK[$s]=1; else note "$sc: $s does not select h2 in ALPN: n/a"; fi
+        [ -n "${H2OK[$s]:-}" ] && [ "$WARMUP" -gt 0 ] || continue
+        case "$sc" in
+        h2fair) run_h2fair "$s" "$LOGS/$sc-$s-warmup.txt" "$WARMUP" >/dev/null ;;
+        *) run_h2load "$s" "$LOGS/$sc-$s-warmup.txt" "$WARMUP" "${hargs[@]}" >/dev/null ;;
+        esac
+    done
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for s in $(order_for_rep "$rep"); do
+            if [ -z "${H2OK[$s]:-}" ]; then
+                if [ "$sc" = h2fair ]; then record h2fair50 "$s" "$rep" NA no_h2=1; record h2fair99 "$s" "$rep" NA no_h2=1
+                else record "$sc" "$s" "$rep" NA no_h2=1; fi
+                continue
+            fi
+            log=$LOGS/$sc-$s-$rep.txt
+            if ! ensure_alive "$s" "$sc rep $rep"; then
+                note "$s: could not be restarted; $sc rep $rep skipped"
+                continue
+            fi
+            c0=$(cpu_snap "${SPID[$s]}")
+            if [ "$sc" = h2fair ]; then
+                line=$(run_h2fair "$s" "$log" "$DUR")
+                cpu=$(cpu_used "$c0" "$(cpu_snap "${SPID[$s]}")")
+                err=$(kv errors "$line")
+                record h2fair50 "$s" "$rep" "$(kv p50_ms "$line" | sed 's/^$/NA/')" "errors=${err:-1} small=$(kv small "$line") big_done=$(kv big_done "$line") $cpu"
+                record h2fair99 "$s" "$rep" "$(kv p99_ms "$line" | sed 's/^$/NA/')" "errors=${err:-1} $cpu"
+                note "$sc $s rep $rep: 1 KiB p50 $(kv p50_ms "$line") ms, p99 $(kv p99_ms "$line") ms ($(kv small "$line") requests, $(kv big_done "$line") x 10 MiB), errors ${err:-?}; $cpu"
+            else
+                read -r rps err <<<"$(run_h2load "$s" "$log" "$DUR" "${hargs[@]}")"
+                cpu=$(cpu_used "$c0" "$(cpu_snap "${SPID[$s]}")")
+                record "$sc" "$s" "$rep" "$rps" "errors=$err $cpu"
+                note "$sc $s rep $rep: ${rps} req/s, errors $err; $cpu"
+            fi
+        done
+    done
+}
+
 # Idle memory: a freshly started server, one request, RSS; then N idle TLS connections, RSS.
 measure_idlemem() {
     local rep s before after est failed hp log i per closed
@@ -594,6 +683,7 @@ for sc in "${SCEN[@]}"; do
     note "scenario $sc"
     case "$sc" in
     idlemem) measure_idlemem ;;
+    h2*) measure_h2 "$sc" ;;
     *) measure_throughput "$sc" ;;
     esac
 done
@@ -733,6 +823,10 @@ for row in "${METRICS[@]}"; do
         [ "$e" != NA ] && errsum=$((errsum + e))
     done
     [ "$errsum" -gt 0 ] && extra+="${extra:+; }$errsum client-side errors (see logs)"
+    for s in "${SERVERS[@]}"; do
+        awk -F'\t' -v m="$mid" -v s="$s" '$1 == m && $2 == s && $5 ~ /no_h2=1/ { f = 1 } END { exit !f }' "$RAW" &&
+            extra+="${extra:+; }$s: n/a (no HTTP/2 yet)"
+    done
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mid" "$mtitle" "$munit" "${cells%;}" "$mtext" "$(verdict "$mid" "$mkind")" "$extra" >>"$TABLE"
 done
 
@@ -847,12 +941,14 @@ CHARTDAT=$RUN/chart.dat
     while IFS=$'\t' read -r mid title unit cells ttext res extra; do
         [ "$mid" = lat50 ] && continue
         better=higher
-        case "$mid" in lat99 | idlemem) better=lower ;; esac
+        case "$mid" in lat99 | idlemem | h2fair50 | h2fair99) better=lower ;; esac
         label=$(case "$mid" in
             ka1k) echo "keep-alive\\n1 KiB" ;; ka100k) echo "keep-alive\\n100 KiB" ;;
             ka10m) echo "10 MiB\\nfiles" ;; full) echo "full\\nhandshakes" ;;
             res13) echo "resumed\\nTLS 1.3" ;; res12) echo "resumed\\nTLS 1.2" ;;
-            lat99) echo "p99 latency\\n(inverted)" ;; idlemem) echo "idle memory\\n(inverted)" ;; esac)
+            lat99) echo "p99 latency\\n(inverted)" ;; idlemem) echo "idle memory\\n(inverted)" ;;
+            h2ka1k) echo "HTTP/2\\n1 KiB" ;; h2ka100k) echo "HTTP/2\\n100 KiB" ;;
+            h2fair50) echo "HTTP/2 fair\\np50 (inv.)" ;; h2fair99) echo "HTTP/2 fair\\np99 (inv.)" ;; esac)
         line="\"$label\""
         vals=()
         for s in "${SERVERS[@]}"; do vals+=("$(get "$mid" "$s" 5)"); done
@@ -959,6 +1055,12 @@ if [ "$UPDATE_DOCS" = 1 ]; then
   ratio; 7: wrk's `--latency` percentiles; 8: a freshly started server, one request, then
   `build/tlsprobe hold` opens the idle TLS connections, and (RSS after − RSS before) / connections
   is summed over all the server's processes.
+- 9, 10: `h2load -t2 -c32 -m10` (1 KiB) and `-m4` (100 KiB) for the run's duration, HTTP/2
+  over TLS with the same suite; 11: `bench/h2fair.py` (python3-h2) keeps one connection with a
+  10 MiB download always in flight and asks for the 1 KiB page on another stream of the same
+  connection, one request after another: the 1 KiB latency shows whether the server interleaves
+  streams fairly. nginx listens with `ssl http2`, h2o speaks HTTP/2 over TLS by default; a server
+  that does not select h2 in ALPN is reported n/a.
 - Around every measurement the CPU time of the server's processes, of the load generator and of
   the whole machine is read; the rest ("foreign CPU") shows whether other work disturbed the run.
 
@@ -966,7 +1068,7 @@ if [ "$UPDATE_DOCS" = 1 ]; then
 
     make bench                                   # installs wrk, nginx, h2o, gnuplot; about 13 min
     BENCH_DURATION=5 BENCH_REPS=1 make bench     # a quick look
-    BENCH_SCENARIOS=ka1k,res13 make bench        # some scenarios (names or numbers 1-8)
+    BENCH_SCENARIOS=ka1k,res13 make bench        # some scenarios (names or numbers 1-11)
     BENCH_UPDATE_DOCS=0 make bench               # leave BENCHMARKS.md/.png alone
 
 `bench/run.sh --help` lists the scenarios and every variable (BENCH_DURATION, BENCH_REPS,

@@ -67,6 +67,7 @@ struct ts_config {
     char *hsts;          /* Strict-Transport-Security value, or NULL */
     char *cache_control; /* Cache-Control for files, or NULL */
     bool precompressed;  /* serve foo.br / foo.gz when the client accepts them */
+    bool http2;          /* offer h2 in ALPN (only once the build has HTTP/2, see TS_HAVE_H2) */
     enum ts_dotfiles dotfiles; /* paths with a segment starting with '.': 404 unless allowed */
     struct ts_error_page *error_pages;
     size_t nerror_pages;

@@ -143,6 +143,7 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         case 'v':
             printf("%s %s (%s)\n", TS_SERVER_NAME, TS_VERSION, OpenSSL_version(OPENSSL_VERSION));
+            printf("alpn: %s\n", ts_tls_alpn_offered(true)); /* with "http2": true */
             return 0;
         default: usage(stderr); return EXIT_CONFIG;
         }

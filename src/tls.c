@@ -876,6 +876,64 @@ bool ts_tls_read_would_block(const struct ts_tls_conn *t)
     return t->drained && !t->eof && !SSL_has_pending(t->ssl);
 }
 
+/* An ALPN protocol list in wire format (each name after its length byte), in our order of
+ * preference, and the same as text. */
+struct alpn_list {
+    const unsigned char *wire;
+    unsigned len;
+    const char *text;
+};
+
+/* http/1.0 is accepted as http/1.1 is (curl --http1.0 offers it): the same parser serves both. */
+static const struct alpn_list alpn_lists[2] = {
+    {(const unsigned char *)"\x08http/1.1\x08http/1.0", 18, "http/1.1,http/1.0"},
+    {(const unsigned char *)"\x02h2\x08http/1.1\x08http/1.0", 21, "h2,http/1.1,http/1.0"},
+};
+
+/* The protocols to offer: h2 first when configured and built in (TS_HAVE_H2). */
+static const struct alpn_list *alpn_list(bool http2)
+{
+    return &alpn_lists[http2 && TS_HAVE_H2 ? 1 : 0];
+}
+
+const char *ts_tls_alpn_offered(bool http2)
+{
+    return alpn_list(http2)->text;
+}
+
+/* Server-side ALPN: our first protocol the client also offers. A client that offers ALPN but
+ * none of ours gets the fatal no_application_protocol alert rather than a guess: a TLS
+ * connection meant for another service (a cross-protocol attack like ALPACA, where a
+ * browser is steered to an FTP or mail server sharing the certificate) must not be served as
+ * HTTP. A client that sends no ALPN never comes here and speaks HTTP/1.1. */
+static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                          const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl;
+    const struct alpn_list *ours = arg;
+    for (unsigned i = 0; i < ours->len; i += 1u + ours->wire[i]) {
+        const unsigned char *name = ours->wire + i + 1;
+        unsigned char n = ours->wire[i];
+        /* OpenSSL has checked the list's framing; the bounds are kept anyway */
+        for (unsigned j = 0; j < inlen && 1u + j + in[j] <= inlen; j += 1u + in[j]) {
+            if (in[j] == n && memcmp(in + j + 1, name, n) == 0) {
+                *out = name;
+                *outlen = n;
+                return SSL_TLSEXT_ERR_OK;
+            }
+        }
+    }
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+enum ts_proto ts_tls_alpn(const struct ts_tls_conn *t)
+{
+    const unsigned char *p = NULL;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(t->ssl, &p, &len);
+    return len == 2 && memcmp(p, "h2", 2) == 0 ? TS_PROTO_H2 : TS_PROTO_HTTP11;
+}
+
 SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
 {
     struct ticket_keys *tk = NULL;
@@ -954,6 +1012,7 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
          * same cache. */
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     }
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, (void *)alpn_list(cfg->http2));
     SSL_CTX_set_info_callback(ctx, info_cb);
     SSL_CTX_set_msg_callback(ctx, msg_cb);
     return ctx;
@@ -1127,6 +1186,7 @@ enum ts_hs_fail ts_tls_failure_reason(const struct ts_tls_conn *t)
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
     case SSL_R_CERTIFICATE_VERIFY_FAILED: return TS_HS_FAIL_CLIENT_CERT;
     case SSL_R_UNEXPECTED_EOF_WHILE_READING: return TS_HS_FAIL_PEER_CLOSED;
+    case SSL_R_NO_APPLICATION_PROTOCOL: return TS_HS_FAIL_NO_APPLICATION_PROTOCOL;
     default: return TS_HS_FAIL_BAD_MESSAGE;
     }
 }

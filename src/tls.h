@@ -172,4 +172,22 @@ enum ts_hs_fail ts_tls_failure_reason(const struct ts_tls_conn *t);
 /* One line describing t->err, for logs ("" when none). */
 const char *ts_tls_error_string(const struct ts_tls_conn *t, char *buf, size_t len);
 
+/* HTTP/2 is offered in ALPN only when the build has its codec: switching it on is this line
+ * (plus the codec). Until then "http2": true in the configuration offers only http/1.1. */
+#define TS_HAVE_H2 0
+
+/* The application protocol a connection speaks, as negotiated by ALPN. */
+enum ts_proto {
+    TS_PROTO_HTTP11, /* "http/1.1" or "http/1.0" selected, or the client offered no ALPN */
+    TS_PROTO_H2,     /* "h2" selected */
+};
+
+/* After the handshake: the protocol ALPN selected. A client whose ALPN list holds none of ours
+ * never gets this far: its handshake fails with the no_application_protocol alert. */
+enum ts_proto ts_tls_alpn(const struct ts_tls_conn *t);
+
+/* The protocols offered, in the server's order of preference, as a comma-separated list
+ * ("h2,http/1.1,http/1.0"), for --version. */
+const char *ts_tls_alpn_offered(bool http2);
+
 #endif
