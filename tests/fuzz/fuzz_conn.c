@@ -272,6 +272,8 @@ static size_t model(const uint8_t *in, size_t len, const struct ts_config *cfg, 
                                            (size_t)cfg->limits.max_uri_bytes);
         struct expect *e = &ex[n];
         memset(e, 0, sizeof(*e));
+        /* every answer to HEAD is headers only, errors found while parsing included */
+        e->head = r.method == HTTP_HEAD;
         if (res == TS_H1_NEED_MORE) {
             if (avail < cap) break; /* the stream ends inside this request */
             ts_h1_overflow(&h1);
@@ -283,7 +285,6 @@ static size_t model(const uint8_t *in, size_t len, const struct ts_config *cfg, 
             e->error = r.error;
             return n;
         }
-        e->head = r.method == HTTP_HEAD;
         e->minor = r.http_minor;
         e->keep = ts_h1_keep_alive(&h1) && !r.has_body && (limit == 0 || (int)n < limit);
         if (!e->keep) return n;
