@@ -41,7 +41,7 @@ const char *ts_clientauth_message(int reason)
 
 static bool wants_json(const struct ts_req *req)
 {
-    struct ts_str a = req->hdr[TS_HDR_ACCEPT];
+    struct ts_str a = req->rq.hdr[TS_HDR_ACCEPT];
     return ts_http_has_token(a, "application/json") &&
            !ts_http_has_token(a, "text/html");
 }
@@ -49,9 +49,9 @@ static bool wants_json(const struct ts_req *req)
 /* What the page may say about the certificate, or NULL. */
 static bool describe(const struct ts_req *req, struct ts_cert_desc *d)
 {
-    const struct ts_cert_info *ci = req->cert;
+    const struct ts_cert_info *ci = req->ctx.cert;
     if (!ci || !ci->peer) return false;
-    if (req->w->srv->cfg->tls.client_cert_detail != TS_CERT_DETAIL_FULL) return false;
+    if (req->ctx.w->srv->cfg->tls.client_cert_detail != TS_CERT_DETAIL_FULL) return false;
     /* the certificate the reason is about: an expired intermediate, not the leaf's dates; after
      * a resumption only the leaf is known, so a fault elsewhere shows no details */
     if (ci->failed_unknown) return false;
@@ -67,9 +67,9 @@ static void json_page(struct ts_req *req, int reason, const char *message, bool 
     cJSON_AddStringToObject(o, "error", "client_certificate");
     cJSON_AddStringToObject(o, "reason", ts_stats_cert_reason_names[reason]);
     cJSON_AddStringToObject(o, "message", message);
-    if (reason == TS_CERT_INVALID && req->cert)
+    if (reason == TS_CERT_INVALID && req->ctx.cert)
         cJSON_AddStringToObject(o, "verify_error",
-                                ts_tls_verify_error_string(req->cert->verify_result));
+                                ts_tls_verify_error_string(req->ctx.cert->verify_result));
     if (has_desc) {
         cJSON *c = cJSON_AddObjectToObject(o, "certificate");
         cJSON_AddStringToObject(c, "subject", d->subject);
@@ -118,7 +118,7 @@ static const char builtin[] =
 
 void ts_clientauth_forbidden(struct ts_req *req)
 {
-    int reason = req->cert ? req->cert->reason : TS_CERT_NONE;
+    int reason = req->ctx.cert ? req->ctx.cert->reason : TS_CERT_NONE;
     if (reason == TS_CERT_OK) reason = TS_CERT_INVALID; /* cannot happen: verified opens */
     const char *message = ts_clientauth_message(reason);
     struct ts_cert_desc d;

@@ -4,7 +4,8 @@
 #include "conn.h"
 #include "config.h"
 #include "fcache.h"
-#include "http.h"
+#include "h1.h"
+#include "handler.h"
 #include "log.h"
 #include "response.h"
 #include "tls.h"
@@ -48,10 +49,11 @@ enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
 enum close_kind { CLOSE_CLEAN, CLOSE_PEER_EOF, CLOSE_TIMEOUT, CLOSE_ERROR };
 enum gauge { G_NONE, G_HANDSHAKING, G_IDLE };
 
-/* Read side of a request: parser, request and raw bytes, taken from the worker's pool when a
- * request starts and returned when the connection goes idle. */
+/* Read side of a request: parse state, the exchange (request, response, context) and raw
+ * bytes, taken from the worker's pool when a request starts and returned when the connection
+ * goes idle. */
 struct inblock {
-    llhttp_t parser;
+    struct ts_h1 h1;
     struct ts_req req;
     size_t len;    /* bytes in data */
     size_t parsed; /* bytes of data fed to the parser */
@@ -83,6 +85,7 @@ struct ts_conn {
     uint32_t turn_bytes; /* bytes read and written in this turn */
     uint32_t nrequests;
     uint64_t sent;      /* bytes of the response in flight written so far */
+    size_t head_len;    /* bytes of it that are the header block */
     uint64_t shutdown_discarded;
     uint64_t req_start_ms;
     struct inblock *in;
@@ -207,23 +210,24 @@ static bool spend(struct ts_conn *c, size_t n)
 static void log_request(struct ts_conn *c, struct ts_req *req)
 {
     if (!ts_log_access_enabled()) return;
-    uint64_t body = c->sent > req->header_len ? c->sent - req->header_len : 0;
+    const struct ts_request *rq = &req->rq;
+    uint64_t body = c->sent > c->head_len ? c->sent - c->head_len : 0;
     struct ts_access_entry e = {
         .remote = c->remote,
         /* an unknown issuer's subject is what the client claims, not who it is: kept apart */
         .user = c->cert.verified ? c->cert.subject : NULL,
         .user_unverified = c->cert.identity && !c->cert.verified ? c->cert.subject : NULL,
         .time = c->w->now_s,
-        .method = req->target.p ? llhttp_method_name(req->method) : "-",
-        .target = req->target.p ? req->target.p : "-",
-        .target_len = req->target.p ? req->target.len : 1,
-        .http_minor = req->http_minor,
-        .status = req->status,
+        .method = rq->target.p ? llhttp_method_name(rq->method) : "-",
+        .target = rq->target.p ? rq->target.p : "-",
+        .target_len = rq->target.p ? rq->target.len : 1,
+        .http_minor = rq->http_minor,
+        .status = req->resp.status,
         .bytes = body,
-        .referer = req->hdr[TS_HDR_REFERER].p,
-        .referer_len = req->hdr[TS_HDR_REFERER].len,
-        .user_agent = req->hdr[TS_HDR_USER_AGENT].p,
-        .user_agent_len = req->hdr[TS_HDR_USER_AGENT].len,
+        .referer = rq->hdr[TS_HDR_REFERER].p,
+        .referer_len = rq->hdr[TS_HDR_REFERER].len,
+        .user_agent = rq->hdr[TS_HDR_USER_AGENT].p,
+        .user_agent_len = rq->hdr[TS_HDR_USER_AGENT].len,
         .duration_us = (c->w->now_ms - c->req_start_ms) * 1000,
     };
     ts_log_access(&c->w->access_log, &e);
@@ -236,12 +240,10 @@ static void end_request(struct ts_conn *c)
     struct ts_req *req = &c->in->req;
     c->responding = false;
     TS_DEC(c->w, in_flight);
-    if (req->status >= 100 && req->status < 600) TS_INC(c->w, status_class[req->status / 100]);
+    int status = req->resp.status;
+    if (status >= 100 && status < 600) TS_INC(c->w, status_class[status / 100]);
     log_request(c, req);
-    if (req->file) ts_fcache_release(c->w->fcache, req->file);
-    req->file = NULL;
-    free(req->body_owned);
-    req->body_owned = NULL;
+    ts_response_release(req);
 }
 
 static const char *const close_names[] = {"clean", "peer_eof", "timeout", "error"};
@@ -530,7 +532,7 @@ static struct inblock *get_in(struct ts_conn *c)
         c->in = ts_pool_get(&c->w->inbufs);
         c->in->len = c->in->parsed = 0;
         c->in->cap = (size_t)cfg_of(c)->limits.max_header_bytes;
-        ts_http_begin(&c->in->parser, &c->in->req);
+        ts_h1_begin(&c->in->h1, &c->in->req.rq);
     }
     return c->in;
 }
@@ -540,12 +542,12 @@ static struct inblock *get_in(struct ts_conn *c)
 static int fill_body(struct ts_conn *c)
 {
     struct outblock *o = c->out;
-    struct ts_req *req = &c->in->req;
+    struct ts_response *resp = &c->in->req.resp;
     if (o->off == o->len) o->off = o->len = 0;
-    while (o->len < OUT_CAP && req->cur_seg < req->nsegs) {
-        struct ts_seg *sg = &req->segs[req->cur_seg];
+    while (o->len < OUT_CAP && resp->cur_seg < resp->nsegs) {
+        struct ts_seg *sg = &resp->segs[resp->cur_seg];
         if (sg->len == 0) {
-            req->cur_seg++;
+            resp->cur_seg++;
             continue;
         }
         size_t room = OUT_CAP - o->len;
@@ -553,7 +555,7 @@ static int fill_body(struct ts_conn *c)
         if (sg->mem) {
             memcpy(o->data + o->len, sg->mem + sg->off, want);
         } else {
-            ssize_t n = pread(req->file->fd, o->data + o->len, want, (off_t)sg->off);
+            ssize_t n = pread(resp->file->fd, o->data + o->len, want, (off_t)sg->off);
             if (n <= 0) {
                 /* the file shrank under us: the promised length cannot be kept */
                 ts_log_error("%s: read error on a file being served: %s", c->remote,
@@ -565,7 +567,7 @@ static int fill_body(struct ts_conn *c)
         o->len += want;
         sg->off += want;
         sg->len -= want;
-        req->body_left -= want;
+        resp->body_left -= want;
     }
     return 0;
 }
@@ -580,25 +582,29 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     c->sent = 0;
     TS_INC(w, requests);
     TS_INC(w, in_flight);
-    req->w = w;
-    req->remote = c->remote;
-    req->peer_family = c->peer_family;
-    req->peer_addr = c->peer_addr;
-    req->cert = &c->cert;
-    req->plain = c->plain && !c->io; /* a test transport is answered like TLS, not redirected */
-    req->keep_alive = !parse_error && llhttp_should_keep_alive(&c->in->parser) &&
-                      !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
-                      (cfg->limits.max_requests_per_connection == 0 ||
-                       c->nrequests < (uint32_t)cfg->limits.max_requests_per_connection);
-    c->out = ts_pool_get(&w->outbufs);
-    c->out->len = c->out->off = 0;
-    req->out = c->out->data;
-    req->out_cap = OUT_CAP;
+    req->ctx = (struct ts_req_ctx){
+        .w = w,
+        .remote = c->remote,
+        .peer_family = c->peer_family,
+        .peer_addr = c->peer_addr,
+        .cert = &c->cert,
+        .plain = c->plain && !c->io, /* a test transport is answered like TLS, not redirected */
+    };
+    ts_response_init(req);
+    /* every answer to HEAD, errors found while parsing included, is headers only */
+    req->resp.head_only = req->rq.method == HTTP_HEAD;
+    req->resp.keep_alive = !parse_error && ts_h1_keep_alive(&c->in->h1) &&
+                           !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
+                           (cfg->limits.max_requests_per_connection == 0 ||
+                            c->nrequests < (uint32_t)cfg->limits.max_requests_per_connection);
     if (parse_error)
-        ts_response_error(req, req->error, req->error_reason);
+        ts_response_error(req, req->rq.error, req->rq.error_reason);
     else
-        ts_http_handle(req);
-    c->out->len = req->out_len;
+        ts_handler_handle(req);
+    c->out = ts_pool_get(&w->outbufs);
+    c->out->off = 0;
+    c->out->len = c->head_len = ts_h1_head(&req->resp, req->rq.http_minor, w->date, c->out->data,
+                                           OUT_CAP);
     if (fill_body(c) < 0) return close_as(c, CLOSE_ERROR);
     c->state = ST_SEND_RESPONSE;
     ts_worker_timer_set(w, &c->timer, TS_TIMER_SEND);
@@ -644,17 +650,14 @@ static enum step do_read(struct ts_conn *c)
         struct inblock *b = c->in;
         if (b && b->len > b->parsed) {
             size_t used = 0;
-            enum ts_http_parse r =
-                ts_http_parse(&b->parser, &b->req, b->data + b->parsed, b->len - b->parsed, &used,
-                              (size_t)cfg->limits.max_uri_bytes);
+            enum ts_h1_parse r = ts_h1_parse(&b->h1, b->data + b->parsed, b->len - b->parsed,
+                                             &used, (size_t)cfg->limits.max_uri_bytes);
             b->parsed += used;
-            if (r == TS_HTTP_REQUEST) return begin_response(c, false);
-            if (r == TS_HTTP_ERROR) return begin_response(c, true);
+            if (r == TS_H1_REQUEST) return begin_response(c, false);
+            if (r == TS_H1_ERROR) return begin_response(c, true);
         }
         if (b && b->len == b->cap) {
-            b->req.error = b->req.in_url || !b->req.path.p ? 414 : 431;
-            b->req.error_reason = b->req.error == 414 ? "The request target is too long."
-                                                      : "The request header is too large.";
+            ts_h1_overflow(&b->h1);
             return begin_response(c, true);
         }
         /* nothing buffered and the socket was drained: wait for the next edge without a
@@ -690,8 +693,7 @@ static enum step do_read(struct ts_conn *c)
 
 static enum step finish_response(struct ts_conn *c)
 {
-    struct ts_req *req = &c->in->req;
-    bool keep = req->keep_alive && !atomic_load_explicit(&c->w->stopping, memory_order_relaxed);
+    bool keep = c->in->req.resp.keep_alive && !atomic_load_explicit(&c->w->stopping, memory_order_relaxed);
     end_request(c);
     release_out(c);
     if (!keep) return start_shutdown(c);
@@ -704,7 +706,7 @@ static enum step finish_response(struct ts_conn *c)
         memmove(b->data, b->data + b->parsed, rest);
         b->len = rest;
         b->parsed = 0;
-        ts_http_begin(&b->parser, &b->req);
+        ts_h1_begin(&b->h1, &b->req.rq);
         c->req_start_ms = c->w->now_ms;
     }
     await_request(c);
@@ -716,9 +718,9 @@ static enum step do_send(struct ts_conn *c)
     struct outblock *o = c->out;
     for (;;) {
         if (o->off == o->len) {
-            if (c->in->req.body_left == 0) {
+            if (c->in->req.resp.body_left == 0) {
                 /* a last response leaves with the close_notify behind it in one write */
-                bool last = !c->in->req.keep_alive ||
+                bool last = !c->in->req.resp.keep_alive ||
                             atomic_load_explicit(&c->w->stopping, memory_order_relaxed);
                 switch (c->plain || last ? TS_IO_OK : ts_tls_flush(&c->tls)) {
                 case TS_IO_OK: return finish_response(c);

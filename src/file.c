@@ -3,6 +3,7 @@
  * slipped through nor a symlink can reach outside the root. */
 #include "file.h"
 #include "config.h"
+#include "clientauth.h"
 #include "cond.h"
 #include "fcache.h"
 #include "http.h"
@@ -237,7 +238,7 @@ static void redirect_slash(struct ts_req *req, const char *rel)
     ts_sbuf_add(&loc, "/", 1);
     add_encoded(&loc, rel, strlen(rel), "!$&'()*+,;=:@/");
     ts_sbuf_add(&loc, "/", 1);
-    if (req->query.len) add_encoded(&loc, req->query.p, req->query.len, "!$&'()*+,;=:@/?%");
+    if (req->rq.query.len) add_encoded(&loc, req->rq.query.p, req->rq.query.len, "!$&'()*+,;=:@/?%");
     if (loc.len > 16384) {
         free(loc.p);
         ts_response_error(req, 414, NULL);
@@ -297,21 +298,21 @@ struct variant {
 
 static struct ts_file *cache_open(struct ts_req *req, const char *rel)
 {
-    return ts_fcache_open(req->w->fcache, req->w->srv->rootfd, rel, req->w->now_ms);
+    return ts_fcache_open(req->ctx.w->fcache, req->ctx.w->srv->rootfd, rel, req->ctx.w->now_ms);
 }
 
 static void cache_release(struct ts_req *req, struct ts_file *f)
 {
-    ts_fcache_release(req->w->fcache, f);
+    ts_fcache_release(req->ctx.w->fcache, f);
 }
 
 /* Picks a precompressed sidecar (rel.br, rel.gz) the client accepts, by q value, Brotli first
  * on a tie. *vary is set when a sidecar exists, as the answer then depends on the header. */
 static void pick_variant(struct ts_req *req, char *rel, size_t rl, size_t cap,
-                         struct variant *v, bool *vary)
+                         ts_file_access_fn *access, struct variant *v, bool *vary)
 {
-    struct ts_str ae = req->hdr[TS_HDR_ACCEPT_ENCODING];
-    if (!req->w->srv->cfg->precompressed || !ae.p || rl + 4 > cap) return;
+    struct ts_str ae = req->rq.hdr[TS_HDR_ACCEPT_ENCODING];
+    if (!req->ctx.w->srv->cfg->precompressed || !ae.p || rl + 4 > cap) return;
     static const char *const codings[] = {"br", "gzip"};
     static const char *const suffix[] = {".br", ".gz"};
     double best_q = 0;
@@ -320,7 +321,7 @@ static void pick_variant(struct ts_req *req, char *rel, size_t rl, size_t cap,
         memcpy(rel + rl, suffix[i], 4);
         struct ts_file *f = cache_open(req, rel);
         rel[rl] = '\0';
-        if (f->fd < 0 || !S_ISREG(f->st.st_mode) || (f->real && ts_http_access(req, f->real))) {
+        if (f->fd < 0 || !S_ISREG(f->st.st_mode) || (f->real && access(req, f->real))) {
             cache_release(req, f);
             continue;
         }
@@ -343,7 +344,7 @@ static void pick_variant(struct ts_req *req, char *rel, size_t rl, size_t cap,
 static void common_headers(struct ts_req *req, const struct ts_location *loc, const char *type,
                            const struct variant *v, bool vary)
 {
-    const char *cc = loc && loc->cache_control ? loc->cache_control : req->w->srv->cfg->cache_control;
+    const char *cc = loc && loc->cache_control ? loc->cache_control : req->ctx.w->srv->cfg->cache_control;
     if (type) ts_response_header(req, "Content-Type", type, strlen(type));
     if (v->encoding) ts_response_header(req, "Content-Encoding", v->encoding, strlen(v->encoding));
     ts_response_header(req, "Last-Modified", v->f->last_modified, v->f->last_modified_len);
@@ -355,10 +356,10 @@ static void common_headers(struct ts_req *req, const struct ts_location *loc, co
 /* RFC 9110 section 13.2.2: If-None-Match, and only without it If-Modified-Since. */
 static bool not_modified(const struct ts_req *req, const char *etag, time_t mtime)
 {
-    if (req->hdr[TS_HDR_IF_NONE_MATCH].p)
-        return ts_etag_list_matches(req->hdr[TS_HDR_IF_NONE_MATCH], etag);
-    if (req->hdr[TS_HDR_IF_MODIFIED_SINCE].p) {
-        time_t since = ts_http_date_parse(req->hdr[TS_HDR_IF_MODIFIED_SINCE]);
+    if (req->rq.hdr[TS_HDR_IF_NONE_MATCH].p)
+        return ts_etag_list_matches(req->rq.hdr[TS_HDR_IF_NONE_MATCH], etag);
+    if (req->rq.hdr[TS_HDR_IF_MODIFIED_SINCE].p) {
+        time_t since = ts_http_date_parse(req->rq.hdr[TS_HDR_IF_MODIFIED_SINCE]);
         return since != -1 && mtime <= since;
     }
     return false;
@@ -406,13 +407,13 @@ static void send_multipart(struct ts_req *req, const struct ts_location *loc, co
     common_headers(req, loc, ctype, v, vary);
     ts_response_header(req, "Accept-Ranges", "bytes", 5);
     ts_response_end(req, total);
-    if (req->head_only) {
+    if (req->resp.head_only) {
         free(parts.p);
         cache_release(req, v->f);
         return;
     }
-    req->body_owned = parts.p;
-    req->file = v->f;
+    req->resp.body_owned = parts.p;
+    req->resp.file = v->f;
     for (int i = 0; i <= n; i++) {
         ts_response_segment(req, parts.p, off[i], len[i]);
         if (i < n) ts_response_segment(req, NULL, r[i].first, r[i].last - r[i].first + 1);
@@ -430,7 +431,7 @@ static int by_name(const void *a, const void *b)
 
 static void send_listing(struct ts_req *req, const char *rel)
 {
-    int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
+    int fd = ts_file_open_beneath(req->ctx.w->srv->rootfd, rel);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
         int err = errno;
@@ -499,27 +500,36 @@ static void send_listing(struct ts_req *req, const char *rel)
     ts_response_header(req, "Content-Type", html, sizeof(html) - 1);
     ts_response_header(req, "Cache-Control", "no-cache", 8);
     ts_response_end(req, b.len);
-    if (req->head_only) {
+    if (req->resp.head_only) {
         free(b.p);
         return;
     }
-    req->body_owned = b.p;
+    req->resp.body_owned = b.p;
     ts_response_segment(req, b.p, 0, b.len);
 }
 
 /* Access rules apply to where an opened file really is, too: a symlink elsewhere in the root
  * must not lead into a protected location or to a hidden file. Answers and releases f when
  * refused. The resolved path was found when the file was opened, so this costs no syscall. */
-static bool refused(struct ts_req *req, struct ts_file *f)
+static bool refused(struct ts_req *req, struct ts_file *f, ts_file_access_fn *access)
 {
-    int st = f->fd >= 0 && f->real ? ts_http_access(req, f->real) : 0;
+    int st = f->fd >= 0 && f->real ? access(req, f->real) : 0;
     if (!st) return false;
     cache_release(req, f);
-    ts_http_refuse(req, st);
+    ts_file_refuse(req, st);
     return true;
 }
 
-void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_location *loc)
+void ts_file_refuse(struct ts_req *req, int status)
+{
+    if (status == 403)
+        ts_clientauth_forbidden(req);
+    else
+        ts_response_error(req, 404, "The requested URL was not found on this server.");
+}
+
+void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_location *loc,
+                   ts_file_access_fn *access)
 {
     size_t rl = strlen(rel);
     bool dir_url = rl == 0 || rel[rl - 1] == '/';
@@ -533,13 +543,13 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_lo
     }
 
     struct ts_file *f = cache_open(req, rel);
-    if (refused(req, f)) return;
+    if (refused(req, f, access)) return;
     if (f->fd < 0 && f->err == ENOENT && dir_url) {
         /* no index.html: list the directory if allowed, else it is forbidden, not missing */
         cache_release(req, f);
         rel[rl - 10] = '\0';
         f = cache_open(req, rel);
-        if (refused(req, f)) return;
+        if (refused(req, f, access)) return;
         bool dir = f->fd >= 0 && S_ISDIR(f->st.st_mode);
         int err = f->fd >= 0 ? ENOTDIR : f->err;
         cache_release(req, f);
@@ -574,14 +584,14 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_lo
     const char *type = ts_mime_type(rel, rl);
     bool vary = false;
     struct variant v = {f, NULL};
-    pick_variant(req, rel, rl, cap, &v, &vary);
+    pick_variant(req, rel, rl, cap, access, &v, &vary);
     const char *etag = v.f->etag;
     time_t mtime = v.f->st.st_mtime;
 
     if (not_modified(req, etag, mtime)) {
         ts_response_start(req, 304);
         common_headers(req, loc, NULL, &v, vary);
-        ts_response_end(req, (uint64_t)-1);
+        ts_response_end(req, TS_NO_LENGTH);
         cache_release(req, v.f);
         return;
     }
@@ -590,8 +600,8 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_lo
     struct ts_range ranges[TS_MAX_RANGES];
     int nr = 0;
     enum ts_range_result rr = TS_RANGE_NONE;
-    if (req->hdr[TS_HDR_RANGE].p && ts_if_range_holds(req->hdr[TS_HDR_IF_RANGE], etag, mtime))
-        rr = ts_range_parse(req->hdr[TS_HDR_RANGE], size, ranges, &nr);
+    if (req->rq.hdr[TS_HDR_RANGE].p && ts_if_range_holds(req->rq.hdr[TS_HDR_IF_RANGE], etag, mtime))
+        rr = ts_range_parse(req->rq.hdr[TS_HDR_RANGE], size, ranges, &nr);
     if (rr == TS_RANGE_UNSATISFIABLE) {
         cache_release(req, v.f);
         char cr[48];
@@ -619,10 +629,10 @@ void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_lo
     common_headers(req, loc, type, &v, vary);
     ts_response_header(req, "Accept-Ranges", "bytes", 5);
     ts_response_end(req, len);
-    if (req->head_only || len == 0) {
+    if (req->resp.head_only || len == 0) {
         cache_release(req, v.f);
         return;
     }
-    req->file = v.f;
+    req->resp.file = v.f;
     ts_response_segment(req, NULL, first, len);
 }

@@ -33,10 +33,19 @@ int ts_file_open_checked(int rootfd, const char *rel);
  * may be cached. */
 bool ts_file_err_definitive(int err);
 
-/* Serves the file (or directory index) at rel, the path ts_file_resolve made of req->path
- * (rel has room for cap bytes), under location rule loc (may be NULL): precompressed
+/* The access rules of the layer above (the handler): 0 if rel, a path under the root, may be
+ * served to req, else the status to refuse it with (403, 404). */
+typedef int ts_file_access_fn(const struct ts_req *req, const char *rel);
+
+/* Serves the file (or directory index) at rel, the path ts_file_resolve made of the request's
+ * path (rel has room for cap bytes), under location rule loc (may be NULL): precompressed
  * variants, 304 for conditional requests, 206/416 for ranges, 200 with the file streamed,
- * 301 to add a trailing slash, a listing, 403, 404. Worker thread. */
-void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_location *loc);
+ * 301 to add a trailing slash, a listing, 403, 404. Where an opened file or variant really is
+ * (symlinks resolved) is checked with access. Worker thread. */
+void ts_file_serve(struct ts_req *req, char *rel, size_t cap, const struct ts_location *loc,
+                   ts_file_access_fn *access);
+
+/* Answers a refusal from the access rules: 403 (the client-certificate page) or 404. */
+void ts_file_refuse(struct ts_req *req, int status);
 
 #endif

@@ -1,10 +1,9 @@
-/* Response headers and built-in error pages. Headers go straight into the connection's write
- * buffer, so the header block and the first body bytes leave in one TLS record. */
+/* The neutral response and the built-in error pages. Headers are copied into an arena inside
+ * the response (no allocation unless they outgrow it), for a codec to serialize afterwards. */
 #include "response.h"
 #include "config.h"
 #include "fcache.h"
 #include "file.h"
-#include "http.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -38,26 +37,6 @@ const char *ts_response_reason(int status)
     return "Unknown";
 }
 
-static void put(struct ts_req *req, const char *s, size_t len)
-{
-    if (req->out_len + len > req->out_cap) len = req->out_cap - req->out_len; /* never */
-    memcpy(req->out + req->out_len, s, len);
-    req->out_len += len;
-}
-
-static void put_str(struct ts_req *req, const char *s)
-{
-    put(req, s, strlen(s));
-}
-
-static void put_u64(struct ts_req *req, uint64_t v)
-{
-    char buf[24], *p = buf + sizeof(buf);
-    do *--p = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    put(req, p, (size_t)(buf + sizeof(buf) - p));
-}
-
 size_t ts_http_date(time_t t, char *buf)
 {
     struct tm tm;
@@ -73,74 +52,120 @@ void ts_response_update_date(struct ts_worker *w)
     ts_http_date(now, w->date);
 }
 
+void ts_response_init(struct ts_req *req)
+{
+    struct ts_response *r = &req->resp;
+    r->status = 0;
+    r->keep_alive = r->head_only = false;
+    r->nhdrs = 0;
+    r->content_length = TS_NO_LENGTH;
+    r->heap = NULL;
+    r->arena_len = 0;
+    r->file = NULL;
+    r->body_owned = NULL;
+    r->nsegs = r->cur_seg = 0;
+    r->body_left = 0;
+}
+
+/* Drops the body planned so far (a file already opened, say), keeping the headers. */
+static void drop_body(struct ts_req *req)
+{
+    struct ts_response *r = &req->resp;
+    if (r->file) {
+        ts_fcache_release(req->ctx.w->fcache, r->file);
+        r->file = NULL;
+    }
+    free(r->body_owned);
+    r->body_owned = NULL;
+    r->nsegs = r->cur_seg = 0;
+    r->body_left = 0;
+}
+
+void ts_response_release(struct ts_req *req)
+{
+    drop_body(req);
+    free(req->resp.heap);
+    req->resp.heap = NULL;
+}
+
+static char *arena(struct ts_response *r)
+{
+    return r->heap ? r->heap : r->small;
+}
+
+/* Room for len more bytes in the arena, moving it to the heap once it outgrows small. */
+static bool arena_room(struct ts_response *r, size_t len)
+{
+    size_t need = r->arena_len + len;
+    if (need <= (r->heap ? TS_RESP_ARENA_MAX : TS_RESP_ARENA)) return true;
+    if (need > TS_RESP_ARENA_MAX || r->heap) return false;
+    r->heap = malloc(TS_RESP_ARENA_MAX);
+    if (!r->heap) return false;
+    memcpy(r->heap, r->small, r->arena_len);
+    return true;
+}
+
+static uint16_t arena_add(struct ts_response *r, const char *s, size_t len)
+{
+    uint16_t off = (uint16_t)r->arena_len;
+    memcpy(arena(r) + off, s, len);
+    r->arena_len += (uint32_t)len;
+    return off;
+}
+
 void ts_response_start(struct ts_req *req, int status)
 {
-    char line[64];
-    req->status = status;
-    req->out_len = 0;
-    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nDate: ", status,
-                     ts_response_reason(status));
-    put(req, line, (size_t)n);
-    put_str(req, req->w->date);
-    put_str(req, "\r\nServer: " TS_SERVER_NAME "\r\n");
-    const char *hsts = req->w->srv->cfg->hsts;
-    if (hsts && !req->plain) { /* never over plain HTTP (RFC 6797 section 7.2) */
-        put_str(req, "Strict-Transport-Security: ");
-        put_str(req, hsts);
-        put(req, "\r\n", 2);
-    }
+    struct ts_response *r = &req->resp;
+    r->status = status;
+    r->nhdrs = 0;
+    r->arena_len = 0;
+    r->content_length = TS_NO_LENGTH;
+    const char *hsts = req->ctx.w->srv->cfg->hsts;
+    if (hsts && !req->ctx.plain) /* never over plain HTTP (RFC 6797 section 7.2) */
+        ts_response_header(req, "Strict-Transport-Security", hsts, strlen(hsts));
 }
 
 void ts_response_header(struct ts_req *req, const char *name, const char *value, size_t len)
 {
+    struct ts_response *r = &req->resp;
     size_t nl = strlen(name);
-    if (req->out_len + nl + len + 4 + 64 > req->out_cap) return; /* keep room for the end */
-    put(req, name, nl);
-    put(req, ": ", 2);
-    put(req, value, len);
-    put(req, "\r\n", 2);
+    if (r->nhdrs == TS_RESP_MAX_HDRS || !arena_room(r, nl + len)) return;
+    struct ts_resp_hdr *h = &r->hdrs[r->nhdrs++];
+    h->name_len = (uint16_t)nl;
+    h->name_off = arena_add(r, name, nl);
+    h->value_len = (uint16_t)len;
+    h->value_off = arena_add(r, value, len);
 }
 
 void ts_response_end(struct ts_req *req, uint64_t content_length)
 {
-    if (content_length != (uint64_t)-1) {
-        put_str(req, "Content-Length: ");
-        put_u64(req, content_length);
-        put(req, "\r\n", 2);
-    }
-    if (!req->keep_alive)
-        put_str(req, "Connection: close\r\n");
-    else if (req->http_minor == 0)
-        put_str(req, "Connection: keep-alive\r\n");
-    put(req, "\r\n", 2);
-    req->header_len = req->out_len;
+    req->resp.content_length = content_length;
+}
+
+struct ts_str ts_response_hdr_name(const struct ts_response *resp, unsigned i)
+{
+    const char *base = resp->heap ? resp->heap : resp->small;
+    return (struct ts_str){base + resp->hdrs[i].name_off, resp->hdrs[i].name_len};
+}
+
+struct ts_str ts_response_hdr_value(const struct ts_response *resp, unsigned i)
+{
+    const char *base = resp->heap ? resp->heap : resp->small;
+    return (struct ts_str){base + resp->hdrs[i].value_off, resp->hdrs[i].value_len};
 }
 
 void ts_response_body(struct ts_req *req, const char *data, size_t len)
 {
-    if (req->head_only) return;
-    put(req, data, len);
+    ts_response_segment(req, data, 0, len);
 }
 
 void ts_response_segment(struct ts_req *req, const char *mem, uint64_t off, uint64_t len)
 {
-    if (req->head_only || len == 0) return;
-    if (req->nsegs == TS_MAX_SEGS) abort(); /* callers stay within TS_MAX_SEGS */
-    req->segs[req->nsegs++] = (struct ts_seg){mem, off, len};
-    req->body_left += len;
-}
-
-/* Drops a body planned before an error was decided (a file already opened, say). */
-static void error_reset_body(struct ts_req *req)
-{
-    if (req->file) {
-        ts_fcache_release(req->w->fcache, req->file);
-        req->file = NULL;
-    }
-    free(req->body_owned);
-    req->body_owned = NULL;
-    req->nsegs = req->cur_seg = 0;
-    req->body_left = 0;
+    struct ts_response *r = &req->resp;
+    if (r->head_only || len == 0) return;
+    if (r->nsegs == TS_MAX_SEGS) abort(); /* callers stay within TS_MAX_SEGS */
+    r->segs[r->nsegs++] = (struct ts_seg){mem, off, len};
+    r->body_left += len;
 }
 
 static bool closes_connection(int status)
@@ -158,8 +183,8 @@ void ts_response_error_with(struct ts_req *req, int status, const char *detail, 
                             const char *value)
 {
     const char *reason = ts_response_reason(status);
-    if (closes_connection(status)) req->keep_alive = false;
-    error_reset_body(req);
+    if (closes_connection(status)) req->resp.keep_alive = false;
+    drop_body(req);
     struct ts_sbuf b = {0};
     const char *page = ts_response_error_page(req, status);
     char *tpl = page ? ts_response_read_page(req, page + 1) : NULL;
@@ -192,11 +217,11 @@ void ts_response_error_with(struct ts_req *req, int status, const char *detail, 
     if (name) ts_response_header(req, name, value, strlen(value));
     ts_response_header(req, "Cache-Control", "no-store", 8);
     ts_response_end(req, b.len);
-    if (req->head_only || b.len == 0) {
+    if (req->resp.head_only || b.len == 0) {
         free(b.p);
         return;
     }
-    req->body_owned = b.p;
+    req->resp.body_owned = b.p;
     ts_response_segment(req, b.p, 0, b.len);
 }
 
@@ -240,10 +265,10 @@ void ts_response_owned(struct ts_req *req, int status, const char *type, struct 
     ts_response_header(req, "Content-Type", type, strlen(type));
     ts_response_header(req, "Cache-Control", "no-store", 8);
     ts_response_end(req, body->len);
-    if (req->head_only || body->len == 0) {
+    if (req->resp.head_only || body->len == 0) {
         free(body->p);
     } else {
-        req->body_owned = body->p;
+        req->resp.body_owned = body->p;
         ts_response_segment(req, body->p, 0, body->len);
     }
     *body = (struct ts_sbuf){0};
@@ -253,7 +278,7 @@ void ts_response_owned(struct ts_req *req, int status, const char *type, struct 
 
 const char *ts_response_error_page(const struct ts_req *req, int status)
 {
-    const struct ts_config *cfg = req->w->srv->cfg;
+    const struct ts_config *cfg = req->ctx.w->srv->cfg;
     for (size_t i = 0; i < cfg->nerror_pages; i++)
         if (cfg->error_pages[i].status == status) return cfg->error_pages[i].path;
     return NULL;
@@ -261,7 +286,7 @@ const char *ts_response_error_page(const struct ts_req *req, int status)
 
 char *ts_response_read_page(const struct ts_req *req, const char *rel)
 {
-    int fd = ts_file_open_beneath(req->w->srv->rootfd, rel);
+    int fd = ts_file_open_beneath(req->ctx.w->srv->rootfd, rel);
     if (fd < 0) return NULL;
     struct stat st;
     char *text = NULL;

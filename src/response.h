@@ -1,14 +1,65 @@
-/* Responses: status line and headers written into the connection's write buffer, the cached
- * Date header, and the built-in error pages. */
+/* The protocol-neutral response: status, header list and body segments, recorded for a codec
+ * to serialize (src/h1.c); the cached Date value, and the built-in error pages. */
 #ifndef TS_RESPONSE_H
 #define TS_RESPONSE_H
 
+#include "http.h"
+
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-struct ts_req;
+struct ts_cert_info;
+struct ts_file;
 struct ts_worker;
+
+#define TS_NO_LENGTH ((uint64_t)-1) /* a response without Content-Length (204, 304) */
+#define TS_RESP_MAX_HDRS 32
+#define TS_RESP_ARENA 4096             /* header bytes kept inside the response */
+#define TS_RESP_ARENA_MAX (32 * 1024)  /* beyond: on the heap; a header past this is dropped */
+
+/* One header: name and value as offsets into the response's arena. */
+struct ts_resp_hdr {
+    uint16_t name_off, name_len, value_off, value_len;
+};
+
+/* What the handler answers. Codecs add Date and Server (and HTTP/1.1 its Connection header);
+ * everything else the client sees is here. */
+struct ts_response {
+    int status;
+    bool keep_alive; /* HTTP/1.1: the connection carries another request after this one */
+    bool head_only;  /* HEAD: headers, no body */
+    uint8_t nhdrs;
+    struct ts_resp_hdr hdrs[TS_RESP_MAX_HDRS];
+    uint64_t content_length; /* or TS_NO_LENGTH */
+    char *heap;              /* the arena once it outgrew small, else NULL */
+    uint32_t arena_len;
+    char small[TS_RESP_ARENA];
+    struct ts_file *file; /* the file segments read from (referenced), or NULL */
+    char *body_owned;     /* malloc'ed memory segments may point into; freed at the end */
+    struct ts_seg segs[TS_MAX_SEGS];
+    uint8_t nsegs, cur_seg;
+    uint64_t body_left; /* bytes of all segments not yet sent */
+};
+
+/* Where a request came from: the same for every request of a connection. */
+struct ts_req_ctx {
+    struct ts_worker *w;
+    const char *remote; /* peer address, printable */
+    int peer_family;    /* AF_INET (4 bytes in peer_addr) or AF_INET6 (16) */
+    const unsigned char *peer_addr;
+    const struct ts_cert_info *cert;
+    bool plain; /* arrived on an http_redirect listener: answer with a redirect to https */
+};
+
+/* One exchange: the request a codec parsed, the response the handler builds for it, and its
+ * context. A codec keeps one per request in flight (HTTP/1.1: in the connection's read block). */
+struct ts_req {
+    struct ts_request rq;
+    struct ts_response resp;
+    struct ts_req_ctx ctx;
+};
 
 #define TS_SERVER_NAME "tessera"
 #define TS_VERSION "0.1.0"
@@ -16,21 +67,32 @@ struct ts_worker;
 /* Reason phrase for a status code ("Unknown" if none). */
 const char *ts_response_reason(int status);
 
-/* Starts the header block: status line, Date, Server. */
+/* Prepares req->resp for a new exchange (nothing kept from an earlier one). head_only and
+ * keep_alive are the caller's to set afterwards. */
+void ts_response_init(struct ts_req *req);
+
+/* Frees what the response holds: the file reference, the owned body, a grown arena. */
+void ts_response_release(struct ts_req *req);
+
+/* Starts the response: status, no headers yet but Strict-Transport-Security when configured
+ * (never over plain HTTP). */
 void ts_response_start(struct ts_req *req, int status);
 
-/* Adds one header line. value need not be NUL-terminated. */
+/* Adds one header (copied). value need not be NUL-terminated. Dropped if it does not fit. */
 void ts_response_header(struct ts_req *req, const char *name, const char *value, size_t len);
 
-/* Adds Content-Length (unless it is (uint64_t)-1), the Connection header that req->keep_alive
- * calls for, and the blank line. */
+/* Ends the header list: content_length is the body's length, or TS_NO_LENGTH. */
 void ts_response_end(struct ts_req *req, uint64_t content_length);
+
+/* The i-th header's name and value. */
+struct ts_str ts_response_hdr_name(const struct ts_response *resp, unsigned i);
+struct ts_str ts_response_hdr_value(const struct ts_response *resp, unsigned i);
 
 /* Queues a body segment: len bytes at mem + off, or (mem NULL) at offset off of body_fd.
  * Skipped for HEAD. */
 void ts_response_segment(struct ts_req *req, const char *mem, uint64_t off, uint64_t len);
 
-/* Appends a small body right after the headers (skipped for HEAD). */
+/* Queues a small body (skipped for HEAD); data must outlive the response (a constant). */
 void ts_response_body(struct ts_req *req, const char *data, size_t len);
 
 /* Answers with a complete error response (HTML page with detail, if given). Statuses 400 and

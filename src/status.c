@@ -334,7 +334,7 @@ static void status_metrics(struct ts_server *srv, struct ts_sbuf *b)
 static bool allowed(const struct ts_req *req, const struct ts_config *cfg)
 {
     for (size_t i = 0; i < cfg->status.nallow; i++)
-        if (ts_cidr_contains(&cfg->status.allow[i], req->peer_family, req->peer_addr))
+        if (ts_cidr_contains(&cfg->status.allow[i], req->ctx.peer_family, req->ctx.peer_addr))
             return true;
     return false;
 }
@@ -358,7 +358,7 @@ static bool query_has(struct ts_str q, const char *name)
 
 bool ts_status_handle(struct ts_req *req, const char *rel)
 {
-    const struct ts_config *cfg = req->w->srv->cfg;
+    const struct ts_config *cfg = req->ctx.w->srv->cfg;
     if (!cfg->status.enabled) return false;
     bool json = strcmp(rel, cfg->status.path + 1) == 0;
     bool prom = !json && strcmp(rel, cfg->status.metrics_path + 1) == 0;
@@ -369,13 +369,13 @@ bool ts_status_handle(struct ts_req *req, const char *rel)
     }
     struct ts_sbuf b = {0};
     if (json) {
-        char *text = status_json(req->w->srv, query_has(req->query, "pretty"));
+        char *text = status_json(req->ctx.w->srv, query_has(req->rq.query, "pretty"));
         ts_sbuf_puts(&b, text);
         ts_sbuf_add(&b, "\n", 1);
         cJSON_free(text);
         ts_response_owned(req, 200, "application/json", &b);
     } else {
-        status_metrics(req->w->srv, &b);
+        status_metrics(req->ctx.w->srv, &b);
         ts_response_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
     }
     return true;

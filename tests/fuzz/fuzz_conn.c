@@ -5,7 +5,7 @@
  * would see: every response well-formed, one per request, and nothing left behind. */
 #include "config.h"
 #include "conn.h"
-#include "http.h"
+#include "h1.h"
 #include "log.h"
 #include "worker.h"
 
@@ -264,27 +264,29 @@ static size_t model(const uint8_t *in, size_t len, const struct ts_config *cfg, 
     size_t cap = (size_t)cfg->limits.max_header_bytes, start = 0, n = 0;
     int limit = cfg->limits.max_requests_per_connection;
     while (n < MAX_REQS && start < len) {
-        llhttp_t p;
-        struct ts_req r;
-        ts_http_begin(&p, &r);
+        struct ts_h1 h1;
+        struct ts_request r;
+        ts_h1_begin(&h1, &r);
         size_t avail = len - start < cap ? len - start : cap, used = 0;
-        enum ts_http_parse res = ts_http_parse(&p, &r, (const char *)in + start, avail, &used,
-                                               (size_t)cfg->limits.max_uri_bytes);
+        enum ts_h1_parse res = ts_h1_parse(&h1, (const char *)in + start, avail, &used,
+                                           (size_t)cfg->limits.max_uri_bytes);
         struct expect *e = &ex[n];
         memset(e, 0, sizeof(*e));
-        if (res == TS_HTTP_NEED_MORE) {
+        /* every answer to HEAD is headers only, errors found while parsing included */
+        e->head = r.method == HTTP_HEAD;
+        if (res == TS_H1_NEED_MORE) {
             if (avail < cap) break; /* the stream ends inside this request */
-            e->error = r.in_url || !r.path.p ? 414 : 431;
+            ts_h1_overflow(&h1);
+            e->error = r.error;
             return n + 1;
         }
         n++;
-        if (res == TS_HTTP_ERROR) {
+        if (res == TS_H1_ERROR) {
             e->error = r.error;
             return n;
         }
-        e->head = r.method == HTTP_HEAD;
         e->minor = r.http_minor;
-        e->keep = llhttp_should_keep_alive(&p) && !r.has_body && (limit == 0 || (int)n < limit);
+        e->keep = ts_h1_keep_alive(&h1) && !r.has_body && (limit == 0 || (int)n < limit);
         if (!e->keep) return n;
         start += used;
     }

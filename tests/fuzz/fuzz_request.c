@@ -3,7 +3,7 @@
  * Range, If-Range, If-None-Match and date grammars. */
 #include "cond.h"
 #include "file.h"
-#include "http.h"
+#include "h1.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,21 +21,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *buf = malloc(size ? size : 1); /* exact size: ASan sees any overread */
     if (!buf) return 0;
     memcpy(buf, data, size);
-    llhttp_t parser;
-    struct ts_req req;
+    struct ts_h1 h1;
+    struct ts_request req;
     size_t start = 0;
     for (int n = 0; n < 8 && start < size; n++) { /* up to 8 pipelined requests */
-        ts_http_begin(&parser, &req);
+        ts_h1_begin(&h1, &req);
         size_t fed = start, avail = start;
-        enum ts_http_parse r = TS_HTTP_NEED_MORE;
+        enum ts_h1_parse r = TS_H1_NEED_MORE;
         while (fed < size) {
             avail = avail + step > size ? size : avail + step;
             size_t used = 0;
-            r = ts_http_parse(&parser, &req, buf + fed, avail - fed, &used, 4096);
+            r = ts_h1_parse(&h1, buf + fed, avail - fed, &used, 4096);
             fed += used;
-            if (r != TS_HTTP_NEED_MORE || avail == size) break;
+            if (r != TS_H1_NEED_MORE || avail == size) break;
         }
-        if (r != TS_HTTP_REQUEST) break;
+        if (r != TS_H1_REQUEST) break;
         char rel[512];
         if (req.path.p) ts_file_resolve(req.path.p, req.path.len, rel, sizeof(rel));
         for (int h = 0; h < TS_HDR_N; h++)
