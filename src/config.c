@@ -141,6 +141,7 @@ static const struct key top_keys[] = {
     {"cache_control", K_STRING, F(cache_control), 0, 0, 0, 0, 0},
     {"precompressed", K_BOOL, F(precompressed), 0, 0, 0, 0, 0},
     {"http2", K_BOOL, F(http2), 0, 0, 0, 0, 0},
+    {"http2_max_concurrent_streams", K_INT, F(http2_max_concurrent_streams), 1, 1000, 0, 0, 0},
     {"dotfiles", K_ENUM, F(dotfiles), 0, 0, 0, dotfile_modes, 0},
     {"error_pages", K_CUSTOM, 0, 0, 0, 0, 0, parse_error_pages},
     {"http_redirect", K_OBJECT, 0, 0, 0, redirect_keys, 0, 0},
@@ -555,6 +556,7 @@ static void set_defaults(struct ts_config *cfg)
     cfg->timeouts.shutdown_s = 1;
     cfg->precompressed = true;
     cfg->http2 = true;
+    cfg->http2_max_concurrent_streams = 128;
     cfg->dotfiles = TS_DOTFILES_DENY;
     cfg->status.enabled = true;
     set_string(&cfg->status.path, "/status");

@@ -68,6 +68,7 @@ struct ts_config {
     char *cache_control; /* Cache-Control for files, or NULL */
     bool precompressed;  /* serve foo.br / foo.gz when the client accepts them */
     bool http2;          /* offer h2 in ALPN (only once the build has HTTP/2, see TS_HAVE_H2) */
+    int http2_max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
     enum ts_dotfiles dotfiles; /* paths with a segment starting with '.': 404 unless allowed */
     struct ts_error_page *error_pages;
     size_t nerror_pages;

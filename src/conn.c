@@ -5,6 +5,7 @@
 #include "config.h"
 #include "fcache.h"
 #include "h1.h"
+#include "h2.h"
 #include "handler.h"
 #include "log.h"
 #include "response.h"
@@ -43,7 +44,9 @@ enum state {
     ST_SEND_RESPONSE,
     ST_SEND_CLOSE,
     ST_AWAIT_CLOSE,
-    ST_LINGER
+    ST_LINGER,
+    ST_H2,      /* after ALPN "h2": the HTTP/2 session reads and writes until both are done */
+    ST_H2_CLOSE /* a connection error: the session's GOAWAY is written, then SEND_CLOSE */
 };
 enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
 enum close_kind { CLOSE_CLEAN, CLOSE_PEER_EOF, CLOSE_TIMEOUT, CLOSE_ERROR };
@@ -90,6 +93,7 @@ struct ts_conn {
     uint64_t req_start_ms;
     struct inblock *in;
     struct outblock *out;
+    struct ts_h2 *h2; /* the HTTP/2 session, in ST_H2 */
     uint8_t peer_family; /* AF_INET or AF_INET6 */
     unsigned char peer_addr[16];
     char remote[INET6_ADDRSTRLEN];
@@ -222,6 +226,7 @@ static void log_request(struct ts_conn *c, struct ts_req *req)
         .target = rq->target.p ? rq->target.p : "-",
         .target_len = rq->target.p ? rq->target.len : 1,
         .http_minor = rq->http_minor,
+        .h2 = c->h2 != NULL,
         .status = req->resp.status,
         .bytes = body,
         .referer = rq->hdr[TS_HDR_REFERER].p,
@@ -264,6 +269,16 @@ static void conn_close(struct ts_conn *c)
         TS_INC(w, closed_flood[c->tls.flood_kind]);
         ts_log_info("%s: closed: more than %d %s messages without application data", c->remote,
                     TS_TLS_POST_HANDSHAKE_MAX, ts_stats_flood_names[c->tls.flood_kind]);
+    }
+    if (c->h2) {
+        int flood = ts_h2_flood(c->h2);
+        if (flood != TS_H2_FLOOD_N) {
+            TS_INC(w, h2_flood[flood]);
+            ts_log_info("%s: HTTP/2 connection ended: %s flood", c->remote,
+                        ts_stats_h2_flood_names[flood]);
+        }
+        ts_h2_free(c->h2);
+        c->h2 = NULL;
     }
     ready_remove(c);
     set_gauge(c, G_NONE);
@@ -499,6 +514,8 @@ static void count_handshake(struct ts_conn *c)
     TS_INC(w, hs_resumed);
 }
 
+static enum step start_h2(struct ts_conn *c);
+
 static enum step do_handshake(struct ts_conn *c)
 {
     switch (ts_tls_handshake(&c->tls)) {
@@ -518,6 +535,8 @@ static enum step do_handshake(struct ts_conn *c)
     }
     count_handshake(c);
     set_gauge(c, G_IDLE);
+    if (ts_tls_alpn(&c->tls) == TS_PROTO_H2) return start_h2(c);
+    TS_INC(c->w, conns_http11);
     c->state = ST_READ_REQUEST;
     /* the first request must arrive within request_header_s of the handshake */
     ts_worker_timer_set(c->w, &c->timer, TS_TIMER_REQUEST);
@@ -581,6 +600,7 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     c->responding = true;
     c->sent = 0;
     TS_INC(w, requests);
+    TS_INC(w, requests_http11);
     TS_INC(w, in_flight);
     req->ctx = (struct ts_req_ctx){
         .w = w,
@@ -799,6 +819,167 @@ static enum step do_await_close(struct ts_conn *c)
     }
 }
 
+/* ---- HTTP/2 ----
+ * One state for the whole session: each step writes out what the session queued, then reads
+ * and feeds the session, until both are blocked. Requests are answered as their header block
+ * completes (inside ts_h2_recv); the write block holds frames serialized by ts_h2_send. */
+
+static void h2_request(void *conn, struct ts_req *req)
+{
+    struct ts_conn *c = conn;
+    struct ts_worker *w = c->w;
+    const struct ts_config *cfg = cfg_of(c);
+    c->nrequests++;
+    TS_INC(w, requests);
+    TS_INC(w, requests_h2);
+    TS_INC(w, in_flight);
+    req->ctx = (struct ts_req_ctx){
+        .w = w,
+        .remote = c->remote,
+        .peer_family = c->peer_family,
+        .peer_addr = c->peer_addr,
+        .cert = &c->cert,
+    };
+    ts_response_init(req);
+    req->resp.head_only = req->rq.method == HTTP_HEAD;
+    req->resp.keep_alive = true; /* means nothing per stream */
+    if (req->rq.error)
+        ts_response_error(req, req->rq.error, req->rq.error_reason);
+    else
+        ts_handler_handle(req);
+    ts_h2_respond(c->h2, req, w->date);
+    /* the last request this connection takes: GOAWAY names it, the streams in flight end */
+    if (cfg->limits.max_requests_per_connection > 0 &&
+        c->nrequests >= (uint32_t)cfg->limits.max_requests_per_connection)
+        ts_h2_goaway(c->h2);
+}
+
+static void h2_done(void *conn, struct ts_req *req, uint64_t body, uint64_t start_ms)
+{
+    struct ts_conn *c = conn;
+    TS_DEC(c->w, in_flight);
+    int status = req->resp.status;
+    if (status >= 100 && status < 600) TS_INC(c->w, status_class[status / 100]);
+    c->sent = body;
+    c->head_len = 0;
+    c->req_start_ms = start_ms;
+    log_request(c, req);
+}
+
+static const struct ts_h2_hooks h2_hooks = {.request = h2_request, .done = h2_done};
+
+static enum step start_h2(struct ts_conn *c)
+{
+    TS_INC(c->w, conns_h2);
+    c->h2 = ts_h2_new(cfg_of(c), &h2_hooks, c, &c->w->stats);
+    if (!c->h2) return close_as(c, CLOSE_ERROR);
+    c->state = ST_H2;
+    /* the first request must arrive within request_header_s of the handshake */
+    ts_worker_timer_set(c->w, &c->timer, TS_TIMER_REQUEST);
+    return STEP_AGAIN;
+}
+
+/* The timer that fits what the session waits for: output the client does not read (send_s,
+ * re-armed on progress by the writer), a request under way (request_header_s), or nothing
+ * (keepalive_s; request_header_s before the first request). */
+static void h2_arm(struct ts_conn *c, bool output_pending)
+{
+    enum ts_timer_kind want;
+    if (output_pending)
+        want = TS_TIMER_SEND;
+    else if (ts_h2_open_streams(c->h2) > 0)
+        want = TS_TIMER_REQUEST;
+    else
+        want = c->nrequests > 0 ? TS_TIMER_KEEPALIVE : TS_TIMER_REQUEST;
+    set_gauge(c, !output_pending && ts_h2_open_streams(c->h2) == 0 ? G_IDLE : G_NONE);
+    if (c->timer.kind != want) ts_worker_timer_set(c->w, &c->timer, want);
+}
+
+static enum step do_h2(struct ts_conn *c)
+{
+    char in[16384];
+    for (;;) {
+        struct outblock *o = c->out;
+        if (o && o->off < o->len) {
+            size_t put = 0;
+            switch (conn_write(c, o->data + o->off, o->len - o->off, &put)) {
+            case TS_IO_OK:
+                o->off += put;
+                ts_stat_add(&c->w->stats.bytes_sent, put);
+                ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND); /* progress: re-arm */
+                if (spend(c, put)) return yield(c);
+                continue;
+            case TS_IO_WANT_READ:
+            case TS_IO_WANT_WRITE: h2_arm(c, true); return STEP_WAIT;
+            case TS_IO_CLOSE_NOTIFY:
+            case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+            case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
+            }
+        }
+        if (ts_h2_want_write(c->h2)) {
+            if (!c->out) c->out = ts_pool_get(&c->w->outbufs);
+            o = c->out;
+            o->off = o->len = 0;
+            long n = ts_h2_send(c->h2, o->data, OUT_CAP);
+            if (n < 0) return close_as(c, CLOSE_ERROR);
+            o->len = (size_t)n;
+            if (n > 0) continue;
+        }
+        release_out(c);
+        if (!ts_h2_want_read(c->h2) && !ts_h2_want_write(c->h2))
+            return start_shutdown(c); /* GOAWAY sent and every stream done */
+        size_t got = 0;
+        switch (conn_read(c, in, sizeof(in), &got)) {
+        case TS_IO_OK:
+            ts_stat_add(&c->w->stats.bytes_received, got);
+            if (ts_h2_recv(c->h2, in, got, c->w->now_ms) < 0) {
+                /* what the session queued (GOAWAY) goes out, then no more input is read */
+                long n;
+                c->out = ts_pool_get(&c->w->outbufs);
+                c->out->off = 0;
+                n = ts_h2_send(c->h2, c->out->data, OUT_CAP);
+                c->out->len = n > 0 ? (size_t)n : 0;
+                c->state = ST_H2_CLOSE;
+                return STEP_AGAIN;
+            }
+            if (spend(c, got)) return yield(c);
+            continue;
+        case TS_IO_WANT_READ:
+        case TS_IO_WANT_WRITE: h2_arm(c, false); return STEP_WAIT;
+        case TS_IO_CLOSE_NOTIFY: return start_shutdown(c);
+        case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+        case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
+        }
+    }
+}
+
+/* After a connection error: the GOAWAY the session queued is written out, then the TLS close
+ * follows; the client's further input is not read. */
+static enum step do_h2_close(struct ts_conn *c)
+{
+    struct outblock *o = c->out;
+    while (o && o->off < o->len) {
+        size_t put = 0;
+        switch (conn_write(c, o->data + o->off, o->len - o->off, &put)) {
+        case TS_IO_OK:
+            o->off += put;
+            ts_stat_add(&c->w->stats.bytes_sent, put);
+            ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND);
+            continue;
+        case TS_IO_WANT_READ:
+        case TS_IO_WANT_WRITE:
+            if (c->timer.kind != TS_TIMER_SEND) ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND);
+            return STEP_WAIT;
+        case TS_IO_CLOSE_NOTIFY:
+        case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+        case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
+        }
+    }
+    release_out(c);
+    c->close_kind = CLOSE_ERROR;
+    return start_shutdown(c);
+}
+
 /* ---- dispatcher ---- */
 
 static void run(struct ts_conn *c)
@@ -817,6 +998,8 @@ static void run(struct ts_conn *c)
         case ST_SEND_CLOSE: s = do_send_close(c); break;
         case ST_AWAIT_CLOSE: s = do_await_close(c); break;
         case ST_LINGER: s = do_linger(c); break;
+        case ST_H2: s = do_h2(c); break;
+        case ST_H2_CLOSE: s = do_h2_close(c); break;
         }
         if (s == STEP_WAIT) {
             /* records staged by this turn go out before the connection sleeps; if the socket
@@ -864,7 +1047,13 @@ void ts_conn_on_timeout(struct ts_timer *t)
         run_or_close(c, fail_handshake(c, TS_HS_FAIL_TIMEOUT, CLOSE_TIMEOUT));
         return;
     case TS_TIMER_KEEPALIVE:
-        /* an idle keep-alive connection ends politely: nothing is in flight */
+        /* an idle keep-alive connection ends politely: nothing is in flight (HTTP/2: GOAWAY
+         * first, then the same close) */
+        if (c->state == ST_H2) {
+            ts_h2_goaway(c->h2);
+            run(c);
+            return;
+        }
         run_or_close(c, start_shutdown(c));
         return;
     case TS_TIMER_REQUEST:
@@ -879,6 +1068,12 @@ void ts_conn_on_timeout(struct ts_timer *t)
 
 void ts_conn_drain(struct ts_conn *c)
 {
+    if (c->state == ST_H2) {
+        /* streams in flight finish; GOAWAY tells the client to open no more */
+        ts_h2_goaway(c->h2);
+        run(c);
+        return;
+    }
     if (c->state == ST_READ_REQUEST && c->gauge == G_IDLE) run_or_close(c, start_shutdown(c));
 }
 

@@ -239,6 +239,7 @@ void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
     if (access_fd < 0) return;
     int json = access_format == TS_LOG_FORMAT_JSON;
     unsigned esc = json ? TS_LOG_ESC_JSON : 0;
+    const char *proto = e->h2 ? "HTTP/2.0" : e->http_minor ? "HTTP/1.1" : "HTTP/1.0";
     if (e->time != log->cached_sec) {
         struct tm tm;
         gmtime_r(&e->time, &tm);
@@ -262,8 +263,8 @@ void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
         }
         PUT_FMT("\",\"method\":\"%s\",\"target\":\"", e->method);
         PUT_ESC(e->target, e->target_len, TARGET_MAX, esc);
-        PUT_FMT("\",\"protocol\":\"HTTP/1.%d\",\"status\":%d,\"bytes\":%llu,\"referer\":\"",
-                e->http_minor, e->status, (unsigned long long)e->bytes);
+        PUT_FMT("\",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%llu,\"referer\":\"",
+                proto, e->status, (unsigned long long)e->bytes);
         PUT_ESC(e->referer, e->referer_len, FIELD_MAX, esc);
         RAW("\",\"user_agent\":\"");
         PUT_ESC(e->user_agent, e->user_agent_len, FIELD_MAX, esc);
@@ -281,7 +282,7 @@ void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
         }
         PUT_FMT(" [%s] \"%s ", log->cached_time, e->method);
         PUT_ESC(e->target, e->target_len, TARGET_MAX, esc);
-        PUT_FMT(" HTTP/1.%d\" %d %llu \"", e->http_minor, e->status, (unsigned long long)e->bytes);
+        PUT_FMT(" %s\" %d %llu \"", proto, e->status, (unsigned long long)e->bytes);
         if (e->referer_len)
             PUT_ESC(e->referer, e->referer_len, FIELD_MAX, esc);
         else

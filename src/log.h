@@ -3,6 +3,7 @@
 #ifndef TS_LOG_H
 #define TS_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -45,6 +46,7 @@ struct ts_access_entry {
     const char *target;
     size_t target_len;
     int http_minor;
+    bool h2; /* HTTP/2: the protocol is "HTTP/2.0", http_minor unused */
     int status;
     uint64_t bytes; /* body bytes sent */
     const char *referer;

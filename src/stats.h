@@ -30,6 +30,16 @@ enum ts_flood {
     TS_FLOOD_N
 };
 
+/* Why an HTTP/2 connection was ended with GOAWAY for abuse; keep in step with
+ * ts_stats_h2_flood_names. */
+enum ts_h2_flood {
+    TS_H2_FLOOD_RAPID_RESET,  /* streams opened and reset faster than the rate limit */
+    TS_H2_FLOOD_CONTINUATION, /* a header block in too many CONTINUATION frames */
+    TS_H2_FLOOD_SETTINGS,     /* too many settings in SETTINGS frames */
+    TS_H2_FLOOD_CONTROL,      /* PING / SETTINGS frames whose ACKs pile up unread */
+    TS_H2_FLOOD_IDLE_FRAMES,  /* PRIORITY, WINDOW_UPDATE, empty DATA... without a request */
+    TS_H2_FLOOD_N
+};
 /* Which timer expired; keep in step with enum ts_timer_kind. */
 enum { TS_STATS_TIMEOUT_N = 5 };
 
@@ -62,11 +72,17 @@ struct ts_stats {
     /* client certificates: outcome per handshake-verified connection, by reason */
     _Atomic uint64_t cert_verified, cert_absent, cert_rejected, cert_untrusted_accepted;
     _Atomic uint64_t cert_reason[TS_CERT_REASON_N];
+    /* protocols: connections and requests per application protocol; HTTP/2 frames */
+    _Atomic uint64_t conns_http11, conns_h2, requests_http11, requests_h2;
+    _Atomic uint64_t h2_streams_open; /* gauge */
+    _Atomic uint64_t h2_goaway_sent, h2_goaway_received, h2_rst_sent, h2_rst_received;
+    _Atomic uint64_t h2_flood[TS_H2_FLOOD_N];
 };
 
 extern const char *const ts_stats_hs_fail_names[TS_HS_FAIL_N];
 extern const char *const ts_stats_cert_reason_names[TS_CERT_REASON_N];
 extern const char *const ts_stats_flood_names[TS_FLOOD_N];
+extern const char *const ts_stats_h2_flood_names[TS_H2_FLOOD_N];
 
 static inline void ts_stat_add(_Atomic uint64_t *c, uint64_t n)
 {

@@ -174,7 +174,7 @@ const char *ts_tls_error_string(const struct ts_tls_conn *t, char *buf, size_t l
 
 /* HTTP/2 is offered in ALPN only when the build has its codec: switching it on is this line
  * (plus the codec). Until then "http2": true in the configuration offers only http/1.1. */
-#define TS_HAVE_H2 0
+#define TS_HAVE_H2 1
 
 /* The application protocol a connection speaks, as negotiated by ALPN. */
 enum ts_proto {

@@ -1,0 +1,547 @@
+/* The HTTP/2 codec over libnghttp2. nghttp2's header buffers live only for the callback that
+ * shows them, so each stream copies what the handler reads into its own arena; responses go
+ * out through a no-copy data source that writes each DATA frame's header and its payload
+ * (memory, or pread(2) of a file range) straight into the connection's write block. */
+#include "h2.h"
+#include "config.h"
+#include "fcache.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <llhttp.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct stream {
+    struct ts_req req;
+    struct stream *prev, *next; /* the session's streams, to free them with it */
+    int32_t id;
+    bool dispatched;  /* reported to the connection */
+    bool remote_done; /* the client ended its side (END_STREAM) */
+    bool too_big;     /* the header list passed max_header_bytes: 431 */
+    uint64_t start_ms;
+    uint64_t unscheduled; /* body bytes not yet given to a DATA frame */
+    uint64_t body_sent;
+    size_t hdr_bytes; /* header list size as RFC 9113 counts it (name + value + 32) */
+    size_t used, cap; /* arena */
+    char arena[];
+};
+
+struct ts_h2 {
+    nghttp2_session *s;
+    const struct ts_h2_hooks *hooks;
+    void *conn;
+    struct ts_stats *stats;
+    const struct ts_config *cfg;
+    struct stream *streams;
+    unsigned open; /* dispatched streams not yet closed */
+    uint64_t now_ms;
+    char *buf; /* the write block being filled by ts_h2_send */
+    size_t len, cap;
+    unsigned idle_frames; /* frames without progress since the last request */
+    unsigned rst_received;
+    int flood; /* enum ts_h2_flood, or TS_H2_FLOOD_N */
+    bool goaway;
+};
+
+static void stat_inc(struct ts_h2 *h, _Atomic uint64_t *c)
+{
+    (void)h;
+    ts_stat_add(c, 1);
+}
+
+/* ---- the request: header block into the stream's arena ---- */
+
+static const char *arena_copy(struct stream *st, const char *a, size_t alen, const char *b,
+                              size_t blen)
+{
+    if (st->cap - st->used < alen + blen + 1) return NULL;
+    char *p = st->arena + st->used;
+    memcpy(p, a, alen);
+    if (blen) memcpy(p + alen, b, blen);
+    p[alen + blen] = '\0';
+    st->used += alen + blen + 1;
+    return p;
+}
+
+static int method_of(const uint8_t *v, size_t len)
+{
+    for (int m = 0; m <= HTTP_SOURCE; m++) {
+        const char *name = llhttp_method_name((llhttp_method_t)m);
+        if (strlen(name) == len && memcmp(name, v, len) == 0) return m;
+    }
+    return -1;
+}
+
+static const char *const hdr_names[TS_HDR_N] = {
+    [TS_HDR_HOST] = "host",
+    [TS_HDR_CONNECTION] = "connection",
+    [TS_HDR_IF_NONE_MATCH] = "if-none-match",
+    [TS_HDR_IF_MODIFIED_SINCE] = "if-modified-since",
+    [TS_HDR_RANGE] = "range",
+    [TS_HDR_IF_RANGE] = "if-range",
+    [TS_HDR_ACCEPT] = "accept",
+    [TS_HDR_ACCEPT_ENCODING] = "accept-encoding",
+    [TS_HDR_REFERER] = "referer",
+    [TS_HDR_USER_AGENT] = "user-agent",
+};
+
+/* Keeps one header; a repeated one is joined with ", " (as a list-valued field folds). */
+static bool keep_header(struct stream *st, struct ts_str *slot, const uint8_t *v, size_t len)
+{
+    const char *p;
+    if (slot->p) {
+        size_t old = slot->len;
+        if (st->cap - st->used < old + 2 + len + 1) return false;
+        char *q = st->arena + st->used;
+        memcpy(q, slot->p, old);
+        memcpy(q + old, ", ", 2);
+        memcpy(q + old + 2, v, len);
+        q[old + 2 + len] = '\0';
+        st->used += old + 2 + len + 1;
+        slot->p = q;
+        slot->len = old + 2 + len;
+        return true;
+    }
+    p = arena_copy(st, (const char *)v, len, NULL, 0);
+    if (!p) return false;
+    slot->p = p;
+    slot->len = len;
+    return true;
+}
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    struct ts_h2 *h = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    size_t cap = (size_t)h->cfg->limits.max_header_bytes;
+    struct stream *st = calloc(1, sizeof(*st) + cap);
+    if (!st) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    st->id = f->hd.stream_id;
+    st->cap = cap;
+    st->start_ms = h->now_ms;
+    st->req.rq.http_minor = 1;
+    st->next = h->streams;
+    if (h->streams) h->streams->prev = st;
+    h->streams = st;
+    nghttp2_session_set_stream_user_data(s, st->id, st);
+    return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *ud)
+{
+    (void)flags;
+    (void)ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    if (!st || st->too_big) return 0;
+    /* the header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it: an HPACK bomb (one large
+     * table entry referenced over and over) stops here, whatever its compressed size */
+    st->hdr_bytes += namelen + valuelen + 32;
+    if (st->hdr_bytes > st->cap) {
+        st->too_big = true;
+        return 0;
+    }
+    struct ts_request *rq = &st->req.rq;
+    bool ok = true;
+    if (namelen == 7 && memcmp(name, ":method", 7) == 0) {
+        int m = method_of(value, valuelen);
+        if (m < 0) {
+            rq->error = 501;
+            rq->error_reason = "This method is not implemented.";
+            m = HTTP_GET;
+        }
+        rq->method = (uint8_t)m;
+    } else if (namelen == 5 && memcmp(name, ":path", 5) == 0) {
+        const char *p = arena_copy(st, (const char *)value, valuelen, NULL, 0);
+        ok = p != NULL;
+        if (ok) {
+            rq->target = (struct ts_str){p, valuelen};
+            const char *q = memchr(p, '?', valuelen);
+            size_t plen = q ? (size_t)(q - p) : valuelen;
+            rq->path = (struct ts_str){p, plen};
+            rq->query = (struct ts_str){p + plen, valuelen - plen};
+        }
+    } else if (namelen == 10 && memcmp(name, ":authority", 10) == 0) {
+        rq->hdr[TS_HDR_HOST].p = NULL; /* :authority wins over a host header */
+        ok = keep_header(st, &rq->hdr[TS_HDR_HOST], value, valuelen);
+    } else if (namelen == 4 && memcmp(name, "host", 4) == 0) {
+        if (!rq->hdr[TS_HDR_HOST].p) ok = keep_header(st, &rq->hdr[TS_HDR_HOST], value, valuelen);
+    } else if (name[0] != ':') {
+        for (int i = TS_HDR_CONNECTION; i < TS_HDR_N; i++) {
+            if (strlen(hdr_names[i]) == namelen && memcmp(hdr_names[i], name, namelen) == 0) {
+                ok = keep_header(st, &rq->hdr[i], value, valuelen);
+                break;
+            }
+        }
+    }
+    if (!ok) st->too_big = true;
+    return 0;
+}
+
+static void dispatch(struct ts_h2 *h, struct stream *st)
+{
+    struct ts_request *rq = &st->req.rq;
+    st->dispatched = true;
+    h->open++;
+    h->idle_frames = 0;
+    stat_inc(h, &h->stats->h2_streams_open);
+    if (st->too_big) {
+        rq->error = 431;
+        rq->error_reason = "The request's header fields are too large.";
+    } else if (!rq->error && rq->target.len > (size_t)h->cfg->limits.max_uri_bytes) {
+        rq->error = 414;
+        rq->error_reason = NULL;
+    }
+    if (!rq->target.p) rq->target = rq->path = (struct ts_str){"*", 1};
+    h->hooks->request(h->conn, &st->req);
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    struct ts_h2 *h = ud;
+    struct stream *st = f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
+                                        : NULL;
+    bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    switch (f->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (!st) {
+            h->idle_frames++;
+            break;
+        }
+        if (end) st->remote_done = true;
+        if (f->headers.cat == NGHTTP2_HCAT_REQUEST && !st->dispatched) {
+            st->req.rq.has_body = !end;
+            dispatch(h, st);
+        }
+        break;
+    case NGHTTP2_DATA:
+        if (st && end) st->remote_done = true;
+        if (f->hd.length == 0 && !end) h->idle_frames++;
+        break;
+    case NGHTTP2_RST_STREAM:
+        stat_inc(h, &h->stats->h2_rst_received);
+        h->rst_received++;
+        break;
+    case NGHTTP2_GOAWAY: stat_inc(h, &h->stats->h2_goaway_received); break;
+    case NGHTTP2_PRIORITY:
+    case NGHTTP2_WINDOW_UPDATE: h->idle_frames++; break;
+    default: break;
+    }
+    if (h->idle_frames > TS_H2_IDLE_FRAMES_MAX && h->flood == TS_H2_FLOOD_N) {
+        h->flood = TS_H2_FLOOD_IDLE_FRAMES;
+        nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *ud)
+{
+    /* request bodies are refused (405/413) and never read: nghttp2 still credits the flow
+     * control window for them */
+    (void)s, (void)flags, (void)id, (void)data, (void)len, (void)ud;
+    return 0;
+}
+
+static void free_stream(struct ts_h2 *h, struct stream *st)
+{
+    if (st->dispatched) {
+        h->hooks->done(h->conn, &st->req, st->body_sent, st->start_ms);
+        h->open--;
+        ts_stat_sub(&h->stats->h2_streams_open, 1);
+    }
+    ts_response_release(&st->req);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        h->streams = st->next;
+    if (st->next) st->next->prev = st->prev;
+    free(st);
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
+{
+    (void)code;
+    struct ts_h2 *h = ud;
+    struct stream *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st) return 0;
+    nghttp2_session_set_stream_user_data(s, id, NULL);
+    free_stream(h, st);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
+{
+    struct ts_h2 *h = ud;
+    switch (f->hd.type) {
+    case NGHTTP2_RST_STREAM: stat_inc(h, &h->stats->h2_rst_sent); break;
+    case NGHTTP2_GOAWAY:
+        stat_inc(h, &h->stats->h2_goaway_sent);
+        /* nghttp2's stream reset rate limit answers with GOAWAY INTERNAL_ERROR */
+        if (f->goaway.error_code == NGHTTP2_INTERNAL_ERROR && h->flood == TS_H2_FLOOD_N &&
+            h->rst_received > 0)
+            h->flood = TS_H2_FLOOD_RAPID_RESET;
+        break;
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_DATA:
+        if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+            /* the answer is complete while the client still sends a body we refused: tell it
+             * to stop (RFC 9113 8.1) */
+            struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+            if (st && !st->remote_done)
+                nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+                                          NGHTTP2_NO_ERROR);
+        }
+        break;
+    default: break;
+    }
+    return 0;
+}
+
+/* ---- output ---- */
+
+static ssize_t send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int flags, void *ud)
+{
+    (void)s, (void)flags;
+    struct ts_h2 *h = ud;
+    if (!h->buf || h->len == h->cap) return NGHTTP2_ERR_WOULDBLOCK;
+    size_t n = h->cap - h->len < len ? h->cap - h->len : len;
+    memcpy(h->buf + h->len, data, n);
+    h->len += n;
+    return (ssize_t)n;
+}
+
+static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
+                       uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    (void)s, (void)id, (void)buf, (void)ud;
+    struct stream *st = src->ptr;
+    size_t n = st->unscheduled < len ? (size_t)st->unscheduled : len;
+    st->unscheduled -= n;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (st->unscheduled == 0) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+/* Copies the next len bytes of the body (memory or file segments) to out. */
+static int copy_body(struct ts_h2 *h, struct stream *st, char *out, size_t len)
+{
+    struct ts_response *resp = &st->req.resp;
+    while (len > 0 && resp->cur_seg < resp->nsegs) {
+        struct ts_seg *sg = &resp->segs[resp->cur_seg];
+        if (sg->len == 0) {
+            resp->cur_seg++;
+            continue;
+        }
+        size_t want = sg->len < len ? (size_t)sg->len : len;
+        if (sg->mem) {
+            memcpy(out, sg->mem + sg->off, want);
+        } else {
+            ssize_t n = pread(resp->file->fd, out, want, (off_t)sg->off);
+            if (n <= 0) {
+                /* the file shrank under us: the promised length cannot be kept */
+                ts_log_error("%s: read error on a file being served: %s", st->req.ctx.remote,
+                             n < 0 ? strerror(errno) : "file truncated");
+                return -1;
+            }
+            want = (size_t)n;
+        }
+        out += want;
+        len -= want;
+        sg->off += want;
+        sg->len -= want;
+        resp->body_left -= want;
+        st->body_sent += want;
+    }
+    (void)h;
+    return len == 0 ? 0 : -1;
+}
+
+static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd,
+                        size_t length, nghttp2_data_source *src, void *ud)
+{
+    (void)s;
+    struct ts_h2 *h = ud;
+    struct stream *st = src->ptr;
+    size_t pad = f->data.padlen;
+    if (!h->buf || h->cap - h->len < 9 + length + pad) return NGHTTP2_ERR_WOULDBLOCK;
+    char *p = h->buf + h->len;
+    memcpy(p, framehd, 9);
+    p += 9;
+    if (pad > 0) *p++ = (char)(pad - 1);
+    if (copy_body(h, st, p, length) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    p += length;
+    if (pad > 1) {
+        memset(p, 0, pad - 1);
+        p += pad - 1;
+    }
+    h->len = (size_t)(p - h->buf);
+    return 0;
+}
+
+void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
+{
+    struct stream *st = (struct stream *)((char *)req - offsetof(struct stream, req));
+    struct ts_response *resp = &req->resp;
+    nghttp2_nv nv[TS_RESP_MAX_HDRS + 4];
+    char names[TS_RESP_MAX_HDRS][64];
+    char status[4], clen[24];
+    size_t n = 0;
+#define NV(nm, nml, v, vl) nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(v), (nml), (vl), 0}
+    unsigned code = (unsigned)resp->status % 1000;
+    status[0] = (char)('0' + code / 100);
+    status[1] = (char)('0' + code / 10 % 10);
+    status[2] = (char)('0' + code % 10);
+    status[3] = '\0';
+    NV(":status", 7, status, 3);
+    NV("date", 4, date, strlen(date));
+    NV("server", 6, TS_SERVER_NAME, sizeof(TS_SERVER_NAME) - 1);
+    for (unsigned i = 0; i < resp->nhdrs; i++) {
+        struct ts_str nm = ts_response_hdr_name(resp, i);
+        struct ts_str v = ts_response_hdr_value(resp, i);
+        if (nm.len >= sizeof(names[0])) continue;
+        for (size_t k = 0; k < nm.len; k++) names[i][k] = (char)tolower((unsigned char)nm.p[k]);
+        /* connection-specific fields mean nothing in HTTP/2 and are malformed there */
+        if ((nm.len == 10 && memcmp(names[i], "connection", 10) == 0) ||
+            (nm.len == 10 && memcmp(names[i], "keep-alive", 10) == 0) ||
+            (nm.len == 17 && memcmp(names[i], "transfer-encoding", 17) == 0))
+            continue;
+        NV(names[i], nm.len, v.p, v.len);
+    }
+    if (resp->content_length != TS_NO_LENGTH) {
+        int l = snprintf(clen, sizeof(clen), "%llu", (unsigned long long)resp->content_length);
+        NV("content-length", 14, clen, (size_t)l);
+    }
+#undef NV
+    st->unscheduled = resp->head_only ? 0 : resp->body_left;
+    nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_cb};
+    int rv = nghttp2_submit_response(h->s, st->id, nv, n, st->unscheduled ? &prd : NULL);
+    if (rv != 0) nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+}
+
+long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap)
+{
+    h->buf = buf;
+    h->len = 0;
+    h->cap = cap;
+    int rv = nghttp2_session_send(h->s);
+    h->buf = NULL;
+    if (rv != 0) {
+        ts_log_debug("HTTP/2 send: %s", nghttp2_strerror(rv));
+        return -1;
+    }
+    return (long)h->len;
+}
+
+/* ---- the session ---- */
+
+struct ts_h2 *ts_h2_new(const struct ts_config *cfg, const struct ts_h2_hooks *hooks, void *conn,
+                        struct ts_stats *stats)
+{
+    struct ts_h2 *h = calloc(1, sizeof(*h));
+    nghttp2_session_callbacks *cb = NULL;
+    nghttp2_option *opt = NULL;
+    if (!h) return NULL;
+    h->hooks = hooks;
+    h->conn = conn;
+    h->stats = stats;
+    h->cfg = cfg;
+    h->flood = TS_H2_FLOOD_N;
+    if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0) goto fail;
+    nghttp2_session_callbacks_set_send_callback(cb, send_cb);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_data_cb);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    /* the limits nghttp2 enforces itself, spelled out: rapid reset (CVE-2023-44487), floods of
+     * CONTINUATION (CVE-2024-27316 class), of settings, and of frames that ask for an ACK */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    nghttp2_option_set_max_continuations(opt, 8);
+    nghttp2_option_set_max_settings(opt, 32);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_no_recv_client_magic(opt, 0);
+    if (nghttp2_session_server_new2(&h->s, cb, h, opt) != 0) goto fail;
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_option_del(opt);
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint32_t)cfg->http2_max_concurrent_streams},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)cfg->limits.max_header_bytes},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+    if (nghttp2_submit_settings(h->s, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0) {
+        ts_h2_free(h);
+        return NULL;
+    }
+    return h;
+fail:
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_option_del(opt);
+    free(h);
+    return NULL;
+}
+
+void ts_h2_free(struct ts_h2 *h)
+{
+    if (!h) return;
+    while (h->streams) free_stream(h, h->streams);
+    nghttp2_session_del(h->s);
+    free(h);
+}
+
+int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms)
+{
+    h->now_ms = now_ms;
+    ssize_t rv = nghttp2_session_mem_recv(h->s, data, len);
+    if (rv >= 0) return 0;
+    if (h->flood == TS_H2_FLOOD_N) {
+        if (rv == NGHTTP2_ERR_FLOODED) h->flood = TS_H2_FLOOD_CONTROL;
+        if (rv == NGHTTP2_ERR_TOO_MANY_SETTINGS) h->flood = TS_H2_FLOOD_SETTINGS;
+        if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) h->flood = TS_H2_FLOOD_CONTINUATION;
+    }
+    ts_log_debug("HTTP/2 input: %s", nghttp2_strerror((int)rv));
+    /* a connection error: nghttp2 queued GOAWAY unless the session is beyond saving */
+    if (rv != NGHTTP2_ERR_FLOODED && rv != NGHTTP2_ERR_NOMEM &&
+        rv != NGHTTP2_ERR_CALLBACK_FAILURE)
+        nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
+    else if (rv == NGHTTP2_ERR_FLOODED)
+        nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+    return -1;
+}
+
+void ts_h2_goaway(struct ts_h2 *h)
+{
+    if (h->goaway) return;
+    h->goaway = true;
+    nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
+                          NGHTTP2_NO_ERROR, NULL, 0);
+}
+
+bool ts_h2_want_read(const struct ts_h2 *h)
+{
+    return nghttp2_session_want_read(h->s) != 0;
+}
+
+bool ts_h2_want_write(const struct ts_h2 *h)
+{
+    return nghttp2_session_want_write(h->s) != 0;
+}
+
+unsigned ts_h2_open_streams(const struct ts_h2 *h)
+{
+    return h->open;
+}
+
+int ts_h2_flood(const struct ts_h2 *h)
+{
+    return h->flood;
+}

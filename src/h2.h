@@ -1,0 +1,53 @@
+/* The HTTP/2 codec: one libnghttp2 server session per connection (framing, HPACK, flow control
+ * and stream states are the library's). Each stream carries its own struct ts_req, filled from
+ * the header block like the HTTP/1.1 codec fills it from text; the connection answers it
+ * through ts_handler_handle and hands the response back to be sent as HEADERS and DATA. */
+#ifndef TS_H2_H
+#define TS_H2_H
+#include "response.h"
+#include "stats.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ts_config;
+struct ts_h2;
+
+/* Frames a client may send in a row that make no progress (PRIORITY, WINDOW_UPDATE, empty
+ * DATA, RST_STREAM of a stream never answered...) before the connection ends with GOAWAY
+ * ENHANCE_YOUR_CALM; a new request starts the count again. */
+#define TS_H2_IDLE_FRAMES_MAX 1000
+
+/* How the codec reaches the connection above it. */
+struct ts_h2_hooks {
+    /* A request's header block is complete: answer req (ts_h2_respond), now or later. */
+    void (*request)(void *conn, struct ts_req *req);
+    /* A stream that carried a request is closed (answered, reset or abandoned); body is the
+     * bytes of body sent. The codec frees req afterwards. */
+    void (*done)(void *conn, struct ts_req *req, uint64_t body, uint64_t start_ms);
+};
+
+/* Creates the session and queues the server's SETTINGS. NULL on out-of-memory. */
+struct ts_h2 *ts_h2_new(const struct ts_config *cfg, const struct ts_h2_hooks *hooks, void *conn,
+                        struct ts_stats *stats);
+/* Closes every stream (done is called for those with a request) and frees the session. */
+void ts_h2_free(struct ts_h2 *h);
+/* Feeds bytes read from the client. now_ms stamps requests starting in them. Returns -1 when
+ * the session is broken: what is queued (a GOAWAY) should still be sent, then close. */
+int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms);
+/* Submits the response the handler built for req (a request this codec reported). */
+void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date);
+/* Serializes queued frames into buf[0..cap); DATA comes from the response's segments (files
+ * read by pread(2) straight into buf). Returns the bytes written, -1 on a fatal error. */
+long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap);
+/* Ends the connection politely: GOAWAY (NO_ERROR) with the last stream accepted; streams in
+ * flight finish. Once only. */
+void ts_h2_goaway(struct ts_h2 *h);
+/* Whether the session still reads / has frames to send; both false: the connection is done. */
+bool ts_h2_want_read(const struct ts_h2 *h);
+bool ts_h2_want_write(const struct ts_h2 *h);
+/* Streams that carry a request not yet closed. */
+unsigned ts_h2_open_streams(const struct ts_h2 *h);
+/* Why the session broke (enum ts_h2_flood), or TS_H2_FLOOD_N if not for a flood. */
+int ts_h2_flood(const struct ts_h2 *h);
+#endif
