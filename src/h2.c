@@ -211,10 +211,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
     switch (f->hd.type) {
     case NGHTTP2_HEADERS:
-        if (!st) {
-            h->idle_frames++;
-            break;
-        }
+        if (!st) break;
         if (end) st->remote_done = true;
         if (f->headers.cat == NGHTTP2_HCAT_REQUEST && !st->dispatched) {
             st->req.rq.has_body = !end;
@@ -223,20 +220,30 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         break;
     case NGHTTP2_DATA:
         if (st && end) st->remote_done = true;
-        if (f->hd.length == 0 && !end) h->idle_frames++;
         break;
     case NGHTTP2_RST_STREAM:
         stat_inc(h, &h->stats->h2_rst_received);
         h->rst_received++;
         break;
     case NGHTTP2_GOAWAY: stat_inc(h, &h->stats->h2_goaway_received); break;
-    case NGHTTP2_PRIORITY:
-    case NGHTTP2_WINDOW_UPDATE: h->idle_frames++; break;
     default: break;
     }
-    if (h->idle_frames > TS_H2_IDLE_FRAMES_MAX && h->flood == TS_H2_FLOOD_N) {
-        h->flood = TS_H2_FLOOD_IDLE_FRAMES;
+    return 0;
+}
+
+/* Every frame counts against TS_H2_IDLE_FRAMES_MAX but those that carry work: a request's
+ * HEADERS (the count restarts when it is dispatched) and DATA with a payload; DATA the server
+ * sends restarts it too, so the WINDOW_UPDATEs of a long download are progress. */
+static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud)
+{
+    struct ts_h2 *h = ud;
+    if (hd->type == NGHTTP2_HEADERS || (hd->type == NGHTTP2_DATA && hd->length > 0)) return 0;
+    if (++h->idle_frames > TS_H2_IDLE_FRAMES_MAX && h->flood == TS_H2_FLOOD_N) {
+        h->flood = hd->type == NGHTTP2_PING || hd->type == NGHTTP2_SETTINGS
+                       ? TS_H2_FLOOD_CONTROL
+                       : TS_H2_FLOOD_IDLE_FRAMES;
         nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     return 0;
 }
@@ -383,6 +390,7 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
         p += pad - 1;
     }
     h->len = (size_t)(p - h->buf);
+    h->idle_frames = 0;
     return 0;
 }
 
@@ -460,6 +468,7 @@ struct ts_h2 *ts_h2_new(const struct ts_config *cfg, const struct ts_h2_hooks *h
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
@@ -510,8 +519,10 @@ int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms)
     }
     ts_log_debug("HTTP/2 input: %s", nghttp2_strerror((int)rv));
     /* a connection error: nghttp2 queued GOAWAY unless the session is beyond saving */
-    if (rv != NGHTTP2_ERR_FLOODED && rv != NGHTTP2_ERR_NOMEM &&
-        rv != NGHTTP2_ERR_CALLBACK_FAILURE)
+    if (h->flood == TS_H2_FLOOD_IDLE_FRAMES || (h->flood == TS_H2_FLOOD_CONTROL && rv != NGHTTP2_ERR_FLOODED))
+        ; /* its GOAWAY ENHANCE_YOUR_CALM is queued */
+    else if (rv != NGHTTP2_ERR_FLOODED && rv != NGHTTP2_ERR_NOMEM &&
+             rv != NGHTTP2_ERR_CALLBACK_FAILURE)
         nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
     else if (rv == NGHTTP2_ERR_FLOODED)
         nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
