@@ -885,8 +885,8 @@ static enum step start_h2(struct ts_conn *c)
 static void h2_arm(struct ts_conn *c, bool output_pending)
 {
     enum ts_timer_kind want;
-    if (output_pending)
-        want = TS_TIMER_SEND;
+    if (output_pending || ts_h2_stalled(c->h2))
+        want = TS_TIMER_SEND; /* a socket that takes nothing, or a window that stays shut */
     else if (ts_h2_open_streams(c->h2) > 0)
         want = TS_TIMER_REQUEST;
     else
@@ -1056,8 +1056,16 @@ void ts_conn_on_timeout(struct ts_timer *t)
         }
         run_or_close(c, start_shutdown(c));
         return;
-    case TS_TIMER_REQUEST:
     case TS_TIMER_SEND:
+        /* HTTP/2 with the socket writable: the client's window holds the body back; those
+         * streams are reset, the connection stays */
+        if (c->state == ST_H2 && !(c->out && c->out->off < c->out->len) &&
+            ts_h2_cancel_stalled(c->h2) > 0) {
+            run(c);
+            return;
+        }
+        break;
+    case TS_TIMER_REQUEST:
     case TS_TIMER_SHUTDOWN:
     case TS_TIMER_RELEASE:
     case TS_TIMER_N: break;

@@ -552,6 +552,24 @@ unsigned ts_h2_open_streams(const struct ts_h2 *h)
     return h->open;
 }
 
+bool ts_h2_stalled(const struct ts_h2 *h)
+{
+    for (const struct stream *st = h->streams; st; st = st->next)
+        if (st->dispatched && st->unscheduled > 0) return true;
+    return false;
+}
+
+unsigned ts_h2_cancel_stalled(struct ts_h2 *h)
+{
+    unsigned n = 0;
+    for (struct stream *st = h->streams; st; st = st->next) {
+        if (!st->dispatched || st->unscheduled == 0) continue;
+        nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        n++;
+    }
+    return n;
+}
+
 int ts_h2_flood(const struct ts_h2 *h)
 {
     return h->flood;

@@ -48,6 +48,11 @@ bool ts_h2_want_read(const struct ts_h2 *h);
 bool ts_h2_want_write(const struct ts_h2 *h);
 /* Streams that carry a request not yet closed. */
 unsigned ts_h2_open_streams(const struct ts_h2 *h);
+/* Whether a stream has body left that the client's flow-control window holds back. */
+bool ts_h2_stalled(const struct ts_h2 *h);
+/* Resets (RST_STREAM CANCEL) the streams whose body is held back by flow control: the client
+ * stopped opening its window for timeouts.send_s. Returns how many. */
+unsigned ts_h2_cancel_stalled(struct ts_h2 *h);
 /* Why the session broke (enum ts_h2_flood), or TS_H2_FLOOD_N if not for a flood. */
 int ts_h2_flood(const struct ts_h2 *h);
 #endif

@@ -119,6 +119,25 @@ static const struct metric metrics[] = {
      S(status_class[4]), NULL},
     {"requests/status/5xx", "tessera_responses_total", "class=\"5xx\"", COUNTER,
      S(status_class[5]), NULL},
+    {"http2/connections_http11", "tessera_connections_by_protocol_total",
+     "protocol=\"http/1.1\"", COUNTER, S(conns_http11),
+     "TLS connections by the application protocol ALPN chose."},
+    {"http2/connections_h2", "tessera_connections_by_protocol_total", "protocol=\"h2\"",
+     COUNTER, S(conns_h2), NULL},
+    {"http2/requests_http11", "tessera_requests_by_protocol_total", "protocol=\"http/1.1\"",
+     COUNTER, S(requests_http11), "Requests by protocol."},
+    {"http2/requests_h2", "tessera_requests_by_protocol_total", "protocol=\"h2\"", COUNTER,
+     S(requests_h2), NULL},
+    {"http2/streams_open", "tessera_http2_streams_open", NULL, GAUGE, S(h2_streams_open),
+     "HTTP/2 streams carrying a request now."},
+    {"http2/goaway_sent", "tessera_http2_goaway_total", "dir=\"sent\"", COUNTER,
+     S(h2_goaway_sent), "HTTP/2 GOAWAY frames sent and received."},
+    {"http2/goaway_received", "tessera_http2_goaway_total", "dir=\"received\"", COUNTER,
+     S(h2_goaway_received), NULL},
+    {"http2/rst_stream_sent", "tessera_http2_rst_stream_total", "dir=\"sent\"", COUNTER,
+     S(h2_rst_sent), "HTTP/2 RST_STREAM frames sent and received."},
+    {"http2/rst_stream_received", "tessera_http2_rst_stream_total", "dir=\"received\"",
+     COUNTER, S(h2_rst_received), NULL},
     {"bytes/received", "tessera_bytes_received_total", NULL, COUNTER, S(bytes_received),
      "Decrypted bytes received."},
     {"bytes/sent", "tessera_bytes_sent_total", NULL, COUNTER, S(bytes_sent),
@@ -243,6 +262,8 @@ static char *status_json(struct ts_server *srv, bool pretty)
                 TS_HS_FAIL_N);
     add_reasons(root, "connections/closed_flood", snap.s.closed_flood, ts_stats_flood_names,
                 TS_FLOOD_N);
+    add_reasons(root, "http2/closed_flood", snap.s.h2_flood, ts_stats_h2_flood_names,
+                TS_H2_FLOOD_N);
     /* index 0 is "verified" itself; the reasons are the ways of not being verified */
     add_reasons(root, "tls/client_certs/reasons", snap.s.cert_reason + 1,
                 ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);
@@ -310,6 +331,9 @@ static void status_metrics(struct ts_server *srv, struct ts_sbuf *b)
     prom_reasons(b, "tessera_connections_closed_flood_total",
                  "Connections closed for too many KeyUpdates or renegotiation attempts in a row.",
                  snap.s.closed_flood, ts_stats_flood_names, TS_FLOOD_N);
+    prom_reasons(b, "tessera_http2_closed_flood_total",
+                 "HTTP/2 connections ended with GOAWAY for abuse, by kind.", snap.s.h2_flood,
+                 ts_stats_h2_flood_names, TS_H2_FLOOD_N);
     prom_reasons(b, "tessera_client_cert_reasons_total",
                  "Client certificates that did not verify, by reason.", snap.s.cert_reason + 1,
                  ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);

@@ -16,7 +16,9 @@ h2c() { tcurl --http2 "$@"; }
 status_json() { tcurl -s "$BASE/status"; }
 sj() { status_json | jq -r "$1"; }
 
-ACCESS_LOG=$T/access.log start_server || exit 1
+TOP_EXTRA='"locations": [ { "path": "/private/", "require_client_cert": true }, { "path": "/list/", "autoindex": true } ],' \
+    TLS_EXTRA=", \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\"" \
+    TIMEOUTS='"shutdown_s": 1, "keepalive_s": 3, "send_s": 3' start_server || exit 1
 expect "GET over h2" "$(h2c -o /dev/null -w '%{http_version} %{http_code} %{size_download}' "$BASE/hello.txt")" "2 200 6"
 R=$(h2c -sS -D - -o "$T/b" "$BASE/big.bin")
 expect_match "...a 300 KB file: 200 with content-length" "$R" "content-length: 300000"
@@ -37,15 +39,72 @@ expect "precompressed gzip" "$(h2c -sS -H 'Accept-Encoding: gzip' -D - -o /dev/n
 expect_match "autoindex" "$(h2c -sS "$BASE/list/")" "a.txt"
 expect "/status over h2" "$(h2c -sS "$BASE/status" | jq -r '.server // empty | type' 2>/dev/null || echo x)" "object"
 expect "OPTIONS" "$(h2c -o /dev/null -w '%{http_code}' -X OPTIONS "$BASE/hello.txt")" "204"
-expect "POST with a body: 405 (not read)" "$(h2c -o /dev/null -w '%{http_code}' -d 'x=1' "$BASE/hello.txt")" "405"
+R=$(timeout $((30 * MULT)) nghttp -n -s -d "$W/hello.txt" "$BASE/hello.txt" 2>&1)
+expect_match "POST with a body: 405 (the body is not read)" "$R" " 405 "
+R=$(timeout $((30 * MULT)) nghttp -n -s "$BASE/private/s.txt" "$BASE/hello.txt" 2>&1)
+expect_match "one connection: a location needing a certificate is 403 on one stream" "$R" " 403 .*/private/s.txt"
+expect_match "...while the other stream is 200" "$R" " 200 .*/hello.txt"
 R=$(h2c -o /dev/null -w '%{http_code}\n' -H "X-Big: $(head -c 10000 /dev/zero | tr '\0' a)" "$BASE/hello.txt" 2>&1)
 expect_match "a header list over max_header_bytes: 431 or reset" "$R" "431|RST|stream"
 # many streams on one connection
-R=$(timeout $((60 * MULT)) nghttp -n -s -m 100 --cert= "$BASE/hello.txt" 2>&1 | tail -5)
-expect_match "nghttp -m 100: 100 requests on one connection" "$R" "100 req|requests"
+expect "nghttp -m 100: 100 streams answered 200 on one connection" "$(timeout $((60 * MULT)) nghttp -n -s -m 100 "$BASE/hello.txt" 2>&1 | grep -c ' 200 ')" "100"
 R=$(timeout $((120 * MULT)) h2load -n 2000 -c 4 -m 10 "$BASE/hello.txt" 2>&1)
 expect_match "h2load -n 2000 -c 4 -m 10: all succeeded" "$R" "2000 succeeded, 0 failed"
 expect_match "access log: HTTP/2.0" "$(tail -3 "$T/access.log")" '"GET /hello.txt HTTP/2.0" 200 6'
+
+# fairness: a small request on a second stream is answered while a 10 MiB download runs
+R=$(timeout $((60 * MULT)) nghttp -n -s -w 16 "$BASE/huge.bin" "$BASE/hello.txt" 2>&1)
+expect_match "10 MiB download and a small file on one connection: both 200" "$(grep -c ' 200 ' <<<"$R")" "^2$"
+HUGE_END=$(awk '/huge.bin/ {print $2}' <<<"$R" | tr -d '+ms')
+SMALL_END=$(awk '/hello.txt/ {print $2}' <<<"$R" | tr -d '+ms')
+echo "# huge.bin done at $HUGE_END, hello.txt at $SMALL_END"
+
+# hostile clients: each gets its answer, and another client is served meanwhile
+hostile() { # MODE EXPECTED-REGEX [ARGS]
+    local mode=$1 want=$2 out
+    shift 2
+    H2HOSTILE "$mode" --seconds $((5 * MULT)) "$@" >"$T/hostile.$mode" 2>&1 &
+    local hp=$!
+    expect "$mode: another client is served meanwhile" "$(h2c -o /dev/null -w '%{http_code}' "$BASE/hello.txt")" "200"
+    wait $hp
+    out=$(tail -1 "$T/hostile.$mode")
+    expect_match "$mode: $want" "$out" "$want"
+}
+F0=$(sj '.http2.closed_flood | add')
+hostile rapid-reset "result=goaway code=(INTERNAL_ERROR|ENHANCE_YOUR_CALM)"
+hostile continuation-flood "result=(goaway|closed)"
+hostile settings-flood "result=(goaway code=ENHANCE_YOUR_CALM|closed)"
+hostile ping-flood "result=(goaway code=ENHANCE_YOUR_CALM|closed)"
+hostile priority-flood "result=goaway code=ENHANCE_YOUR_CALM"
+hostile window-update-flood "result=goaway code=ENHANCE_YOUR_CALM"
+hostile empty-data-flood "status=405 rst=NO_ERROR"
+hostile hpack-bomb "status=431"
+hostile too-many-streams "result=goaway code=PROTOCOL_ERROR|rst=REFUSED_STREAM"
+hostile request-body "result=response status=405 rst=NO_ERROR"
+R=$(H2HOSTILE invalid-pseudo --seconds $((3 * MULT)))
+echo "# invalid-pseudo: $R"
+expect_no_match "invalid pseudo-headers: never a 200 for a malformed request" "$(tr ' ' '\n' <<<"$R" | grep -v '^te-trailers')" "=status:200"
+expect_match "...the valid te: trailers is served" "$R" "status:200"
+F1=$(sj '.http2.closed_flood | add')
+check "floods counted in http2.closed_flood ($F0 -> $F1)" test "$F1" -ge $((F0 + 5))
+check "GOAWAY and RST_STREAM counted" test "$(sj '.http2.goaway_sent')" -gt 0 -a "$(sj '.http2.rst_stream_sent')" -gt 0
+expect "requests by protocol: h2 counted" "$(sj '.http2.requests_h2 > 0')" "true"
+
+# a reader that never opens its window loses the stream after send_s; the connection stays
+R=$(H2HOSTILE slow-reader --path /huge.bin --rcvbuf 4096 --seconds $((10 * MULT)))
+expect_match "slow reader: the stalled stream is reset within send_s" "$R" "rst=CANCEL|result=(goaway|closed)"
+echo "# slow-reader: $R"
+# an idle connection: GOAWAY NO_ERROR after keepalive_s (3 s here), then closed
+R=$(H2HOSTILE idle --seconds $((10 * MULT)))
+expect_match "idle connection: GOAWAY NO_ERROR, then closed" "$R" "result=goaway code=NO_ERROR"
+
+# SIGTERM with a stream in flight: it completes, then GOAWAY and close_notify
+timeout $((60 * MULT)) curl -sS --http2 --cacert "$CERTS/ca.crt" --resolve "localhost:$PORT:127.0.0.1" \
+    --limit-rate 4M -o "$T/huge.out" -w '%{http_code} %{size_download}' "$BASE/huge.bin" >"$T/huge.res" 2>&1 &
+CP=$!
+sleep 1
 stop_server
+wait $CP
+expect "SIGTERM: the download in flight completes" "$(cat "$T/huge.res")" "200 10485760"
 check_server_log
 exit "$FAILS"
