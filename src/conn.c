@@ -1049,11 +1049,7 @@ void ts_conn_on_timeout(struct ts_timer *t)
     case TS_TIMER_KEEPALIVE:
         /* an idle keep-alive connection ends politely: nothing is in flight (HTTP/2: GOAWAY
          * first, then the same close) */
-        if (c->state == ST_H2) {
-            ts_h2_goaway(c->h2);
-            run(c);
-            return;
-        }
+        if (c->state == ST_H2) break;
         run_or_close(c, start_shutdown(c));
         return;
     case TS_TIMER_SEND:
@@ -1066,9 +1062,17 @@ void ts_conn_on_timeout(struct ts_timer *t)
         }
         break;
     case TS_TIMER_REQUEST:
+        break;
     case TS_TIMER_SHUTDOWN:
     case TS_TIMER_RELEASE:
     case TS_TIMER_N: break;
+    }
+    /* HTTP/2 idle, or before its first request: GOAWAY, then the usual close; a client that
+     * still holds the connection when the timer runs out again is cut */
+    if (c->state == ST_H2 && (kind == TS_TIMER_KEEPALIVE || kind == TS_TIMER_REQUEST) &&
+        ts_h2_goaway(c->h2)) {
+        run(c);
+        return;
     }
     if (c->state != ST_LINGER) c->close_kind = CLOSE_TIMEOUT; /* lingering was already an error */
     conn_close(c);

@@ -529,12 +529,13 @@ int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms)
     return -1;
 }
 
-void ts_h2_goaway(struct ts_h2 *h)
+bool ts_h2_goaway(struct ts_h2 *h)
 {
-    if (h->goaway) return;
+    if (h->goaway) return false;
     h->goaway = true;
     nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
                           NGHTTP2_NO_ERROR, NULL, 0);
+    return true;
 }
 
 bool ts_h2_want_read(const struct ts_h2 *h)

@@ -41,8 +41,8 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date);
  * read by pread(2) straight into buf). Returns the bytes written, -1 on a fatal error. */
 long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap);
 /* Ends the connection politely: GOAWAY (NO_ERROR) with the last stream accepted; streams in
- * flight finish. Once only. */
-void ts_h2_goaway(struct ts_h2 *h);
+ * flight finish. Once only: false if it was already sent. */
+bool ts_h2_goaway(struct ts_h2 *h);
 /* Whether the session still reads / has frames to send; both false: the connection is done. */
 bool ts_h2_want_read(const struct ts_h2 *h);
 bool ts_h2_want_write(const struct ts_h2 *h);

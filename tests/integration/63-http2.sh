@@ -18,7 +18,7 @@ sj() { status_json | jq -r "$1"; }
 
 TOP_EXTRA='"locations": [ { "path": "/private/", "require_client_cert": true }, { "path": "/list/", "autoindex": true } ],' \
     TLS_EXTRA=", \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\"" \
-    TIMEOUTS='"shutdown_s": 1, "keepalive_s": 3, "send_s": 3' start_server || exit 1
+    TIMEOUTS='"shutdown_s": 1, "keepalive_s": 3, "request_header_s": 3, "send_s": 3' start_server || exit 1
 expect "GET over h2" "$(h2c -o /dev/null -w '%{http_version} %{http_code} %{size_download}' "$BASE/hello.txt")" "2 200 6"
 R=$(h2c -sS -D - -o "$T/b" "$BASE/big.bin")
 expect_match "...a 300 KB file: 200 with content-length" "$R" "content-length: 300000"
@@ -83,7 +83,7 @@ hostile too-many-streams "result=goaway code=PROTOCOL_ERROR|rst=REFUSED_STREAM"
 hostile request-body "result=response status=405 rst=NO_ERROR"
 R=$(H2HOSTILE invalid-pseudo --seconds $((3 * MULT)))
 echo "# invalid-pseudo: $R"
-expect_no_match "invalid pseudo-headers: never a 200 for a malformed request" "$(tr ' ' '\n' <<<"$R" | grep -v '^te-trailers')" "=status:200"
+expect_no_match "invalid pseudo-headers: never a 200 for a malformed request" "$(tr ' ' '\n' <<<"$R" | grep -v '^te_trailers')" "=status:200"
 expect_match "...the valid te: trailers is served" "$R" "status:200"
 F1=$(sj '.http2.closed_flood | add')
 check "floods counted in http2.closed_flood ($F0 -> $F1)" test "$F1" -ge $((F0 + 5))
