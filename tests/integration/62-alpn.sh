@@ -50,7 +50,7 @@ for v in -tls1_3 -tls1_2; do
     expect_match "...and HTTP/1.1 is served" "$R" "^hello"
 done
 if [ "$H2" = 1 ]; then WANT="2 200"; else WANT="1.1 200"; fi
-expect "curl (offers h2,http/1.1) gets HTTP/$WANT" "$(tcurl -o /dev/null -w '%{http_version} %{http_code}' "$BASE/hello.txt")" "$WANT"
+expect "curl (offers h2,http/1.1) gets HTTP/$WANT" "$(tcurl --http2 -o /dev/null -w '%{http_version} %{http_code}' "$BASE/hello.txt")" "$WANT"
 expect "curl --http1.1 (offers http/1.1)" "$(tcurl --http1.1 -o /dev/null -w '%{http_version} %{http_code}' "$BASE/hello.txt")" "1.1 200"
 R=$(tcurl --http1.0 -v -o /dev/null -w '%{http_code}\n' "$BASE/hello.txt" 2>&1)
 expect_match "curl --http1.0 offers http/1.0, which is accepted" "$R" "ALPN: server accepted http/1.0"
