@@ -48,12 +48,6 @@ struct ts_h2 {
     bool goaway;
 };
 
-static void stat_inc(struct ts_h2 *h, _Atomic uint64_t *c)
-{
-    (void)h;
-    ts_stat_add(c, 1);
-}
-
 /* ---- the request: header block into the stream's arena ---- */
 
 static const char *arena_copy(struct stream *st, const char *a, size_t alen, const char *b,
@@ -191,7 +185,7 @@ static void dispatch(struct ts_h2 *h, struct stream *st)
     st->dispatched = true;
     h->open++;
     h->idle_frames = 0;
-    stat_inc(h, &h->stats->h2_streams_open);
+    ts_stat_add(&h->stats->h2_streams_open, 1);
     if (st->too_big) {
         rq->error = 431;
         rq->error_reason = "The request's header fields are too large.";
@@ -222,10 +216,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         if (st && end) st->remote_done = true;
         break;
     case NGHTTP2_RST_STREAM:
-        stat_inc(h, &h->stats->h2_rst_received);
+        ts_stat_add(&h->stats->h2_rst_received, 1);
         h->rst_received++;
         break;
-    case NGHTTP2_GOAWAY: stat_inc(h, &h->stats->h2_goaway_received); break;
+    case NGHTTP2_GOAWAY: ts_stat_add(&h->stats->h2_goaway_received, 1); break;
     default: break;
     }
     return 0;
@@ -288,9 +282,9 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     struct ts_h2 *h = ud;
     switch (f->hd.type) {
-    case NGHTTP2_RST_STREAM: stat_inc(h, &h->stats->h2_rst_sent); break;
+    case NGHTTP2_RST_STREAM: ts_stat_add(&h->stats->h2_rst_sent, 1); break;
     case NGHTTP2_GOAWAY:
-        stat_inc(h, &h->stats->h2_goaway_sent);
+        ts_stat_add(&h->stats->h2_goaway_sent, 1);
         /* nghttp2's stream reset rate limit answers with GOAWAY INTERNAL_ERROR */
         if (f->goaway.error_code == NGHTTP2_INTERNAL_ERROR && h->flood == TS_H2_FLOOD_N &&
             h->rst_received > 0)
@@ -338,7 +332,7 @@ static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
 }
 
 /* Copies the next len bytes of the body (memory or file segments) to out. */
-static int copy_body(struct ts_h2 *h, struct stream *st, char *out, size_t len)
+static int copy_body(struct stream *st, char *out, size_t len)
 {
     struct ts_response *resp = &st->req.resp;
     while (len > 0 && resp->cur_seg < resp->nsegs) {
@@ -367,7 +361,6 @@ static int copy_body(struct ts_h2 *h, struct stream *st, char *out, size_t len)
         resp->body_left -= want;
         st->body_sent += want;
     }
-    (void)h;
     return len == 0 ? 0 : -1;
 }
 
@@ -383,7 +376,7 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
     memcpy(p, framehd, 9);
     p += 9;
     if (pad > 0) *p++ = (char)(pad - 1);
-    if (copy_body(h, st, p, length) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (copy_body(st, p, length) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
     p += length;
     if (pad > 1) {
         memset(p, 0, pad - 1);
