@@ -511,14 +511,15 @@ int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms)
         if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) h->flood = TS_H2_FLOOD_CONTINUATION;
     }
     ts_log_debug("HTTP/2 input: %s", nghttp2_strerror((int)rv));
-    /* a connection error: nghttp2 queued GOAWAY unless the session is beyond saving */
-    if (h->flood == TS_H2_FLOOD_IDLE_FRAMES || (h->flood == TS_H2_FLOOD_CONTROL && rv != NGHTTP2_ERR_FLOODED))
-        ; /* its GOAWAY ENHANCE_YOUR_CALM is queued */
-    else if (rv != NGHTTP2_ERR_FLOODED && rv != NGHTTP2_ERR_NOMEM &&
-             rv != NGHTTP2_ERR_CALLBACK_FAILURE)
-        nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
-    else if (rv == NGHTTP2_ERR_FLOODED)
+    /* A connection error. Our own flood checks have queued GOAWAY ENHANCE_YOUR_CALM already;
+     * otherwise queue the GOAWAY that fits, unless the session is beyond saving. */
+    bool queued = h->flood == TS_H2_FLOOD_IDLE_FRAMES ||
+                  (h->flood == TS_H2_FLOOD_CONTROL && rv != NGHTTP2_ERR_FLOODED);
+    if (queued) return -1;
+    if (rv == NGHTTP2_ERR_FLOODED)
         nghttp2_session_terminate_session(h->s, NGHTTP2_ENHANCE_YOUR_CALM);
+    else if (rv != NGHTTP2_ERR_NOMEM && rv != NGHTTP2_ERR_CALLBACK_FAILURE)
+        nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
     return -1;
 }
 
