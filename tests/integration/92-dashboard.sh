@@ -112,6 +112,9 @@ expect "the page says it is live" "$(attr page body data-state)" live
 expect "the page polled at least 4 times ($polls)" "$((${polls:-0} >= 4))" 1
 expect_match "the footer counts the polls" "$(grep -oE '<span id="polls">[0-9]+' "$T/page.html")" ">$polls\$"
 expect "no failed polls" "$(attr page body data-failures)" ""
+# Chromium takes h2 when the server offers it: the page and its polls came over HTTP/2
+expect "chromium loaded the dashboard over HTTP/2" "$((${B[http2.connections_h2]:-0} > ${A[http2.connections_h2]:-0}))" 1
+expect "...and polled /status over it" "$((${B[http2.requests_h2]:-0} - ${A[http2.requests_h2]:-0} >= ${polls:-1}))" 1
 
 # every scalar /status reports is on the page (a worker's id is its row label)
 missing=$(awk -F'\t' 'NR == FNR { p[$1]; next } !($1 in p) && $1 !~ /^workers\.[0-9]+\.id$/ { print $1 }' "$T/page.tsv" "$T/b.tsv")
