@@ -229,6 +229,8 @@ static void log_request(struct ts_conn *c, struct ts_req *req)
         .user_agent = rq->hdr[TS_HDR_USER_AGENT].p,
         .user_agent_len = rq->hdr[TS_HDR_USER_AGENT].len,
         .duration_us = (c->w->now_ms - c->req_start_ms) * 1000,
+        /* still responding at close: cut short (a file shrunk in place, a peer gone) */
+        .truncated = req->resp.body_left > 0 || (c->out && c->out->off < c->out->len),
     };
     ts_log_access(&c->w->access_log, &e);
 }
