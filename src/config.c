@@ -621,6 +621,41 @@ static int check_readable(const char *key, const char *file, char *err, size_t e
     return 0;
 }
 
+/* A log destination is opened (created) only at start-up, after --check-config has exited:
+ * here it must be a file we may append to, or a new file in a directory we may write to, so
+ * that a configuration that passes the check also starts. */
+static int check_log_dest(const char *key, const char *file, char *err, size_t errlen)
+{
+    if (strcmp(file, "-") == 0) return 0;
+    struct stat st;
+    if (stat(file, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return fail(err, errlen, "%s: %s: is a directory", key, file);
+        if (access(file, W_OK) < 0)
+            return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
+        return 0;
+    }
+    if (errno != ENOENT) return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
+    const char *slash = strrchr(file, '/');
+    char dir[PATH_MAX];
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == file)
+        snprintf(dir, sizeof(dir), "/");
+    else if ((size_t)(slash - file) < sizeof(dir))
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file), file);
+    else
+        return fail(err, errlen, "%s: %s: path too long", key, file);
+    const char *why = NULL;
+    if (stat(dir, &st) < 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    else if (access(dir, W_OK | X_OK) < 0)
+        why = strerror(errno);
+    if (why) return fail(err, errlen, "%s: %s: cannot be created: %s: %s", key, file, dir, why);
+    return 0;
+}
+
 /* Header values we write verbatim must not be able to break the header block. */
 static bool bad_header_value(const char *v)
 {
@@ -687,6 +722,10 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
         check_readable("tls.ticket_key_file", cfg->tls.ticket_key_file, err, errlen) < 0)
         return -1;
     if (validate_client_auth(cfg, err, errlen) < 0) return -1;
+    if (strcmp(cfg->log.access, "off") != 0 &&
+        check_log_dest("log.access", cfg->log.access, err, errlen) < 0)
+        return -1;
+    if (check_log_dest("log.error", cfg->log.error, err, errlen) < 0) return -1;
     if (cfg->hsts && strspn(cfg->hsts, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                          "0123456789-=; ") != strlen(cfg->hsts))
         return fail(err, errlen, "hsts: \"%s\" is not a header value such as "
