@@ -103,6 +103,7 @@ static const struct key timeout_keys[] = {
     {"keepalive_s", K_INT, F(timeouts.keepalive_s), 0, 3600, 0, 0, 0},
     {"send_s", K_INT, F(timeouts.send_s), 1, 3600, 0, 0, 0},
     {"shutdown_s", K_INT, F(timeouts.shutdown_s), 0, 60, 0, 0, 0},
+    {"drain_s", K_INT, F(timeouts.drain_s), 1, 3600, 0, 0, 0},
     {0},
 };
 
@@ -553,6 +554,7 @@ static void set_defaults(struct ts_config *cfg)
     cfg->timeouts.keepalive_s = 60;
     cfg->timeouts.send_s = 30;
     cfg->timeouts.shutdown_s = 1;
+    cfg->timeouts.drain_s = 30;
     cfg->precompressed = true;
     cfg->http2 = true;
     cfg->dotfiles = TS_DOTFILES_DENY;
