@@ -727,6 +727,10 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
     if (strcmp(cfg->log.access, "off") != 0 &&
         check_log_dest("log.access", cfg->log.access, err, errlen) < 0)
         return -1;
+    /* "off" is a word of log.access only: refused here rather than taken as a file name */
+    if (strcmp(cfg->log.error, "off") == 0)
+        return fail(err, errlen, "log.error: \"off\" is not accepted: the error log cannot be "
+                                 "turned off; use \"-\" (stderr), a file, or /dev/null");
     if (check_log_dest("log.error", cfg->log.error, err, errlen) < 0) return -1;
     if (cfg->hsts && strspn(cfg->hsts, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                          "0123456789-=; ") != strlen(cfg->hsts))

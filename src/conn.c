@@ -604,7 +604,9 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     ts_response_init(req);
     /* every answer to HEAD, errors found while parsing included, is headers only */
     req->resp.head_only = req->rq.method == HTTP_HEAD;
-    req->resp.keep_alive = !parse_error && ts_h1_keep_alive(&c->in->h1) &&
+    /* keepalive_s 0 turns keep-alive off: every response says Connection: close */
+    req->resp.keep_alive = !parse_error && cfg->timeouts.keepalive_s > 0 &&
+                           ts_h1_keep_alive(&c->in->h1) &&
                            !atomic_load_explicit(&w->stopping, memory_order_relaxed) &&
                            (cfg->limits.max_requests_per_connection == 0 ||
                             c->nrequests < (uint32_t)cfg->limits.max_requests_per_connection);

@@ -53,6 +53,12 @@ run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$b
 expect "logs to be created in an existing directory pass" "$RC" 0
 expect "...without being created by the check" "$(ls "$T"/new-*.log 2>/dev/null | wc -l)" 0
 expect "a log in a missing directory stops the start-up too (exit 2)" "$(printf '{"root": "%s", "tls": {%s}, "log": {"access": "%s"}}\n' "$T/www" "$base_tls" "$T/nodir/a.log" >"$T/bad.json"; oneshot "$TS_BIN" --config "$T/bad.json" >/dev/null; echo $?)" 2
+(cd "$T" && bad_config "log.error \"off\" is refused, not a file name" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"error\": \"off\"}}" 'log.error: "off" is not accepted')
+(cd "$T" && oneshot "$TS_BIN" --config "$T/bad.json" >/dev/null)
+expect "...by start-up too (exit 2)" "$?" 2
+expect "...and no file named off was created" "$(ls "$T/off" "$TS_TOP/off" 2>/dev/null | wc -l)" 0
+run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"access\": \"off\"}}"
+expect "log.access \"off\" is accepted" "$RC" 0
 bad_config "session cache size zero" "{\"root\": \"$T/www\", \"tls\": {$base_tls, \"session_cache\": {\"size\": 0}}}" "tls.session_cache.size"
 
 OUT=$(oneshot "$TS_BIN" --config "$T/missing.json")
