@@ -217,7 +217,7 @@ enum ts_h1_parse ts_h1_parse(struct ts_h1 *h1, const char *data, size_t len, siz
     if (e == HPE_INVALID_VERSION && !rq->error && pos && pos >= data && pos - 2 >= h1->raw) {
         unsigned major = llhttp_get_http_major(parser);
         bool after_minor = isdigit((unsigned char)pos[-1]) && pos[-2] == '.';
-        bool long_major = pos < data + len && isdigit((unsigned char)*pos) &&
+        bool long_major = pos < data + len && isdigit((unsigned char)*pos) && pos[-2] == '/' &&
                           isdigit((unsigned char)pos[-1]) && major >= 1;
         if ((after_minor && major >= 2) || long_major) {
             rq->error = 505;

@@ -221,6 +221,7 @@ static void test_head_known_early(void **state)
     expect_error("GET / HTTP/9.9\r\nHost: a\r\n\r\n", 505);
     expect_error("GET / HTTP/10.0\r\nHost: a\r\n\r\n", 505);
     expect_error("GET / HTTP/1.2\r\nHost: a\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.12\r\nHost: a\r\n\r\n", 400);
     expect_error("GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400);
     expect_error("GET / HTTP/2.x\r\nHost: a\r\n\r\n", 400);
     /* however the reads split the version */
