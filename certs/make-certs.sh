@@ -1,12 +1,21 @@
 #!/bin/sh
 # Makes the development PKI: a CA, the server certificate and the client certificates
 # used by the client-auth demos and tests. Usage: certs/make-certs.sh [DIR] (default: certs/)
-# Existing files are kept; delete DIR/*.crt to start again. Keys are ECDSA P-256.
+# When every file is there nothing is done; when any is missing (delete DIR/*.crt to start
+# again), the whole set is made anew, since each certificate must chain to the same CA and the
+# CRL must name the revoked one. Keys are ECDSA P-256.
 set -eu
 dir=${1:-$(dirname "$0")}
 mkdir -p "$dir"
 cd "$dir"
-[ -f ca.crt ] && [ -f server.crt ] && [ -f client.crt ] && [ -f ca.crl ] && exit 0
+names="ca other-ca server client client-revoked client-expired client-notyet client-wrongpurpose client-other"
+missing=
+for n in $names; do
+    [ -f "$n.crt" ] && [ -f "$n.key" ] || missing="$missing $n"
+done
+[ -f ca.crl ] || missing="$missing ca.crl"
+[ -n "$missing" ] || exit 0
+echo "missing:$missing; making the whole set"
 
 umask 077
 days=825

@@ -103,6 +103,7 @@ static const struct key timeout_keys[] = {
     {"keepalive_s", K_INT, F(timeouts.keepalive_s), 0, 3600, 0, 0, 0},
     {"send_s", K_INT, F(timeouts.send_s), 1, 3600, 0, 0, 0},
     {"shutdown_s", K_INT, F(timeouts.shutdown_s), 0, 60, 0, 0, 0},
+    {"drain_s", K_INT, F(timeouts.drain_s), 1, 3600, 0, 0, 0},
     {0},
 };
 
@@ -554,6 +555,7 @@ static void set_defaults(struct ts_config *cfg)
     cfg->timeouts.keepalive_s = 60;
     cfg->timeouts.send_s = 30;
     cfg->timeouts.shutdown_s = 1;
+    cfg->timeouts.drain_s = 30;
     cfg->precompressed = true;
     cfg->http2 = true;
     cfg->http2_max_concurrent_streams = 128;
@@ -623,6 +625,41 @@ static int check_readable(const char *key, const char *file, char *err, size_t e
     return 0;
 }
 
+/* A log destination is opened (created) only at start-up, after --check-config has exited:
+ * here it must be a file we may append to, or a new file in a directory we may write to, so
+ * that a configuration that passes the check also starts. */
+static int check_log_dest(const char *key, const char *file, char *err, size_t errlen)
+{
+    if (strcmp(file, "-") == 0) return 0;
+    struct stat st;
+    if (stat(file, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return fail(err, errlen, "%s: %s: is a directory", key, file);
+        if (access(file, W_OK) < 0)
+            return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
+        return 0;
+    }
+    if (errno != ENOENT) return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
+    const char *slash = strrchr(file, '/');
+    char dir[PATH_MAX];
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == file)
+        snprintf(dir, sizeof(dir), "/");
+    else if ((size_t)(slash - file) < sizeof(dir))
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file), file);
+    else
+        return fail(err, errlen, "%s: %s: path too long", key, file);
+    const char *why = NULL;
+    if (stat(dir, &st) < 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    else if (access(dir, W_OK | X_OK) < 0)
+        why = strerror(errno);
+    if (why) return fail(err, errlen, "%s: %s: cannot be created: %s: %s", key, file, dir, why);
+    return 0;
+}
+
 /* Header values we write verbatim must not be able to break the header block. */
 static bool bad_header_value(const char *v)
 {
@@ -689,6 +726,14 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
         check_readable("tls.ticket_key_file", cfg->tls.ticket_key_file, err, errlen) < 0)
         return -1;
     if (validate_client_auth(cfg, err, errlen) < 0) return -1;
+    if (strcmp(cfg->log.access, "off") != 0 &&
+        check_log_dest("log.access", cfg->log.access, err, errlen) < 0)
+        return -1;
+    /* "off" is a word of log.access only: refused here rather than taken as a file name */
+    if (strcmp(cfg->log.error, "off") == 0)
+        return fail(err, errlen, "log.error: \"off\" is not accepted: the error log cannot be "
+                                 "turned off; use \"-\" (stderr), a file, or /dev/null");
+    if (check_log_dest("log.error", cfg->log.error, err, errlen) < 0) return -1;
     if (cfg->hsts && strspn(cfg->hsts, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                          "0123456789-=; ") != strlen(cfg->hsts))
         return fail(err, errlen, "hsts: \"%s\" is not a header value such as "

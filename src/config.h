@@ -89,6 +89,7 @@ struct ts_config {
 
     struct {
         int handshake_s, request_header_s, keepalive_s, send_s, shutdown_s;
+        int drain_s; /* at SIGTERM, how long responses in flight may take to finish */
     } timeouts;
 
     struct {

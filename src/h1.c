@@ -210,6 +210,20 @@ enum ts_h1_parse ts_h1_parse(struct ts_h1 *h1, const char *data, size_t len, siz
         *consumed = len;
         return TS_H1_NEED_MORE;
     }
+    /* llhttp itself refuses versions other than 0.9, 1.0, 1.1 and 2.0: after a well-formed
+     * "D.D" (the error just past the minor digit) with a major of 2 or more, or at a second
+     * digit of the major (10.0), the answer is 505 as for 2.0; a malformed version stays 400.
+     * The request so far is contiguous from h1->raw, so looking back is safe. */
+    if (e == HPE_INVALID_VERSION && !rq->error && pos && pos >= data && pos - 2 >= h1->raw) {
+        unsigned major = llhttp_get_http_major(parser);
+        bool after_minor = isdigit((unsigned char)pos[-1]) && pos[-2] == '.';
+        bool long_major = pos < data + len && isdigit((unsigned char)*pos) && pos[-2] == '/' &&
+                          isdigit((unsigned char)pos[-1]) && major >= 1;
+        if ((after_minor && major >= 2) || long_major) {
+            rq->error = 505;
+            rq->error_reason = "HTTP version not supported";
+        }
+    }
     if (!rq->error) {
         rq->error = e == HPE_INVALID_METHOD && is_method_token(h1->raw, data + len) ? 501 : 400;
         rq->error_reason = rq->error == 501 ? "This server does not implement that method."

@@ -15,8 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The location rule covering a resolved path (longest prefix wins). A rule for "/dir/" also
- * covers "/dir", so the redirect to the slash is protected like what it leads to. */
+/* The location rule covering a resolved path (longest prefix wins), matched at segment
+ * boundaries: "/status" covers "/status" and "/status/..." but not "/status.html". A rule for
+ * "/dir/" also covers "/dir", so the redirect to the slash is protected like what it leads to. */
 static const struct ts_location *match_location(const struct ts_config *cfg, const char *rel)
 {
     const struct ts_location *best = NULL;
@@ -25,7 +26,8 @@ static const struct ts_location *match_location(const struct ts_config *cfg, con
         const struct ts_location *loc = &cfg->locations[i];
         const char *lp = loc->path + 1; /* rel has no leading '/' */
         size_t ll = loc->path_len - 1;
-        bool m = (rl >= ll && memcmp(rel, lp, ll) == 0) ||
+        bool m = (rl >= ll && memcmp(rel, lp, ll) == 0 &&
+                  (ll == 0 || lp[ll - 1] == '/' || rel[ll] == '\0' || rel[ll] == '/')) ||
                  (ll > 0 && lp[ll - 1] == '/' && rl == ll - 1 && memcmp(rel, lp, rl) == 0);
         if (m && (!best || loc->path_len > best->path_len)) best = loc;
     }

@@ -54,6 +54,7 @@ struct ts_access_entry {
     const char *user_agent;
     size_t user_agent_len;
     uint64_t duration_us;
+    bool truncated; /* the connection ended before the whole response was sent */
 };
 
 /* A worker's access-log buffer; only its worker touches it. */

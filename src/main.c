@@ -229,8 +229,9 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < cfg.nredirect_listen; i++)
             snprintf(where + strlen(where), sizeof(where) - strlen(where),
                      "%s%s (http, redirects to https)", ", ", cfg.redirect_listen[i]);
-        ts_log_info("%s %s listening on %s, %d workers, root %s, %s", TS_SERVER_NAME, TS_VERSION,
-                    where, cfg.workers, cfg.root, OpenSSL_version(OPENSSL_VERSION));
+        ts_log_info("%s %s listening on %s, %d worker%s, root %s, %s", TS_SERVER_NAME,
+                    TS_VERSION, where, cfg.workers, cfg.workers == 1 ? "" : "s", cfg.root,
+                    OpenSSL_version(OPENSSL_VERSION));
         uint64_t every_ms = (uint64_t)cfg.log.summary_interval_s * 1000;
         for (;;) {
             uint64_t now = monotonic_ms();

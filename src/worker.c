@@ -17,8 +17,7 @@
 
 #define MAX_EVENTS 256
 #define POOL_MAX_FREE 128
-#define DRAIN_GRACE_MS 4000
-#define TRIM_INTERVAL_MS 1000 /* on top of timeouts.shutdown_s */
+#define TRIM_INTERVAL_MS 1000 /* malloc_trim at most this often */
 
 static uint64_t monotonic_ms(void)
 {
@@ -261,8 +260,7 @@ static void *worker_main(void *arg)
         if (atomic_load_explicit(&w->stopping, memory_order_acquire)) {
             if (!draining) {
                 draining = true;
-                w->drain_deadline = w->now_ms + DRAIN_GRACE_MS +
-                                    (uint64_t)w->srv->cfg->timeouts.shutdown_s * 1000;
+                w->drain_deadline = w->now_ms + (uint64_t)w->srv->cfg->timeouts.drain_s * 1000;
                 for_each_conn(w, ts_conn_drain);
             }
             if (w->nconns == 0) break;

@@ -43,6 +43,22 @@ bad_config "invalid JSON" "{\"root\": \"$T/www\", " "invalid JSON near line"
 bad_config "duplicate key" "{\"root\": \"$T/www\", \"root\": \"$T/www\", \"tls\": {$base_tls}}" "root: duplicate key"
 bad_config "bad log level" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"level\": \"loud\"}}" "log.level: must be one of"
 bad_config "timeout out of range" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"timeouts\": {\"shutdown_s\": -1}}" "timeouts.shutdown_s: must be an integer"
+# what start-up would fail on is found by --check-config too (only binding is left out)
+bad_config "access log in a missing directory" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"access\": \"$T/nodir/access.log\"}}" "log.access: $T/nodir/access.log: cannot be created: $T/nodir: No such file"
+bad_config "error log in a missing directory" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"error\": \"$T/nodir/error.log\"}}" "log.error: $T/nodir/error.log: cannot be created: $T/nodir: No such file"
+bad_config "error log under a file" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"error\": \"$T/www/index.html/e.log\"}}" "log.error: $T/www/index.html/e.log:"
+bad_config "access log is a directory" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"access\": \"$T/www\"}}" "log.access: $T/www: is a directory"
+expect "...and --check-config created no file" "$(ls "$T" | grep -c nodir)" 0
+run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"access\": \"$T/new-access.log\", \"error\": \"$T/new-error.log\"}}"
+expect "logs to be created in an existing directory pass" "$RC" 0
+expect "...without being created by the check" "$(ls "$T"/new-*.log 2>/dev/null | wc -l)" 0
+expect "a log in a missing directory stops the start-up too (exit 2)" "$(printf '{"root": "%s", "tls": {%s}, "log": {"access": "%s"}}\n' "$T/www" "$base_tls" "$T/nodir/a.log" >"$T/bad.json"; oneshot "$TS_BIN" --config "$T/bad.json" >/dev/null; echo $?)" 2
+(cd "$T" && bad_config "log.error \"off\" is refused, not a file name" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"error\": \"off\"}}" 'log.error: "off" is not accepted')
+(cd "$T" && oneshot "$TS_BIN" --config "$T/bad.json" >/dev/null)
+expect "...by start-up too (exit 2)" "$?" 2
+expect "...and no file named off was created" "$(ls "$T/off" "$TS_TOP/off" 2>/dev/null | wc -l)" 0
+run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"access\": \"off\"}}"
+expect "log.access \"off\" is accepted" "$RC" 0
 bad_config "session cache size zero" "{\"root\": \"$T/www\", \"tls\": {$base_tls, \"session_cache\": {\"size\": 0}}}" "tls.session_cache.size"
 
 OUT=$(oneshot "$TS_BIN" --config "$T/missing.json")

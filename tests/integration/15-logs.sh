@@ -25,8 +25,14 @@ spawn_server "$TS_BIN" --config "$T/json.json" || exit 1
 watch_log "$T/err.log"
 tcurl -A 'say "hi"' -e 'https://r.example/' -o /dev/null "$BASE/hello.txt?a=b"
 tcurl -o /dev/null "$BASE/missing"
+for i in 1 2 3 4 5; do tcurl -o /dev/null "$BASE/hello.txt?d=$i"; done
 stop_server
 expect "server with file logs exits 0" "$?" 0
+# microseconds measured, not milliseconds times 1000: five durations all multiples of 1000
+# would be a one-in-10^15 chance
+D=$(grep -o '"target":"/hello.txt?d=.*"duration_us":[0-9]*' "$T/json.log" | sed 's/.*://')
+expect "five durations logged" "$(printf '%s\n' "$D" | grep -c .)" 5
+expect_match "duration_us is measured in microseconds ($(echo $D))" "$(printf '%s\n' "$D" | awk '$1 % 1000 != 0 {n++} END {print n + 0}')" '^[1-5]$'
 L=$(grep 'hello.txt' "$T/json.log")
 expect_match "JSON access log line" "$L" '^\{"time":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z","remote":"127\.0\.0\.1","user":"-","method":"GET","target":"/hello\.txt\?a=b","protocol":"HTTP/1\.1","status":200,"bytes":6,"referer":"https://r\.example/","user_agent":"say \\"hi\\"","duration_us":[0-9]+\}$'
 expect_match "JSON access log records a 404" "$(cat "$T/json.log")" '"target":"/missing".*"status":404'

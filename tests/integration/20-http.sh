@@ -105,3 +105,15 @@ check_server_log
 # access log, combined format (the request below was made by the first server)
 L=$(grep 'log-test/1' "$T/access.log" | head -1)
 expect_match "access log line in combined format" "$L" '^127\.0\.0\.1 - - \[[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:]{8} \+0000\] "GET /hello.txt\?q=1 HTTP/1\.1" 200 6 "https://ref\.example/" "log-test/1 \(\\"quoted\\"\)"$'
+
+# timeouts.keepalive_s 0: no keep-alive at all, and every response says so
+WORKERS=1 TIMEOUTS='"shutdown_s": 1, "keepalive_s": 0' start_server || exit 1
+expect_match "the start-up line says 1 worker (singular)" "$(grep 'listening on' "$T/error.log")" ', 1 worker, root '
+
+H=$(tcurl -s -D - -o /dev/null "$BASE/hello.txt" "$BASE/hello.txt")
+expect "keepalive_s 0: both responses say Connection: close" "$(printf '%s' "$H" | grep -ci '^Connection: close')" 2
+R=$(raw_request 'GET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: a\r\n\r\n')
+expect "keepalive_s 0: a pipelined second request is not answered" "$(printf '%s' "$R" | grep -c '^HTTP/1.1 200')" 1
+stop_server
+expect "server exits 0" "$?" 0
+check_server_log

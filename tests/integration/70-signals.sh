@@ -48,3 +48,35 @@ expect "...and still serves" "$(tcurl "$BASE/hello.txt")" "hello"
 stop_server
 expect "server exits 0" "$?" 0
 check_server_log
+
+# timeouts.drain_s: a slow download that outlives shutdown_s (and the few seconds beyond it
+# that once were the limit) still finishes within drain_s; one that outlives drain_s is cut
+# without close_notify, so its client sees the truncation. The files are much larger than what
+# the kernel buffers for a slow reader (a few MB), so the server is still sending at the end.
+truncate -s $((16 * 1024 * 1024)) "$T/www/sixteen.bin"
+truncate -s $((64 * 1024 * 1024)) "$T/www/sixtyfour.bin"
+TIMEOUTS='"shutdown_s": 1, "drain_s": 120' start_server || exit 1
+tcurl --limit-rate 1M -o "$T/drain.long" "$BASE/sixteen.bin" 2>"$T/drain.err" &
+DL=$!
+sleep 0.5
+STOP_WAIT=$((400 * MULT)) stop_server
+expect "drain_s 120: exit status 0" "$?" 0
+wait "$DL"
+expect "drain_s 120: a 16 s download in flight at SIGTERM ends cleanly" "$?" 0
+expect "...and whole" "$(stat -c %s "$T/drain.long")" $((16 * 1024 * 1024))
+check_server_log
+
+TIMEOUTS='"shutdown_s": 1, "drain_s": 1' start_server || exit 1
+tcurl --limit-rate 300K -o "$T/drain.cut" "$BASE/sixtyfour.bin" 2>"$T/drain.err" &
+DL=$!
+sleep 0.5
+stop_server
+expect "drain_s 1: exit status 0" "$?" 0
+wait "$DL"
+rc=$?
+sed 's/^/# /' "$T/drain.err"
+if [ $rc -ne 0 ]; then ok "drain_s 1: the client of a cut download sees an error (curl $rc)"; else
+    not_ok "drain_s 1: the client saw a clean end"; fi
+if [ "$(stat -c %s "$T/drain.cut")" -lt $((64 * 1024 * 1024)) ]; then ok "...and a short body"; else
+    not_ok "...and a short body (got it all)"; fi
+check_server_log

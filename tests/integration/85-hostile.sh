@@ -46,7 +46,10 @@ bad "a body on GET" 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello
 bad "a huge announced body" 'GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999\r\n\r\n' 413
 bad "a chunked body on GET" 'GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' 413
 bad "HTTP/2 preface over TLS" 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' 400
-bad "absurd version" 'GET / HTTP/9.9\r\nHost: a\r\n\r\n' 400
+bad "absurd version (any major of 2 or more is 505)" 'GET / HTTP/9.9\r\nHost: a\r\n\r\n' 505
+bad "malformed version" 'GET / HTTP/1.x\r\nHost: a\r\n\r\n' 400
+bad "HTTP/2.1" 'GET / HTTP/2.1\r\nHost: a\r\n\r\n' 505
+bad "HTTP/3.0" 'GET / HTTP/3.0\r\nHost: a\r\n\r\n' 505
 
 # plain HTTP to the TLS port: a short plain-text 400 that says to use https
 R=$(curl -sS --max-time 5 -D - "http://127.0.0.1:$PORT/" 2>&1)

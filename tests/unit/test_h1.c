@@ -141,7 +141,7 @@ static void test_errors(void **state)
     expect_error("GET / HTTP/1.1\r\nHo st: a\r\n\r\n", 400);
     expect_error("GET / HTTP/1.1\nHost: a\n\n", 400); /* bare LF */
     expect_error("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400); /* bare CR */
-    expect_error("GET / HTTP/3.1\r\nHost: a\r\n\r\n", 400);
+    expect_error("GET / HTTP/3.1\r\nHost: a\r\n\r\n", 505);
     expect_error("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400); /* obs-fold */
     expect_error("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n", 400);
     {
@@ -215,6 +215,24 @@ static void test_head_known_early(void **state)
     assert_int_equal(req.method, HTTP_HEAD);
     expect_error("HEAD / HTTP/2.0\r\nHost: a\r\n\r\n", 505);
     assert_int_equal(req.method, HTTP_HEAD);
+    /* llhttp refuses these versions itself: still 505 for any major of 2 or more */
+    expect_error("GET / HTTP/2.1\r\nHost: a\r\n\r\n", 505);
+    expect_error("GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505);
+    expect_error("GET / HTTP/9.9\r\nHost: a\r\n\r\n", 505);
+    expect_error("GET / HTTP/10.0\r\nHost: a\r\n\r\n", 505);
+    expect_error("GET / HTTP/1.2\r\nHost: a\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.12\r\nHost: a\r\n\r\n", 400);
+    expect_error("GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400);
+    expect_error("GET / HTTP/2.x\r\nHost: a\r\n\r\n", 400);
+    /* however the reads split the version */
+    static const char *const v505[] = {"GET / HTTP/3.0\r\nHost: a\r\n\r\n",
+                                       "GET / HTTP/10.0\r\nHost: a\r\n\r\n"};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t step = 1; step <= strlen(v505[i]); step++) {
+            if (parse_steps(v505[i], step, &used) != TS_H1_ERROR || req.error != 505)
+                fail_msg("\"%s\" in steps of %zu: error %d, want 505", v505[i], step, req.error);
+        }
+    expect_error("GET / HTTP/0.8\r\nHost: a\r\n\r\n", 400);
     expect_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
     assert_int_not_equal(req.method, HTTP_HEAD);
     assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 100, &used),

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The make targets README names: `make` builds every tool (build/resume-load too), and
+# `make certs` remakes the development PKI whenever a file of it is missing, not only ca.crl.
+. "$(dirname "$0")/lib.sh"
+
+OUT=$(make -C "$TS_TOP" -n -W bench/resume-load.c all 2>&1)
+expect_match "make (all) builds build/resume-load" "$OUT" "-o build/resume-load bench/resume-load.c"
+OUT=$(make -C "$TS_TOP" -n certs 2>&1)
+expect_match "make certs always asks make-certs.sh (it knows what is missing)" "$OUT" "certs/make-certs.sh certs"
+
+P=$T/pki
+timeout $((120 * MULT)) "$TS_TOP/certs/make-certs.sh" "$P" >/dev/null
+expect "make-certs.sh makes a new set" "$?" 0
+before=$(sha256sum "$P/ca.crt")
+OUT=$(timeout $((60 * MULT)) "$TS_TOP/certs/make-certs.sh" "$P")
+expect "...and does nothing when all is there" "$OUT$(sha256sum "$P/ca.crt")" "$before"
+rm -f "$P"/*.crt
+timeout $((120 * MULT)) "$TS_TOP/certs/make-certs.sh" "$P" >/dev/null
+n=0
+for f in ca other-ca server client client-revoked client-expired client-notyet client-wrongpurpose client-other; do
+    [ -f "$P/$f.crt" ] && n=$((n + 1))
+done
+expect "with *.crt deleted, every certificate is made again" "$n" 9
+OUT=$(openssl verify -CAfile "$P/ca.crt" "$P/server.crt" "$P/client.crt" 2>&1 | tr "\n" " ")
+expect_match "...chaining to the new CA" "$OUT" "server.crt: OK.*client.crt: OK"
+rm -f "$P/client.key"
+timeout $((120 * MULT)) "$TS_TOP/certs/make-certs.sh" "$P" >/dev/null
+expect "a missing key is made again too" "$(ls "$P/client.key" 2>/dev/null | wc -l)" 1
+OUT=$(openssl verify -CAfile "$P/ca.crt" -CRLfile "$P/ca.crl" -crl_check "$P/client-revoked.crt" 2>&1)
+expect_match "...and the CRL revokes the new client-revoked" "$OUT" "revoked"
