@@ -615,6 +615,7 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     TS_INC(w, in_flight);
     req->ctx = (struct ts_req_ctx){
         .w = w,
+        .start_us = c->req_start_us,
         .remote = c->remote,
         .peer_family = c->peer_family,
         .peer_addr = c->peer_addr,
@@ -848,6 +849,7 @@ static void h2_request(void *conn, struct ts_req *req)
     TS_INC(w, in_flight);
     req->ctx = (struct ts_req_ctx){
         .w = w,
+        .start_us = monotonic_us(),
         .remote = c->remote,
         .peer_family = c->peer_family,
         .peer_addr = c->peer_addr,
@@ -867,7 +869,7 @@ static void h2_request(void *conn, struct ts_req *req)
         ts_h2_goaway(c->h2);
 }
 
-static void h2_done(void *conn, struct ts_req *req, uint64_t body, uint64_t start_ms)
+static void h2_done(void *conn, struct ts_req *req, uint64_t body)
 {
     struct ts_conn *c = conn;
     TS_DEC(c->w, in_flight);
@@ -875,7 +877,7 @@ static void h2_done(void *conn, struct ts_req *req, uint64_t body, uint64_t star
     if (status >= 100 && status < 600) TS_INC(c->w, status_class[status / 100]);
     c->sent = body;
     c->head_len = 0;
-    c->req_start_ms = start_ms;
+    c->req_start_us = req->ctx.start_us;
     log_request(c, req);
 }
 

@@ -23,7 +23,6 @@ struct stream {
     bool dispatched;  /* reported to the connection */
     bool remote_done; /* the client ended its side (END_STREAM) */
     bool too_big;     /* the header list passed max_header_bytes: 431 */
-    uint64_t start_ms;
     uint64_t unscheduled; /* body bytes not yet given to a DATA frame */
     uint64_t body_sent;
     size_t hdr_bytes; /* header list size as RFC 9113 counts it (name + value + 32) */
@@ -117,7 +116,6 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     if (!st) return NGHTTP2_ERR_CALLBACK_FAILURE;
     st->id = f->hd.stream_id;
     st->cap = cap;
-    st->start_ms = h->now_ms;
     st->req.rq.http_minor = 1;
     st->next = h->streams;
     if (h->streams) h->streams->prev = st;
@@ -254,7 +252,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 static void free_stream(struct ts_h2 *h, struct stream *st)
 {
     if (st->dispatched) {
-        h->hooks->done(h->conn, &st->req, st->body_sent, st->start_ms);
+        h->hooks->done(h->conn, &st->req, st->body_sent);
         h->open--;
         ts_stat_sub(&h->stats->h2_streams_open, 1);
     }

@@ -24,7 +24,7 @@ struct ts_h2_hooks {
     void (*request)(void *conn, struct ts_req *req);
     /* A stream that carried a request is closed (answered, reset or abandoned); body is the
      * bytes of body sent. The codec frees req afterwards. */
-    void (*done)(void *conn, struct ts_req *req, uint64_t body, uint64_t start_ms);
+    void (*done)(void *conn, struct ts_req *req, uint64_t body);
 };
 
 /* Creates the session and queues the server's SETTINGS. NULL on out-of-memory. */

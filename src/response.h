@@ -51,6 +51,7 @@ struct ts_req_ctx {
     const unsigned char *peer_addr;
     const struct ts_cert_info *cert;
     bool plain; /* arrived on an http_redirect listener: answer with a redirect to https */
+    uint64_t start_us; /* CLOCK_MONOTONIC (µs) when the request was taken, for duration_us */
 };
 
 /* One exchange: the request a codec parsed, the response the handler builds for it, and its

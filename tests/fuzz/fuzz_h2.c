@@ -42,9 +42,9 @@ static void on_request(void *conn, struct ts_req *req)
     ts_h2_respond(cur, req, "Thu, 01 Jan 2026 00:00:00 GMT");
 }
 
-static void on_done(void *conn, struct ts_req *req, uint64_t sent, uint64_t start_ms)
+static void on_done(void *conn, struct ts_req *req, uint64_t sent)
 {
-    (void)conn, (void)start_ms;
+    (void)conn;
     dones++;
     if (sent > sizeof(body) - 1 || req->resp.status == 0) abort();
 }
