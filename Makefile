@@ -164,6 +164,6 @@ clean:
 	rm -rf build
 
 help:
-	@echo "make run | test | unit | integration | certs | asan | tsan | format | clean"
+	@echo "make run | test | unit | integration | certs | tools | asan | tsan | fuzz | bench | format | clean"
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d)
