@@ -23,13 +23,23 @@ WORKERS=2 TIMEOUTS="\"shutdown_s\": $SHUT, \"send_s\": 30" start_server || exit 
 truncate -s 20000000 "$T/www/f/big"
 $SLOW --port "$PORT" --path /f/big --sizes 1 --pause 3 --timeout 10 >"$T/measure.out" &
 M=$!
+# The queues fill over a moment (more so on a loaded machine): the capacity is the total once it
+# has stopped growing for three samples in a row. Taken too early it would be too small, and
+# the sizes swept below would fit in the buffers whole.
 cap=0
+prev=-1
+same=0
 for _ in $(seq 1 $((30 * MULT))); do
     sleep 0.2
     # with a state filter ss prints no State column: Recv-Q is $1, Send-Q $2
     s=$(ss -tnH state established "( sport = :$PORT )" | awk '$2 > 1000000 {print $2}' | head -1)
     r=$(ss -tnH state established "( dport = :$PORT )" | awk '{s += $1} END {print s + 0}')
-    if [ -n "$s" ]; then cap=$((s + r)); break; fi
+    [ -n "$s" ] || continue
+    now=$((s + r))
+    [ "$now" -gt "$cap" ] && cap=$now # the largest seen, in case the client wakes first
+    if [ "$now" -eq "$prev" ]; then same=$((same + 1)); else same=0; fi
+    prev=$now
+    [ "$same" -ge 2 ] && break
 done
 wait $M
 if [ "$cap" -gt 0 ]; then ok "a paused reader's connection buffers about $cap bytes"; else
