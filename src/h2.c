@@ -37,6 +37,7 @@ struct ts_h2 {
     struct ts_stats *stats;
     const struct ts_config *cfg;
     struct stream *streams;
+    struct stream *reading; /* the stream whose header block is being read, or NULL */
     unsigned open; /* dispatched streams not yet closed */
     unsigned pending; /* streams whose body is not all given to DATA frames (ts_h2_stalled) */
     uint64_t now_ms;
@@ -116,6 +117,7 @@ static bool keep_header(struct stream *st, struct ts_str *slot, const uint8_t *v
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     struct ts_h2 *h = ud;
+    h->reading = NULL;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     size_t cap = (size_t)h->cfg->limits.max_header_bytes;
     struct stream *st = malloc(sizeof(*st) + cap);
@@ -134,6 +136,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     if (h->streams) h->streams->prev = st;
     h->streams = st;
     nghttp2_session_set_stream_user_data(s, st->id, st);
+    h->reading = st;
     return 0;
 }
 
@@ -142,9 +145,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
                      void *ud)
 {
     (void)flags;
-    (void)ud;
+    struct ts_h2 *h = ud;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    /* a header block is never interleaved with another: its stream is the one just begun,
+     * which spares a lookup in the session's stream map per header */
+    struct stream *st = h->reading && h->reading->id == f->hd.stream_id
+                            ? h->reading
+                            : nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!st || st->too_big) return 0;
     /* the header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it: an HPACK bomb (one large
      * table entry referenced over and over) stops here, whatever its compressed size */
@@ -270,6 +277,7 @@ static void free_stream(struct ts_h2 *h, struct stream *st)
         ts_stat_sub(&h->stats->h2_streams_open, 1);
     }
     if (st->unscheduled > 0) h->pending--;
+    if (h->reading == st) h->reading = NULL;
     ts_response_release(&st->req);
     if (st->prev)
         st->prev->next = st->next;
