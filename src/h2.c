@@ -30,6 +30,8 @@ struct stream {
     char arena[];
 };
 
+#define SPARE_MAX 16 /* streams a session keeps for reuse (each max_header_bytes + ~5 KiB) */
+
 struct ts_h2 {
     nghttp2_session *s;
     const struct ts_h2_hooks *hooks;
@@ -38,6 +40,8 @@ struct ts_h2 {
     const struct ts_config *cfg;
     struct stream *streams;
     struct stream *reading; /* the stream whose header block is being read, or NULL */
+    struct stream *spare;   /* closed streams kept for the next requests (next-linked) */
+    unsigned nspare;
     unsigned open; /* dispatched streams not yet closed */
     unsigned pending; /* streams whose body is not all given to DATA frames (ts_h2_stalled) */
     uint64_t now_ms;
@@ -120,8 +124,13 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     h->reading = NULL;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     size_t cap = (size_t)h->cfg->limits.max_header_bytes;
-    struct stream *st = malloc(sizeof(*st) + cap);
-    if (!st) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    struct stream *st = h->spare;
+    if (st) {
+        h->spare = st->next;
+        h->nspare--;
+    } else if (!(st = malloc(sizeof(*st) + cap))) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     /* zeroing the arena and the response's inline header space (a third of all the work a
      * small request cost) is not needed: both are written before they are read */
     memset(&st->req.rq, 0, sizeof(st->req.rq));
@@ -284,7 +293,15 @@ static void free_stream(struct ts_h2 *h, struct stream *st)
     else
         h->streams = st->next;
     if (st->next) st->next->prev = st->prev;
-    free(st);
+    /* a client that sends requests in batches reuses the same few streams: malloc and free
+     * of a block this size went through glibc's slow bins every time */
+    if (h->nspare < SPARE_MAX) {
+        st->next = h->spare;
+        h->spare = st;
+        h->nspare++;
+    } else {
+        free(st);
+    }
 }
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
@@ -520,10 +537,21 @@ fail:
     return NULL;
 }
 
+void ts_h2_trim(struct ts_h2 *h)
+{
+    while (h->spare) {
+        struct stream *st = h->spare;
+        h->spare = st->next;
+        free(st);
+    }
+    h->nspare = 0;
+}
+
 void ts_h2_free(struct ts_h2 *h)
 {
     if (!h) return;
     while (h->streams) free_stream(h, h->streams);
+    ts_h2_trim(h);
     nghttp2_session_del(h->s);
     free(h);
 }
