@@ -432,17 +432,33 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
     struct stream *st = (struct stream *)((char *)req - offsetof(struct stream, req));
     struct ts_response *resp = &req->resp;
     nghttp2_nv nv[TS_RESP_MAX_HDRS + 4];
-    char names[TS_RESP_MAX_HDRS][64];
-    char status[4], clen[24];
+    /* status, date, content-length and the lowercased names are written here: into the
+     * stream's arena when it has room, which lives until nghttp2 has sent (or dropped) the
+     * HEADERS frame, so nghttp2 need not copy any name or value (values of the response's
+     * own headers live in the response, static ones are literals) */
+    char local[TS_RESP_MAX_HDRS * 64 + 64];
+    char *scratch = local;
+    uint8_t flags = NGHTTP2_NV_FLAG_NONE;
+    if (st->cap - st->used >= sizeof(local)) {
+        scratch = st->arena + st->used;
+        st->used += sizeof(local);
+        flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    }
+    char(*names)[64] = (char(*)[64])scratch;
+    char *status = scratch + TS_RESP_MAX_HDRS * 64, *clen = status + 4;
+    char *datecopy = clen + 24;
     size_t n = 0;
-#define NV(nm, nml, v, vl) nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(v), (nml), (vl), 0}
+#define NV(nm, nml, v, vl) nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(v), (nml), (vl), flags}
     unsigned code = (unsigned)resp->status % 1000;
     status[0] = (char)('0' + code / 100);
     status[1] = (char)('0' + code / 10 % 10);
     status[2] = (char)('0' + code % 10);
     status[3] = '\0';
     NV(":status", 7, status, 3);
-    NV("date", 4, date, strlen(date));
+    size_t datelen = strlen(date);
+    if (datelen > 35) datelen = 35; /* an IMF-fixdate is 29 */
+    memcpy(datecopy, date, datelen);
+    NV("date", 4, datecopy, datelen);
     NV("server", 6, TS_SERVER_NAME, sizeof(TS_SERVER_NAME) - 1);
     for (unsigned i = 0; i < resp->nhdrs; i++) {
         struct ts_str nm = ts_response_hdr_name(resp, i);
@@ -458,7 +474,7 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
     }
     if (resp->content_length != TS_NO_LENGTH) {
         /* digits from the end: snprintf was a tenth of this function's cost */
-        char *e = clen + sizeof(clen), *d = e;
+        char *e = clen + 24, *d = e;
         uint64_t v = resp->content_length;
         do *--d = (char)('0' + v % 10);
         while ((v /= 10) > 0);
