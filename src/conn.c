@@ -906,7 +906,11 @@ static void h2_arm(struct ts_conn *c, bool output_pending)
         want = TS_TIMER_REQUEST;
     else
         want = c->nrequests > 0 ? TS_TIMER_KEEPALIVE : TS_TIMER_REQUEST;
-    set_gauge(c, !output_pending && ts_h2_open_streams(c->h2) == 0 ? G_IDLE : G_NONE);
+    bool idle = !output_pending && ts_h2_open_streams(c->h2) == 0;
+    set_gauge(c, idle ? G_IDLE : G_NONE);
+    /* the streams kept for reuse go if the session stays idle */
+    if (idle && c->release_timer.kind == TS_TIMER_NONE)
+        ts_worker_timer_set(c->w, &c->release_timer, TS_TIMER_RELEASE);
     if (c->timer.kind != want) ts_worker_timer_set(c->w, &c->timer, want);
 }
 
@@ -1050,6 +1054,8 @@ void ts_conn_on_timeout(struct ts_timer *t)
         if (c->state == ST_READ_REQUEST && !c->in) {
             ts_tls_release_buffers(&c->tls);
             c->w->released++;
+        } else if (c->state == ST_H2 && ts_h2_open_streams(c->h2) == 0) {
+            ts_h2_trim(c->h2);
         }
         return;
     }

@@ -30,6 +30,8 @@ struct stream {
     char arena[];
 };
 
+#define SPARE_MAX 16 /* streams a session keeps for reuse (each max_header_bytes + ~5 KiB) */
+
 struct ts_h2 {
     nghttp2_session *s;
     const struct ts_h2_hooks *hooks;
@@ -37,7 +39,11 @@ struct ts_h2 {
     struct ts_stats *stats;
     const struct ts_config *cfg;
     struct stream *streams;
+    struct stream *reading; /* the stream whose header block is being read, or NULL */
+    struct stream *spare;   /* closed streams kept for the next requests (next-linked) */
+    unsigned nspare;
     unsigned open; /* dispatched streams not yet closed */
+    unsigned pending; /* streams whose body is not all given to DATA frames (ts_h2_stalled) */
     uint64_t now_ms;
     char *buf; /* the write block being filled by ts_h2_send */
     size_t len, cap;
@@ -70,18 +76,23 @@ static int method_of(const uint8_t *v, size_t len)
     return -1;
 }
 
-static const char *const hdr_names[TS_HDR_N] = {
-    [TS_HDR_HOST] = "host",
-    [TS_HDR_CONNECTION] = "connection",
-    [TS_HDR_IF_NONE_MATCH] = "if-none-match",
-    [TS_HDR_IF_MODIFIED_SINCE] = "if-modified-since",
-    [TS_HDR_RANGE] = "range",
-    [TS_HDR_IF_RANGE] = "if-range",
-    [TS_HDR_ACCEPT] = "accept",
-    [TS_HDR_ACCEPT_ENCODING] = "accept-encoding",
-    [TS_HDR_REFERER] = "referer",
-    [TS_HDR_USER_AGENT] = "user-agent",
+#define HDR_NAME(s) {s, sizeof(s) - 1}
+static const struct {
+    const char *p;
+    size_t len;
+} hdr_names[TS_HDR_N] = {
+    [TS_HDR_HOST] = HDR_NAME("host"),
+    [TS_HDR_CONNECTION] = HDR_NAME("connection"),
+    [TS_HDR_IF_NONE_MATCH] = HDR_NAME("if-none-match"),
+    [TS_HDR_IF_MODIFIED_SINCE] = HDR_NAME("if-modified-since"),
+    [TS_HDR_RANGE] = HDR_NAME("range"),
+    [TS_HDR_IF_RANGE] = HDR_NAME("if-range"),
+    [TS_HDR_ACCEPT] = HDR_NAME("accept"),
+    [TS_HDR_ACCEPT_ENCODING] = HDR_NAME("accept-encoding"),
+    [TS_HDR_REFERER] = HDR_NAME("referer"),
+    [TS_HDR_USER_AGENT] = HDR_NAME("user-agent"),
 };
+#undef HDR_NAME
 
 /* Keeps one header; a repeated one is joined with ", " (as a list-valued field folds). */
 static bool keep_header(struct stream *st, struct ts_str *slot, const uint8_t *v, size_t len)
@@ -110,10 +121,23 @@ static bool keep_header(struct stream *st, struct ts_str *slot, const uint8_t *v
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     struct ts_h2 *h = ud;
+    h->reading = NULL;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     size_t cap = (size_t)h->cfg->limits.max_header_bytes;
-    struct stream *st = calloc(1, sizeof(*st) + cap);
-    if (!st) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    struct stream *st = h->spare;
+    if (st) {
+        h->spare = st->next;
+        h->nspare--;
+    } else if (!(st = malloc(sizeof(*st) + cap))) {
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
+    /* zeroing the arena and the response's inline header space (a third of all the work a
+     * small request cost) is not needed: both are written before they are read */
+    memset(&st->req.rq, 0, sizeof(st->req.rq));
+    memset(&st->req.ctx, 0, sizeof(st->req.ctx));
+    ts_response_init(&st->req);
+    memset((char *)st + offsetof(struct stream, prev), 0,
+           sizeof(*st) - offsetof(struct stream, prev));
     st->id = f->hd.stream_id;
     st->cap = cap;
     st->req.rq.http_minor = 1;
@@ -121,6 +145,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     if (h->streams) h->streams->prev = st;
     h->streams = st;
     nghttp2_session_set_stream_user_data(s, st->id, st);
+    h->reading = st;
     return 0;
 }
 
@@ -129,9 +154,13 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
                      void *ud)
 {
     (void)flags;
-    (void)ud;
+    struct ts_h2 *h = ud;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+    /* a header block is never interleaved with another: its stream is the one just begun,
+     * which spares a lookup in the session's stream map per header */
+    struct stream *st = h->reading && h->reading->id == f->hd.stream_id
+                            ? h->reading
+                            : nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
     if (!st || st->too_big) return 0;
     /* the header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it: an HPACK bomb (one large
      * table entry referenced over and over) stops here, whatever its compressed size */
@@ -167,7 +196,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
         if (!rq->hdr[TS_HDR_HOST].p) ok = keep_header(st, &rq->hdr[TS_HDR_HOST], value, valuelen);
     } else if (name[0] != ':') {
         for (int i = TS_HDR_CONNECTION; i < TS_HDR_N; i++) {
-            if (strlen(hdr_names[i]) == namelen && memcmp(hdr_names[i], name, namelen) == 0) {
+            if (hdr_names[i].len == namelen && memcmp(hdr_names[i].p, name, namelen) == 0) {
                 ok = keep_header(st, &rq->hdr[i], value, valuelen);
                 break;
             }
@@ -256,13 +285,23 @@ static void free_stream(struct ts_h2 *h, struct stream *st)
         h->open--;
         ts_stat_sub(&h->stats->h2_streams_open, 1);
     }
+    if (st->unscheduled > 0) h->pending--;
+    if (h->reading == st) h->reading = NULL;
     ts_response_release(&st->req);
     if (st->prev)
         st->prev->next = st->next;
     else
         h->streams = st->next;
     if (st->next) st->next->prev = st->prev;
-    free(st);
+    /* a client that sends requests in batches reuses the same few streams: malloc and free
+     * of a block this size went through glibc's slow bins every time */
+    if (h->nspare < SPARE_MAX) {
+        st->next = h->spare;
+        h->spare = st;
+        h->nspare++;
+    } else {
+        free(st);
+    }
 }
 
 static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *ud)
@@ -320,12 +359,15 @@ static ssize_t send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int 
 static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
                        uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
-    (void)s, (void)id, (void)buf, (void)ud;
+    (void)s, (void)id, (void)buf;
     struct stream *st = src->ptr;
     size_t n = st->unscheduled < len ? (size_t)st->unscheduled : len;
     st->unscheduled -= n;
     *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-    if (st->unscheduled == 0) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (st->unscheduled == 0) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        ((struct ts_h2 *)ud)->pending--;
+    }
     return (ssize_t)n;
 }
 
@@ -390,17 +432,33 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
     struct stream *st = (struct stream *)((char *)req - offsetof(struct stream, req));
     struct ts_response *resp = &req->resp;
     nghttp2_nv nv[TS_RESP_MAX_HDRS + 4];
-    char names[TS_RESP_MAX_HDRS][64];
-    char status[4], clen[24];
+    /* status, date, content-length and the lowercased names are written here: into the
+     * stream's arena when it has room, which lives until nghttp2 has sent (or dropped) the
+     * HEADERS frame, so nghttp2 need not copy any name or value (values of the response's
+     * own headers live in the response, static ones are literals) */
+    char local[TS_RESP_MAX_HDRS * 64 + 64];
+    char *scratch = local;
+    uint8_t flags = NGHTTP2_NV_FLAG_NONE;
+    if (st->cap - st->used >= sizeof(local)) {
+        scratch = st->arena + st->used;
+        st->used += sizeof(local);
+        flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
+    }
+    char(*names)[64] = (char(*)[64])scratch;
+    char *status = scratch + TS_RESP_MAX_HDRS * 64, *clen = status + 4;
+    char *datecopy = clen + 24;
     size_t n = 0;
-#define NV(nm, nml, v, vl) nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(v), (nml), (vl), 0}
+#define NV(nm, nml, v, vl) nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(v), (nml), (vl), flags}
     unsigned code = (unsigned)resp->status % 1000;
     status[0] = (char)('0' + code / 100);
     status[1] = (char)('0' + code / 10 % 10);
     status[2] = (char)('0' + code % 10);
     status[3] = '\0';
     NV(":status", 7, status, 3);
-    NV("date", 4, date, strlen(date));
+    size_t datelen = strlen(date);
+    if (datelen > 35) datelen = 35; /* an IMF-fixdate is 29 */
+    memcpy(datecopy, date, datelen);
+    NV("date", 4, datecopy, datelen);
     NV("server", 6, TS_SERVER_NAME, sizeof(TS_SERVER_NAME) - 1);
     for (unsigned i = 0; i < resp->nhdrs; i++) {
         struct ts_str nm = ts_response_hdr_name(resp, i);
@@ -415,11 +473,16 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
         NV(names[i], nm.len, v.p, v.len);
     }
     if (resp->content_length != TS_NO_LENGTH) {
-        int l = snprintf(clen, sizeof(clen), "%llu", (unsigned long long)resp->content_length);
-        NV("content-length", 14, clen, (size_t)l);
+        /* digits from the end: snprintf was a tenth of this function's cost */
+        char *e = clen + 24, *d = e;
+        uint64_t v = resp->content_length;
+        do *--d = (char)('0' + v % 10);
+        while ((v /= 10) > 0);
+        NV("content-length", 14, d, (size_t)(e - d));
     }
 #undef NV
     st->unscheduled = resp->head_only ? 0 : resp->body_left;
+    if (st->unscheduled > 0) h->pending++;
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_cb};
     int rv = nghttp2_submit_response(h->s, st->id, nv, n, st->unscheduled ? &prd : NULL);
     if (rv != 0) nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
@@ -490,10 +553,21 @@ fail:
     return NULL;
 }
 
+void ts_h2_trim(struct ts_h2 *h)
+{
+    while (h->spare) {
+        struct stream *st = h->spare;
+        h->spare = st->next;
+        free(st);
+    }
+    h->nspare = 0;
+}
+
 void ts_h2_free(struct ts_h2 *h)
 {
     if (!h) return;
     while (h->streams) free_stream(h, h->streams);
+    ts_h2_trim(h);
     nghttp2_session_del(h->s);
     free(h);
 }
@@ -547,9 +621,7 @@ unsigned ts_h2_open_streams(const struct ts_h2 *h)
 
 bool ts_h2_stalled(const struct ts_h2 *h)
 {
-    for (const struct stream *st = h->streams; st; st = st->next)
-        if (st->dispatched && st->unscheduled > 0) return true;
-    return false;
+    return h->pending > 0; /* counted, not searched: this runs on every wait */
 }
 
 unsigned ts_h2_cancel_stalled(struct ts_h2 *h)

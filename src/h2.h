@@ -48,6 +48,8 @@ bool ts_h2_want_read(const struct ts_h2 *h);
 bool ts_h2_want_write(const struct ts_h2 *h);
 /* Streams that carry a request not yet closed. */
 unsigned ts_h2_open_streams(const struct ts_h2 *h);
+/* Frees the closed streams kept for reuse (an idle session need not hold them). */
+void ts_h2_trim(struct ts_h2 *h);
 /* Whether a stream has body left that the client's flow-control window holds back. */
 bool ts_h2_stalled(const struct ts_h2 *h);
 /* Resets (RST_STREAM CANCEL) the streams whose body is held back by flow control: the client
