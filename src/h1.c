@@ -185,7 +185,7 @@ static bool method_token_open(const char *p, const char *end)
 {
     const char *s = p;
     while (p < end && p - s < 32 && is_tchar(*p)) p++;
-    return p == end && p - s < 32;
+    return p == end && p - s <= 32; /* 32 is still a method if a space follows */
 }
 
 enum ts_h1_parse ts_h1_parse(struct ts_h1 *h1, const char *data, size_t len, size_t *consumed,

@@ -256,6 +256,15 @@ static void test_unknown_method(void **state)
     expect_error("BREWBREWBREWBREWBREWBREWBREWBREWBREW / HTTP/1.1\r\nHost: a\r\n\r\n", 400);
     assert_int_equal(parse_steps("BREWBREWBREWBREWBREWBREWBREWBREWBREW", 1, &used),
                      TS_H1_ERROR); /* too long for a method: decided without the space */
+    /* the longest method taken (32 characters) is 501 however it is split: a read that ends
+     * right after its last character must wait for the space */
+    static const char m32[] = "BREWBREWBREWBREWBREWBREWBREWBREW / HTTP/1.1\r\nHost: a\r\n\r\n";
+    for (size_t step = 1; step < sizeof(m32); step++) {
+        assert_int_equal(parse_steps(m32, step, &used), TS_H1_ERROR);
+        if (req.error != 501)
+            fail_msg("32-character method, split every %zu: error %d", step, req.error);
+    }
+    expect_error("BREWBREWBREWBREWBREWBREWBREWBREWB / HTTP/1.1\r\nHost: a\r\n\r\n", 400);
 }
 
 static void test_body(void **state)
