@@ -123,7 +123,8 @@ deps-test:
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-FUZZ_CFLAGS := $(CSTD) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -I$(LLHTTP_INC) $(DEPS_CFLAGS)
+FUZZ_CFLAGS := $(CSTD) -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link -I$(LLHTTP_INC) $(DEPS_CFLAGS) \
+               -MMD -MP
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_OBJS := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRCS))) \
              build/fuzz/llhttp/llhttp.o build/fuzz/llhttp/api.o build/fuzz/llhttp/http.o
@@ -166,4 +167,4 @@ clean:
 help:
 	@echo "make run | test | unit | integration | certs | tools | asan | tsan | fuzz | bench | format | clean"
 
--include $(OBJS:.o=.d) $(UNIT_BINS:=.d)
+-include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)
