@@ -138,7 +138,7 @@ build/fuzz/llhttp/%.o: $(LLHTTP_SRC)/%.c | deps
 	$(call say,FUZZCC,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) -w -c -o $@ $<
 
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
-	$(call say,FUZZLD,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer -o $@ $^ $(LIBS)
+	$(call say,FUZZLD,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -Isrc -fsanitize=fuzzer -o $@ $(filter %.c %.o,$^) $(LIBS)
 
 .SECONDARY: $(FUZZ_OBJS)
 .PHONY: fuzz fuzz-build
