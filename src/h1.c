@@ -48,9 +48,6 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
     struct ts_h1 *h = p->data;
     struct ts_request *r = h->rq;
     h->in_url = true;
-    /* known from here on: every answer to HEAD, errors found while parsing included, is
-     * headers only */
-    r->method = llhttp_get_method(p);
     if (!extend(&r->target, at, len)) return fail(p, 400, "malformed request target");
     if (r->target.len > h->max_uri) return fail(p, 414, "request target too long");
     return 0;
@@ -139,6 +136,17 @@ static int on_headers_complete(llhttp_t *p)
     return 0;
 }
 
+/* Known from here on, however reads split the request line: every answer to HEAD, errors
+ * found while parsing included, is headers only. (Set when the URL began, a read ending
+ * inside the target made HEAD known while the same bytes in one read, refused inside the
+ * target, left it unknown.) */
+static int on_method_complete(llhttp_t *p)
+{
+    struct ts_h1 *h = p->data;
+    h->rq->method = llhttp_get_method(p);
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     struct ts_h1 *h = p->data;
@@ -147,6 +155,7 @@ static int on_message_complete(llhttp_t *p)
 }
 
 static const llhttp_settings_t settings = {
+    .on_method_complete = on_method_complete,
     .on_url = on_url,
     .on_url_complete = on_url_complete,
     .on_header_field = on_header_field,

@@ -215,6 +215,14 @@ static void test_head_known_early(void **state)
     assert_int_equal(req.method, HTTP_HEAD);
     expect_error("HEAD / HTTP/2.0\r\nHost: a\r\n\r\n", 505);
     assert_int_equal(req.method, HTTP_HEAD);
+    /* a byte refused inside the target: HEAD however the reads split it (a read ending
+     * inside the target made it HEAD, the same bytes in one read did not) */
+    static const char badtarget[] = "HEAD /big\x01bin HTTP/1.1\r\nHost: a\r\n\r\n";
+    for (size_t step = 1; step < sizeof(badtarget); step++) {
+        assert_int_equal(parse_steps(badtarget, step, &used), TS_H1_ERROR);
+        if (req.error != 400 || req.method != HTTP_HEAD)
+            fail_msg("split every %zu: error %d, method %d", step, req.error, req.method);
+    }
     /* llhttp refuses these versions itself: still 505 for any major of 2 or more */
     expect_error("GET / HTTP/2.1\r\nHost: a\r\n\r\n", 505);
     expect_error("GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505);
