@@ -31,6 +31,16 @@ ifneq ($(CI),)
 endif
 DEBUG := -g
 HARDEN := -fstack-protector-strong -fPIE
+# The build's Debian packages are installed before anything else is read: make builds this
+# stamp first, then reads the Makefile again, so pkg-config below and the llhttp sources are
+# found on a fresh machine, with -j too.
+ifeq ($(filter clean help format,$(MAKECMDGOALS)),)
+include build/.deps.mk
+endif
+build/.deps.mk: .ci/deps
+	@mkdir -p build
+	$(Q).ci/deps build && echo '# .ci/deps build ran; delete to run it again' >$@
+
 DEPS_CFLAGS := $(shell $(PKG_CONFIG) --cflags openssl libcjson libnghttp2 2>/dev/null)
 DEPS_LIBS := $(shell $(PKG_CONFIG) --libs openssl libcjson libnghttp2 2>/dev/null)
 
