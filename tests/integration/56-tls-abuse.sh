@@ -17,14 +17,9 @@ STATUS=
 sed -n '/^# ---- abuse.py ----$/,$p' "$0" | tail -n +2 >"$T/abuse.py"
 
 # certificates: an unknown issuer's leaf, and junk certificates of about 6 KB and 40 KB
-big() { # name bytes
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$1.key" \
-        -out "$T/$1.crt" -days 2 -subj "/CN=$1" \
-        -addext "1.2.3.4=ASN1:UTF8String:$(head -c "$2" /dev/zero | tr '\0' A)" 2>/dev/null
-}
-big junk6k 6000
-big junk40k 40000
-big leaf 10
+big_cert junk6k 6000
+big_cert junk40k 40000
+big_cert leaf 10
 cat "$T/leaf.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" >"$T/chain5.pem"    # 5 certs, ~26 KB
 cat "$T/leaf.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" "$T/junk6k.crt" >"$T/chain6.pem" # 6 certs
 cat "$T/leaf.crt" "$T/junk40k.crt" >"$T/chain-big.pem"                                                    # 2 certs, ~42 KB

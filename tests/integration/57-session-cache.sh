@@ -12,13 +12,8 @@ cache() { status_json | jq -r ".tls.session_cache.$1"; }
 sed -n '/^# ---- cache.py ----$/,$p' "$0" | tail -n +2 >"$T/cache.py"
 # client certificates: self-signed (an unknown issuer, let in by "optional") with 14 KB and
 # 30 KB of junk, and the suite's ordinary client certificate
-big() { # name bytes
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$1.key" \
-        -out "$T/$1.crt" -days 2 -subj "/CN=$1" \
-        -addext "1.2.3.4=ASN1:UTF8String:$(head -c "$2" /dev/zero | tr '\0' A)" 2>/dev/null
-}
-big big14k 14000
-big big30k 30000
+big_cert big14k 14000
+big_cert big30k 30000
 CACHE() { # extra session_cache keys
     echo ", \"session_tickets\": false, \"client_auth\": \"optional\", \"client_ca\": \"$CA\",
           \"session_cache\": { $1 }"

@@ -294,6 +294,14 @@ raw_request() {
         -servername localhost -CAfile "$CERTS/ca.crt" 2>/dev/null
 }
 
+# A self-signed P-256 certificate padded with about BYTES of junk in a private extension
+# (to test chains and client certificates that are too big): $T/NAME.crt and $T/NAME.key.
+big_cert() { # name bytes
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/$1.key" \
+        -out "$T/$1.crt" -days 2 -subj "/CN=$1" \
+        -addext "1.2.3.4=ASN1:UTF8String:$(head -c "$2" /dev/zero | tr '\0' A)" 2>/dev/null
+}
+
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 fd_count() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
