@@ -50,8 +50,8 @@ static uint64_t monotonic_ms(void)
 
 /* Failed handshakes are the clients' doing, so they are logged one by one only at debug; at
  * info this line, from the main thread once per log.summary_interval_s, gives the counts by
- * reason since the last one, read from the workers' own counters (nothing on their path).
- * A peer that just closes is left out, as a scanner's probe is no failure worth a line. */
+ * reason since the last one, read from the workers' own counters (nothing on their path),
+ * so its counts add up to what /status shows, peer_closed included. */
 static void log_handshake_failures(const struct ts_server *srv, uint64_t seen[TS_HS_FAIL_N],
                                    uint64_t elapsed_ms)
 {
@@ -66,7 +66,7 @@ static void log_handshake_failures(const struct ts_server *srv, uint64_t seen[TS
     for (int r = 0; r < TS_HS_FAIL_N; r++) {
         uint64_t d = now[r] - seen[r];
         seen[r] = now[r];
-        if (r == TS_HS_FAIL_PEER_CLOSED || d == 0) continue;
+        if (d == 0) continue;
         total += d;
         n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s %llu", n ? ", " : "",
                               ts_stats_hs_fail_names[r], (unsigned long long)d);
