@@ -100,3 +100,21 @@ got=$(grep 'TLS handshakes failed in the last' "$T/error.log" | sed 's/.*(\(.*\)
 expect "the summary lines name every reason /status counts" "$got" "$want"
 expect_match "...peer_closed among them" "$got" "^peer_closed 4$"
 check_server_log
+
+# a handshake still under way when drain_s ends the shutdown is cut: a failed handshake by
+# timeout, in the summary at stop
+LOG_LEVEL=debug TIMEOUTS='"shutdown_s": 1, "handshake_s": 60, "drain_s": 1' start_server || exit 1
+"$TS_PROBE" hold --port "$PORT" --plain --count 1 --seconds $((20 * MULT)) --ignore-stdin >"$T/hold.out" 2>&1 &
+H=$!
+PIDS+=("$H")
+hs() { [ "$(tcurl "$BASE/status" | jq .connections.handshaking)" = 1 ]; }
+wait_until 5 hs
+expect "a silent client is in the handshake" "$(tcurl "$BASE/status" | jq .connections.handshaking)" 1
+stop_server
+expect "server exits 0" "$?" 0
+wait "$H"
+expect_match "...and is cut by the server" "$(cat "$T/hold.out")" "closed_by_server=1"
+expect_match "drain_s cut it: a failed handshake by timeout" "$(cat "$T/error.log")" \
+    "TLS handshakes failed in the last [0-9]+ s: 1 \(timeout 1\)"
+expect "...closed as a timeout" "$(grep -c 'closed (timeout) after 0 requests' "$T/error.log")" 1
+check_server_log
