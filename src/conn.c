@@ -543,6 +543,7 @@ static enum step do_handshake(struct ts_conn *c)
         /* OpenSSL recognises "GET ", "POST " etc. where a TLS record should start, and sends
          * no alert: answer in plain text instead (no MSG_PEEK per connection needed). */
         enum ts_hs_fail why = ts_tls_failure_reason(&c->tls);
+        if (why == TS_HS_FAIL_PEER_CLOSED) return fail_handshake(c, why, CLOSE_PEER_EOF);
         if (why == TS_HS_FAIL_HTTP_ON_TLS_PORT) answer_plain_http(c);
         fail_handshake(c, why, CLOSE_ERROR);
         return start_linger(c, CLOSE_ERROR);
