@@ -66,7 +66,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOLS := $(BUILD)/tlsprobe $(BUILD)/resume-load
 
-.PHONY: all deps run test unit integration certs asan tsan fuzz bench format clean help tools
+.PHONY: all deps run serve test unit integration certs asan tsan fuzz bench format clean help tools
 
 all: deps $(BUILD)/tessera $(TOOLS)
 
@@ -105,6 +105,11 @@ certs:
 
 run: all certs
 	$(BUILD)/tessera --config conf/tessera.json
+
+# make serve DIR=path/to/site [PORT=8443]: that directory with the built-in defaults
+serve: all certs
+	$(if $(DIR),,$(error make serve needs DIR=the directory to serve, e.g. make serve DIR=www))
+	$(BUILD)/tessera --serve '$(DIR)' --listen 127.0.0.1:$(or $(PORT),8443)
 
 unit: deps-test $(UNIT_BINS)
 	$(Q)tests/run.sh unit $(BUILD)
@@ -175,6 +180,6 @@ clean:
 	rm -rf build
 
 help:
-	@echo "make run | test | unit | integration | certs | tools | asan | tsan | fuzz | bench | format | clean"
+	@echo "make run | serve DIR=... | test | unit | integration | certs | tools | asan | tsan | fuzz | bench | format | clean"
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)

@@ -444,7 +444,7 @@ static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum clo
     }
     /* one line per client only at debug: at info the main thread logs the counts by reason
      * once per log.summary_interval_s, so a flood of bad handshakes cannot flood the log */
-    if (ts_log_enabled(TS_LOG_DEBUG) && why != TS_HS_FAIL_PEER_CLOSED) {
+    if (ts_log_enabled(TS_LOG_DEBUG)) {
         char buf[256];
         ts_log_debug("%s: TLS handshake failed (%s): %s", c->remote, ts_stats_hs_fail_names[why],
                      ts_tls_error_string(&c->tls, buf, sizeof(buf)));
@@ -534,11 +534,16 @@ static enum step do_handshake(struct ts_conn *c)
     case TS_IO_WANT_READ:
     case TS_IO_WANT_WRITE: return STEP_WAIT;
     case TS_IO_CLOSE_NOTIFY:
-    case TS_IO_EOF: return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
+    case TS_IO_EOF:
+        /* a port check or a TCP health check connects and closes without a byte: it began
+         * no handshake, so none failed; its close alone is counted */
+        if (!c->tls.heard) return close_as(c, CLOSE_PEER_EOF);
+        return fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF);
     case TS_IO_ERROR: {
         /* OpenSSL recognises "GET ", "POST " etc. where a TLS record should start, and sends
          * no alert: answer in plain text instead (no MSG_PEEK per connection needed). */
         enum ts_hs_fail why = ts_tls_failure_reason(&c->tls);
+        if (why == TS_HS_FAIL_PEER_CLOSED) return fail_handshake(c, why, CLOSE_PEER_EOF);
         if (why == TS_HS_FAIL_HTTP_ON_TLS_PORT) answer_plain_http(c);
         fail_handshake(c, why, CLOSE_ERROR);
         return start_linger(c, CLOSE_ERROR);
@@ -1028,8 +1033,13 @@ static void run(struct ts_conn *c)
                 if (c->yielded || ts_tls_out_of_turn(&c->tls)) ready_add(c);
                 return;
             }
-            c->close_kind = r == TS_IO_EOF ? CLOSE_PEER_EOF : CLOSE_ERROR;
-            s = STEP_CLOSE;
+            /* a client that resets while the server answers its ClientHello is found here,
+             * by the write, and counts as a failed handshake like one found by a read */
+            if (c->state == ST_HANDSHAKE)
+                s = r == TS_IO_EOF ? fail_handshake(c, TS_HS_FAIL_PEER_CLOSED, CLOSE_PEER_EOF)
+                                   : fail_handshake(c, ts_tls_failure_reason(&c->tls), CLOSE_ERROR);
+            else
+                s = close_as(c, r == TS_IO_EOF ? CLOSE_PEER_EOF : CLOSE_ERROR);
         }
         if (s == STEP_CLOSE) {
             conn_close(c);
@@ -1112,6 +1122,8 @@ void ts_conn_drain(struct ts_conn *c)
 
 void ts_conn_abort(struct ts_conn *c)
 {
+    /* a handshake cut at the end of drain_s failed for want of time, as at handshake_s */
+    if (c->state == ST_HANDSHAKE) fail_handshake(c, TS_HS_FAIL_TIMEOUT, CLOSE_TIMEOUT);
     c->close_kind = CLOSE_TIMEOUT;
     conn_close(c);
 }

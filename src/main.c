@@ -21,6 +21,7 @@
 
 #define EXIT_CONFIG 2
 #define DEFAULT_CONFIG "conf/tessera.json"
+#define SERVE_LISTEN "127.0.0.1:8443" /* --serve: this machine only unless --listen says */
 #define FD_RESERVE 64   /* listeners, logs, the root, stdio, OpenSSL's /dev/urandom */
 #define FD_PER_WORKER 2 /* each worker's epoll set and eventfd */
 
@@ -28,6 +29,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: tessera [options]\n"
+            "  --serve DIR       serve DIR with the built-in defaults (no configuration file)\n"
+            "                    on https://localhost:8443/, the certificate from make certs\n"
             "  --config FILE     configuration file (default " DEFAULT_CONFIG
             " if it exists)\n"
             "  --listen ADDR:PORT  listen address, e.g. 0.0.0.0:8443 or [::]:8443\n"
@@ -50,8 +53,8 @@ static uint64_t monotonic_ms(void)
 
 /* Failed handshakes are the clients' doing, so they are logged one by one only at debug; at
  * info this line, from the main thread once per log.summary_interval_s, gives the counts by
- * reason since the last one, read from the workers' own counters (nothing on their path).
- * A peer that just closes is left out, as a scanner's probe is no failure worth a line. */
+ * reason since the last one, read from the workers' own counters (nothing on their path),
+ * so its counts add up to what /status shows, peer_closed included. */
 static void log_handshake_failures(const struct ts_server *srv, uint64_t seen[TS_HS_FAIL_N],
                                    uint64_t elapsed_ms)
 {
@@ -66,7 +69,7 @@ static void log_handshake_failures(const struct ts_server *srv, uint64_t seen[TS
     for (int r = 0; r < TS_HS_FAIL_N; r++) {
         uint64_t d = now[r] - seen[r];
         seen[r] = now[r];
-        if (r == TS_HS_FAIL_PEER_CLOSED || d == 0) continue;
+        if (d == 0) continue;
         total += d;
         n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s %llu", n ? ", " : "",
                               ts_stats_hs_fail_names[r], (unsigned long long)d);
@@ -82,6 +85,37 @@ static int die_config(const char *msg)
 {
     fprintf(stderr, "tessera: configuration error: %s\n", msg);
     return EXIT_CONFIG;
+}
+
+/* A configuration error, and the likely way out for someone who only wanted to serve a
+ * directory: a missing development certificate, or a file read without being named. */
+static int die_config_hint(const char *msg, bool serving, bool implicit_config)
+{
+    die_config(msg);
+    if (serving && (strncmp(msg, "tls.certificate:", 16) == 0 || strncmp(msg, "tls.key:", 8) == 0))
+        fprintf(stderr, "tessera: `make certs` makes the development certificate and key in "
+                        "certs/ (run tessera from the directory that holds certs/), or give "
+                        "--cert FILE --key FILE\n");
+    else if (implicit_config)
+        fprintf(stderr, "tessera: (" DEFAULT_CONFIG " was read; to serve a directory with the "
+                        "built-in defaults instead: tessera --serve DIR)\n");
+    return EXIT_CONFIG;
+}
+
+/* The URL to open for the first listen address: a wildcard or loopback address is the
+ * machine itself, which the development certificate names localhost. */
+static void log_serve_url(const struct ts_config *cfg)
+{
+    const char *a = cfg->listen[0], *colon = strrchr(a, ':');
+    if (!colon) return;
+    size_t hl = (size_t)(colon - a);
+    bool local = (hl == 7 && memcmp(a, "0.0.0.0", 7) == 0) ||
+                 (hl == 4 && memcmp(a, "[::]", 4) == 0) ||
+                 (hl == 5 && memcmp(a, "[::1]", 5) == 0) || (hl >= 4 && memcmp(a, "127.", 4) == 0);
+    char url[300];
+    snprintf(url, sizeof(url), "https://%.*s:%s/", local ? 9 : (int)hl, local ? "localhost" : a,
+             colon + 1);
+    ts_log_info("serving %s on %s (try: curl --cacert certs/ca.crt %s)", cfg->root, url, url);
 }
 
 /* Each connection needs one descriptor, and a second for the file it serves when that file
@@ -122,15 +156,17 @@ int main(int argc, char **argv)
         {"root", required_argument, 0, 'r'},    {"workers", required_argument, 0, 'w'},
         {"cert", required_argument, 0, 'C'},    {"key", required_argument, 0, 'K'},
         {"check-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'v'},       {0, 0, 0, 0},
+        {"version", no_argument, 0, 'v'},       {"serve", required_argument, 0, 's'},
+        {0, 0, 0, 0},
     };
     struct ts_config_overrides ov = {.workers = -1};
-    const char *config_path = NULL;
-    bool check_only = false;
+    const char *config_path = NULL, *serve_dir = NULL;
+    bool check_only = false, implicit_config = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
         case 'c': config_path = optarg; break;
+        case 's': serve_dir = optarg; break;
         case 'l': ov.listen = optarg; break;
         case 'r': ov.root = optarg; break;
         case 'w':
@@ -153,7 +189,18 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_CONFIG;
     }
-    if (!config_path && access(DEFAULT_CONFIG, F_OK) == 0) config_path = DEFAULT_CONFIG;
+    if (serve_dir) {
+        /* the built-in defaults and nothing else: no file is read, whatever lies around */
+        if (config_path || ov.root) {
+            fprintf(stderr, "tessera: --serve DIR replaces --config and --root: give one\n");
+            return EXIT_CONFIG;
+        }
+        ov.root = serve_dir;
+        if (!ov.listen) ov.listen = SERVE_LISTEN;
+    } else if (!config_path && access(DEFAULT_CONFIG, F_OK) == 0) {
+        config_path = DEFAULT_CONFIG;
+        implicit_config = true;
+    }
 
     static struct ts_config cfg;
     static struct ts_server srv;
@@ -162,14 +209,14 @@ int main(int argc, char **argv)
     int status = EXIT_CONFIG;
     if (ts_config_load(&cfg, config_path, &ov, err, sizeof(err)) < 0) {
         ts_config_free(&cfg);
-        return die_config(err);
+        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
     }
     srv.cfg = &cfg;
     srv.rootfd = -1;
     srv.ssl_ctx = ts_tls_ctx_new(&cfg, err, sizeof(err));
     if (!srv.ssl_ctx) {
         ts_config_free(&cfg);
-        return die_config(err);
+        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
     }
     if (check_only) {
         printf("tessera: configuration %s is valid\n", config_path ? config_path : "(defaults)");
@@ -232,6 +279,7 @@ int main(int argc, char **argv)
         ts_log_info("%s %s listening on %s, %d worker%s, root %s, %s", TS_SERVER_NAME,
                     TS_VERSION, where, cfg.workers, cfg.workers == 1 ? "" : "s", cfg.root,
                     OpenSSL_version(OPENSSL_VERSION));
+        if (serve_dir) log_serve_url(&cfg);
         uint64_t every_ms = (uint64_t)cfg.log.summary_interval_s * 1000;
         for (;;) {
             uint64_t now = monotonic_ms();

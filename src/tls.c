@@ -801,6 +801,7 @@ static int sock_read(BIO *b, char *data, size_t len, size_t *got)
         }
     }
     if (n > 0) {
+        t->heard = true;
         t->drained = (size_t)n < len;
         t->read_budget = (size_t)n < t->read_budget ? t->read_budget - (size_t)n : 0;
         *got = (size_t)n;
@@ -1165,7 +1166,8 @@ enum ts_hs_fail ts_tls_failure_reason(const struct ts_tls_conn *t)
 {
     if (t->hello.oversized) return TS_HS_FAIL_OVERSIZED_CLIENT_HELLO;
     if (t->chain_oversized) return TS_HS_FAIL_OVERSIZED_CLIENT_CHAIN;
-    if (!t->err) return TS_HS_FAIL_PEER_CLOSED;
+    /* the peer closing is TS_IO_EOF, never an error: without a TLS error this was the socket */
+    if (!t->err) return TS_HS_FAIL_OTHER;
     /* a Certificate message above max_client_chain_bytes (the ClientHello is the guard's) */
     if (ERR_GET_LIB(t->err) == ERR_LIB_SSL &&
         ERR_GET_REASON(t->err) == SSL_R_EXCESSIVE_MESSAGE_SIZE &&

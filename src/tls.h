@@ -54,6 +54,7 @@ struct ts_tls_conn {
     int fd;
     bool drained; /* the last read(2) left the socket empty: a new byte will raise an edge */
     bool eof;     /* read(2) returned 0 */
+    bool heard;   /* read(2) returned bytes at least once: the client began a handshake */
     char *wbuf;   /* records staged for one write(2), see tls.c */
     size_t woff, wlen;
     uint64_t flushed;     /* bytes handed to the socket so far (progress of a flush) */

@@ -218,4 +218,39 @@ expect "it kept retrying, once a second (${f:-0} failed polls)" "$((${f:-0} >= 4
 expect "no poll succeeded" "$(attr denied body data-polls)" 0
 stop_server
 expect "server exits 0" "$?" 0
+
+# --- another status.path: the page served as that path + ".html", or told with ?status=,
+# polls it; left at /status.html it says where to look; it polls nothing off this origin
+mkdir -p "$T/www/ops"
+cp "$TS_TOP/www/status.html" "$T/www/ops/stats.html"
+TOP_EXTRA='"status": { "path": "/ops/stats" },' start_server || exit 1
+expect "curl: /ops/stats is the status endpoint" "$(tcurl "$BASE/ops/stats" | jq -r .server.name)" tessera
+expect "curl: /status is not" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/status")" 404
+expect "curl: /ops/stats.html is the dashboard" "$(tcurl -o /dev/null -w '%{http_code} %{content_type}' "$BASE/ops/stats.html")" \
+    "200 text/html; charset=utf-8"
+expect "curl: the dashboard fetches no hard-coded /status" "$(tcurl "$BASE/ops/stats.html" | grep -cE 'fetch\("/status"|URL_ = "/status"')" 0
+code() { grep -oE '<code id="status-path">[^<]*' "$T/$1.html" | sed 's/.*>//'; }
+for v in "moved ops/stats.html" "param status.html?status=/ops/stats"; do
+    name=${v%% *} path=${v#* }
+    if browse "$name" "$path"; then ok "chromium renders $path"; else not_ok "chromium renders $path"; continue; fi
+    expect "$path: live" "$(attr "$name" body data-state)" live
+    p=$(attr "$name" body data-polls)
+    expect "$path: polled at least 4 times (${p:-0})" "$((${p:-0} >= 4))" 1
+    expect "$path: no failed polls" "$(attr "$name" body data-failures)" ""
+    expect "$path: the footer names the path it polls" "$(code "$name")" /ops/stats
+    expect "$path: shows the server's pid" "$(grep -oE 'data-field="server.pid"[^>]*data-value="[0-9]+"' "$T/$name.html" | grep -oE '[0-9]+"$' | tr -d '"')" "$SERVER_PID"
+done
+if browse stale status.html; then ok "chromium renders status.html"; else not_ok "chromium renders status.html"; fi
+expect "status.html with status.path moved: disconnected" "$(attr stale body data-state)" disconnected
+expect_match "...saying what it polled and what to do" "$(grep -oE '<span id="error">[^<]*' "$T/stale.html")" \
+    'HTTP 404 from /status \(is status.path another path\? serve this page as that path \+ \.html, or open it with \?status=PATH\)'
+n0=$(tcurl "$BASE/ops/stats" | jq .requests.total)
+if browse offsite "status.html?status=//localhost:$PORT/ops/stats"; then ok "chromium renders status.html?status=//host/..."; else
+    not_ok "chromium renders status.html?status=//host/..."
+fi
+expect "?status= with another origin: refused, nothing polled" "$(attr offsite body data-state) $(attr offsite body data-polls)" "disconnected 0"
+expect_match "...saying why" "$(grep -oE '<span id="error">[^<]*' "$T/offsite.html")" 'must be a path on this server'
+expect "...the server saw the page load and this read only" "$(($(tcurl "$BASE/ops/stats" | jq .requests.total) - n0))" 2
+stop_server
+expect "server exits 0" "$?" 0
 check_server_log
