@@ -51,6 +51,7 @@ struct ts_h2 {
     unsigned rst_received;
     int flood; /* enum ts_h2_flood, or TS_H2_FLOOD_N */
     bool goaway;
+    int32_t goaway_last; /* the last stream the GOAWAY we queued accepts */
 };
 
 /* ---- the request: header block into the stream's arena ---- */
@@ -123,6 +124,9 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     struct ts_h2 *h = ud;
     h->reading = NULL;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    /* nghttp2 opens streams until our GOAWAY is sent, then closes those past its last stream
+     * unanswered (REFUSED_STREAM): such a request must not reach the handler nor the log */
+    if (h->goaway && f->hd.stream_id > h->goaway_last) return 0;
     size_t cap = (size_t)h->cfg->limits.max_header_bytes;
     struct stream *st = h->spare;
     if (st) {
@@ -599,8 +603,8 @@ bool ts_h2_goaway(struct ts_h2 *h)
 {
     if (h->goaway) return false;
     h->goaway = true;
-    nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+    h->goaway_last = nghttp2_session_get_last_proc_stream_id(h->s);
+    nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, h->goaway_last, NGHTTP2_NO_ERROR, NULL, 0);
     return true;
 }
 

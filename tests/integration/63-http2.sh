@@ -110,9 +110,13 @@ check_server_log
 
 # the last of max_requests_per_connection: GOAWAY names it, later streams are not served
 LIMITS='"max_requests_per_connection": 5' LOG_EXTRA=', "format": "json"' start_server || exit 1
+L0=$(wc -l <"$T/access.log")
 R=$(timeout $((30 * MULT)) nghttp -nv -m 8 "$BASE/hello.txt" 2>&1)
 expect "max_requests_per_connection 5: five streams answered" "$(grep -c 'recv DATA frame' <<<"$R")" "5"
 expect_match "...and GOAWAY NO_ERROR" "$R" "recv GOAWAY.*|error_code=NO_ERROR"
+# the streams that arrived with the fifth, past the GOAWAY's last stream, are refused unanswered:
+# neither handled nor logged
+expect "...the three streams past the GOAWAY are not handled (access log)" "$(($(wc -l <"$T/access.log") - L0))" "5"
 expect_match "JSON access log: protocol HTTP/2.0" "$(tail -1 "$T/access.log")" '"protocol":"HTTP/2.0","status":200'
 stop_server
 check_server_log
