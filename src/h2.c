@@ -420,7 +420,9 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
     memcpy(p, framehd, 9);
     p += 9;
     if (pad > 0) *p++ = (char)(pad - 1);
-    if (copy_body(st, p, length) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    /* a file that shrank breaks this stream's promise only: nghttp2 resets it (RST_STREAM
+     * INTERNAL_ERROR) and the connection's other streams go on; nothing of it was written */
+    if (copy_body(st, p, length) < 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     p += length;
     if (pad > 1) {
         memset(p, 0, pad - 1);

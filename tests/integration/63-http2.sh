@@ -6,6 +6,7 @@ make_site
 W=$T/www
 head -c 300000 /dev/urandom >"$W/big.bin"
 head -c 10485760 /dev/zero >"$W/huge.bin"
+head -c 1000000 /dev/zero >"$W/trunc.bin"
 printf 'plain text\n' >"$W/gz.txt"
 gzip -k "$W/gz.txt"
 mkdir -p "$W/list" "$W/private"
@@ -16,7 +17,8 @@ h2c() { tcurl --http2 "$@"; }
 status_json() { tcurl -s "$BASE/status"; }
 sj() { status_json | jq -r "$1"; }
 
-TOP_EXTRA='"locations": [ { "path": "/private/", "require_client_cert": true }, { "path": "/list/", "autoindex": true } ],' \
+ALLOWED_ERRORS='file truncated' \
+    TOP_EXTRA='"locations": [ { "path": "/private/", "require_client_cert": true }, { "path": "/list/", "autoindex": true } ],' \
     TLS_EXTRA=", \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\"" \
     TIMEOUTS='"shutdown_s": 1, "keepalive_s": 3, "request_header_s": 3, "send_s": 3' start_server || exit 1
 expect "GET over h2" "$(h2c -o /dev/null -w '%{http_version} %{http_code} %{size_download}' "$BASE/hello.txt")" "2 200 6"
@@ -94,6 +96,12 @@ expect "requests by protocol: h2 counted" "$(sj '.http2.requests_h2 > 0')" "true
 R=$(H2HOSTILE slow-reader --path /huge.bin --rcvbuf 4096 --seconds $((10 * MULT)))
 expect_match "slow reader: the stalled stream is reset (CANCEL) within send_s, the connection kept" "$R" "result=survived alive=1 .*rst=CANCEL"
 echo "# slow-reader: $R"
+# a file cut short while its response waits on the client's window: that stream is reset, the
+# connection and its next stream go on
+R=$(H2HOSTILE truncate --path /trunc.bin --truncate-file "$W/trunc.bin" --path2 /hello.txt --seconds $((5 * MULT)))
+echo "# truncate: $R"
+expect_match "a file truncated under a stream: RST_STREAM INTERNAL_ERROR, the next stream served" "$R" \
+    "result=survived alive=1 .*rst1=INTERNAL_ERROR .*status3=200 body3=6"
 # an idle connection: GOAWAY NO_ERROR after keepalive_s (3 s here), then closed
 R=$(H2HOSTILE idle --seconds $((10 * MULT)))
 expect_match "idle connection: GOAWAY NO_ERROR, then closed" "$R" "result=goaway code=NO_ERROR"
