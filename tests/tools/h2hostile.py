@@ -271,6 +271,26 @@ def m_rapid_reset(c, a, t0):
     return c.outcome(t0, rst_received=len(c.rst), responses=len(c.status))
 
 
+def m_reset_burst(c, a, t0):
+    # --count GETs and their RST_STREAM CANCEL in one write: the server answers each request
+    # (its response waits in nghttp2's queue, names and values pointing into the stream) and
+    # closes the stream before writing anything; then 20 GETs reuse the closed streams' memory.
+    # An ASan build shows whether a queued response is read after its stream is gone.
+    c.poll(1, lambda: c.settings_acks > 0)
+    ids = [1 + 2 * i for i in range(a.count)]
+    block = request_block(path=a.path)
+    out = b"".join(frame(HEADERS, END_HEADERS | END_STREAM, i, block) for i in ids)
+    out += b"".join(frame(RST_STREAM, 0, i, struct.pack(">I", 8)) for i in ids)
+    after = [ids[-1] + 2 + 2 * i for i in range(20)]
+    out += b"".join(frame(HEADERS, END_HEADERS | END_STREAM, i, block) for i in after)
+    c.send(out)
+    c.sent = len(ids)
+    c.poll(min(a.seconds, 5), lambda: all(i in c.end_stream or i in c.rst for i in after) or c.goaway is not None)
+    return c.outcome(t0, reset_answered=sum(1 for i in ids if i in c.status),
+                     answered="%d/%d" % (sum(1 for i in after if c.status.get(i) == "200" and i in c.end_stream), len(after)),
+                     bodies=",".join(str(b) for b in sorted({c.data.get(i, 0) for i in after})))
+
+
 def m_continuation_flood(c, a, t0):
     start = request_block(path=a.path)
     junk = literal("x-continuation", "a" * 1000)
@@ -449,6 +469,7 @@ def m_idle(c, a, t0):
 
 MODES = {
     "rapid-reset": (m_rapid_reset, 10000, 10),
+    "reset-burst": (m_reset_burst, 60, 10),
     "continuation-flood": (m_continuation_flood, 10000, 10),
     "settings-flood": (m_settings_flood, 100000, 10),
     "ping-flood": (m_ping_flood, 100000, 10),
