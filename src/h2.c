@@ -439,9 +439,13 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
     struct ts_response *resp = &req->resp;
     nghttp2_nv nv[TS_RESP_MAX_HDRS + 4];
     /* status, date, content-length and the lowercased names are written here: into the
-     * stream's arena when it has room, which lives until nghttp2 has sent (or dropped) the
-     * HEADERS frame, so nghttp2 need not copy any name or value (values of the response's
-     * own headers live in the response, static ones are literals) */
+     * stream's arena when it has room, so nghttp2 need not copy any name or value (values of
+     * the response's own headers live in the response, static ones are literals). nghttp2
+     * documents such strings as needed until on_frame_send/on_frame_not_send; the stream may
+     * be reused or freed sooner (on_stream_close, a client's RST_STREAM), which is safe only
+     * because nghttp2 (1.52 to 1.6x, session_prep_frame) reads them when it packs the frame,
+     * after checking that the stream is open; registering on_frame_not_send to look at nva
+     * would break this */
     char local[TS_RESP_MAX_HDRS * 64 + 64];
     char *scratch = local;
     uint8_t flags = NGHTTP2_NV_FLAG_NONE;
