@@ -443,7 +443,7 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
      * the response's own headers live in the response, static ones are literals). nghttp2
      * documents such strings as needed until on_frame_send/on_frame_not_send; the stream may
      * be reused or freed sooner (on_stream_close, a client's RST_STREAM), which is safe only
-     * because nghttp2 (1.52 to 1.6x, session_prep_frame) reads them when it packs the frame,
+     * because nghttp2 (1.52 to 1.70, session_prep_frame) reads them when it packs the frame,
      * after checking that the stream is open; registering on_frame_not_send to look at nva
      * would break this */
     char local[TS_RESP_MAX_HDRS * 64 + 64];
