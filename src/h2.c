@@ -51,6 +51,7 @@ struct ts_h2 {
     unsigned rst_received;
     int flood; /* enum ts_h2_flood, or TS_H2_FLOOD_N */
     bool goaway;
+    int32_t goaway_last; /* the last stream the GOAWAY we queued accepts */
 };
 
 /* ---- the request: header block into the stream's arena ---- */
@@ -123,6 +124,9 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     struct ts_h2 *h = ud;
     h->reading = NULL;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    /* nghttp2 opens streams until our GOAWAY is sent, then closes those past its last stream
+     * unanswered (REFUSED_STREAM): such a request must not reach the handler nor the log */
+    if (h->goaway && f->hd.stream_id > h->goaway_last) return 0;
     size_t cap = (size_t)h->cfg->limits.max_header_bytes;
     struct stream *st = h->spare;
     if (st) {
@@ -416,7 +420,9 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
     memcpy(p, framehd, 9);
     p += 9;
     if (pad > 0) *p++ = (char)(pad - 1);
-    if (copy_body(st, p, length) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    /* a file that shrank breaks this stream's promise only: nghttp2 resets it (RST_STREAM
+     * INTERNAL_ERROR) and the connection's other streams go on; nothing of it was written */
+    if (copy_body(st, p, length) < 0) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     p += length;
     if (pad > 1) {
         memset(p, 0, pad - 1);
@@ -433,9 +439,13 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
     struct ts_response *resp = &req->resp;
     nghttp2_nv nv[TS_RESP_MAX_HDRS + 4];
     /* status, date, content-length and the lowercased names are written here: into the
-     * stream's arena when it has room, which lives until nghttp2 has sent (or dropped) the
-     * HEADERS frame, so nghttp2 need not copy any name or value (values of the response's
-     * own headers live in the response, static ones are literals) */
+     * stream's arena when it has room, so nghttp2 need not copy any name or value (values of
+     * the response's own headers live in the response, static ones are literals). nghttp2
+     * documents such strings as needed until on_frame_send/on_frame_not_send; the stream may
+     * be reused or freed sooner (on_stream_close, a client's RST_STREAM), which is safe only
+     * because nghttp2 (1.52 to 1.70, session_prep_frame) reads them when it packs the frame,
+     * after checking that the stream is open; registering on_frame_not_send to look at nva
+     * would break this */
     char local[TS_RESP_MAX_HDRS * 64 + 64];
     char *scratch = local;
     uint8_t flags = NGHTTP2_NV_FLAG_NONE;
@@ -599,8 +609,8 @@ bool ts_h2_goaway(struct ts_h2 *h)
 {
     if (h->goaway) return false;
     h->goaway = true;
-    nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->s),
-                          NGHTTP2_NO_ERROR, NULL, 0);
+    h->goaway_last = nghttp2_session_get_last_proc_stream_id(h->s);
+    nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE, h->goaway_last, NGHTTP2_NO_ERROR, NULL, 0);
     return true;
 }
 

@@ -2,7 +2,11 @@
  * the header block into a stream's arena, method and pseudo-header mapping, the header list
  * bound, flood counting, stream close) and its output path (HEADERS, the no-copy DATA callback
  * writing into a write block whose room the fuzzer varies). The client preface is given; the
- * input is what follows it. Each request is answered at once with a small body from memory. */
+ * input is what follows it. Each request is answered at once from memory, with a body of 10
+ * bytes, none, or 70,000 (more than the initial window: it stalls until WINDOW_UPDATE). The
+ * top bits of each chunk's length byte do what the connection's timers do between reads:
+ * GOAWAY (max_requests_per_connection, drain), reset the stalled streams (send_s), free the
+ * streams kept for reuse (the RELEASE timer). */
 #include "config.h"
 #include "h2.h"
 #include "response.h"
@@ -25,6 +29,7 @@ static struct ts_h2 *cur;
 static unsigned requests, dones;
 
 static const char body[] = "fuzz body\n";
+static char big[70000];
 
 static void on_request(void *conn, struct ts_req *req)
 {
@@ -35,8 +40,17 @@ static void on_request(void *conn, struct ts_req *req)
     req->resp.head_only = req->rq.method == HTTP_HEAD;
     ts_response_start(req, req->rq.error ? req->rq.error : 200);
     ts_response_header(req, "Content-Type", "text/plain", 10);
-    ts_response_end(req, sizeof(body) - 1);
-    ts_response_body(req, body, sizeof(body) - 1);
+    switch (requests % 3) {
+    case 1:
+        ts_response_end(req, sizeof(body) - 1);
+        ts_response_body(req, body, sizeof(body) - 1);
+        break;
+    case 2:
+        ts_response_end(req, sizeof(big));
+        ts_response_body(req, big, sizeof(big));
+        break;
+    default: ts_response_end(req, 0); break;
+    }
     /* the strings the codec copied must be readable whole */
     if (req->rq.target.p && strlen(req->rq.target.p) != req->rq.target.len) abort();
     ts_h2_respond(cur, req, "Thu, 01 Jan 2026 00:00:00 GMT");
@@ -46,7 +60,7 @@ static void on_done(void *conn, struct ts_req *req, uint64_t sent)
 {
     (void)conn;
     dones++;
-    if (sent > sizeof(body) - 1 || req->resp.status == 0) abort();
+    if (sent > req->resp.content_length || req->resp.status == 0) abort();
 }
 
 static const struct ts_h2_hooks hooks = {.request = on_request, .done = on_done};
@@ -57,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!srv.cfg) {
         cfg.limits.max_header_bytes = 1024;
         cfg.limits.max_uri_bytes = 256;
-        cfg.http2_max_concurrent_streams = 16;
+        cfg.http2_max_concurrent_streams = 40; /* more than the 16 streams kept for reuse */
         srv.cfg = &cfg;
         worker.srv = &srv;
     }
@@ -76,6 +90,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (ok && off < size) {
         /* chunks of 1..64 bytes, so frames split across reads */
         size_t n = (size_t)(data[off] & 63) + 1;
+        switch (data[off] >> 6) {
+        case 1: ts_h2_goaway(cur); break;
+        case 2: ts_h2_cancel_stalled(cur); break;
+        case 3: ts_h2_trim(cur); break;
+        }
         off++;
         if (n > size - off) n = size - off;
         ok = ts_h2_recv(cur, data + off, n, 0) == 0;
@@ -85,6 +104,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (w < 0 || (size_t)w > cap) abort();
             if (w == 0) break;
         }
+        /* a stream counted as stalled is an open one: the count neither leaks nor wraps */
+        if (ts_h2_stalled(cur) && ts_h2_open_streams(cur) == 0) abort();
     }
     ts_h2_goaway(cur);
     for (int i = 0; i < 256 && ts_h2_want_write(cur); i++)

@@ -271,6 +271,26 @@ def m_rapid_reset(c, a, t0):
     return c.outcome(t0, rst_received=len(c.rst), responses=len(c.status))
 
 
+def m_reset_burst(c, a, t0):
+    # --count GETs and their RST_STREAM CANCEL in one write: the server answers each request
+    # (its response waits in nghttp2's queue, names and values pointing into the stream) and
+    # closes the stream before writing anything; then 20 GETs reuse the closed streams' memory.
+    # An ASan build shows whether a queued response is read after its stream is gone.
+    c.poll(1, lambda: c.settings_acks > 0)
+    ids = [1 + 2 * i for i in range(a.count)]
+    block = request_block(path=a.path)
+    out = b"".join(frame(HEADERS, END_HEADERS | END_STREAM, i, block) for i in ids)
+    out += b"".join(frame(RST_STREAM, 0, i, struct.pack(">I", 8)) for i in ids)
+    after = [ids[-1] + 2 + 2 * i for i in range(20)]
+    out += b"".join(frame(HEADERS, END_HEADERS | END_STREAM, i, block) for i in after)
+    c.send(out)
+    c.sent = len(ids)
+    c.poll(min(a.seconds, 5), lambda: all(i in c.end_stream or i in c.rst for i in after) or c.goaway is not None)
+    return c.outcome(t0, reset_answered=sum(1 for i in ids if i in c.status),
+                     answered="%d/%d" % (sum(1 for i in after if c.status.get(i) == "200" and i in c.end_stream), len(after)),
+                     bodies=",".join(str(b) for b in sorted({c.data.get(i, 0) for i in after})))
+
+
 def m_continuation_flood(c, a, t0):
     start = request_block(path=a.path)
     junk = literal("x-continuation", "a" * 1000)
@@ -419,6 +439,27 @@ def m_slow_reader(c, a, t0):
     return f
 
 
+def m_truncate(c, a, t0):
+    # a file cut short (--truncate-file) while its response waits on a tiny window: once the
+    # window opens, the server cannot keep its content-length; stream 1 should be reset,
+    # stream 3 (--path2), asked for afterwards on the same connection, answered
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block(path=a.path)))
+    c.sent = 1
+    c.poll(min(a.seconds, 5), lambda: c.data.get(1, 0) > 0 or 1 in c.rst or c.goaway is not None)
+    if a.truncate_file:  # the file being served, on this machine
+        open(a.truncate_file, "r+b").truncate(0)
+    c.send(frame(SETTINGS, 0, 0, struct.pack(">HI", SETTINGS_INITIAL_WINDOW_SIZE, 65535)) +
+           frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 1 << 20)) +
+           frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1 << 20)) +
+           frame(HEADERS, END_HEADERS | END_STREAM, 3, request_block(path=a.path2)))
+    c.sent = 2
+    c.poll(min(a.seconds, 5), lambda: (1 in c.rst or 1 in c.end_stream) and 3 in c.end_stream
+           or c.goaway is not None)
+    return c.outcome(t0, status1=c.status.get(1, "-"), rst1=c.rst.get(1, "-"), body1=c.data.get(1, 0),
+                     complete1=int(1 in c.end_stream), status3=c.status.get(3, "-"),
+                     body3=c.data.get(3, 0))
+
+
 def m_idle(c, a, t0):
     c.poll(a.seconds, lambda: c.goaway is not None)
     if c.goaway:  # the close that should follow the GOAWAY
@@ -428,6 +469,7 @@ def m_idle(c, a, t0):
 
 MODES = {
     "rapid-reset": (m_rapid_reset, 10000, 10),
+    "reset-burst": (m_reset_burst, 60, 10),
     "continuation-flood": (m_continuation_flood, 10000, 10),
     "settings-flood": (m_settings_flood, 100000, 10),
     "ping-flood": (m_ping_flood, 100000, 10),
@@ -439,6 +481,7 @@ MODES = {
     "too-many-streams": (m_too_many_streams, 1000, 10),
     "request-body": (m_request_body, 1 << 20, 10),
     "slow-reader": (m_slow_reader, 1, 90),
+    "truncate": (m_truncate, 1, 10),
     "idle": (m_idle, 1, 90),
 }
 
@@ -457,6 +500,8 @@ def main():
     p.add_argument("--window", type=int, default=16, help="slow-reader: SETTINGS_INITIAL_WINDOW_SIZE")
     p.add_argument("--rcvbuf", type=int, default=0, help="SO_RCVBUF (slow-reader: keep it small)")
     p.add_argument("--alpn", default="h2")
+    p.add_argument("--path2", default="/", help="truncate: the request made after the cut")
+    p.add_argument("--truncate-file", help="truncate: the file behind --path, emptied once its first bytes arrived")
     p.add_argument("--no-settings-ack", action="store_true", help="never acknowledge the server's SETTINGS")
     a = p.parse_args()
     fn, count, seconds = MODES[a.mode]
@@ -474,7 +519,7 @@ def main():
         c.close()
         return 3
     settings = []
-    if a.mode == "slow-reader":
+    if a.mode in ("slow-reader", "truncate"):
         settings = [(SETTINGS_INITIAL_WINDOW_SIZE, a.window)]
     elif a.mode == "too-many-streams":
         settings = [(SETTINGS_INITIAL_WINDOW_SIZE, 0)]
