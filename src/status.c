@@ -3,6 +3,7 @@
 #include "status.h"
 #include "config.h"
 #include "http.h"
+#include "log.h"
 #include "response.h"
 #include "tls.h"
 #include "worker.h"
@@ -24,6 +25,7 @@ struct snapshot {
     uint64_t cache_entries, cache_capacity, cache_hits, cache_misses, cache_timeouts,
         cache_evictions, cache_bytes, cache_max_bytes, cache_refused_oversized,
         cache_refused_full;
+    uint64_t log_reopens, log_reopen_failures;
 };
 
 /* struct ts_stats is nothing but _Atomic uint64_t fields, so it can be summed as an array. */
@@ -54,6 +56,7 @@ static void take_snapshot(struct ts_server *srv, struct snapshot *snap)
     snap->cache_max_bytes = u.max_bytes;
     snap->cache_refused_oversized = u.refused_oversized;
     snap->cache_refused_full = u.refused_full;
+    ts_log_reopen_counts(&snap->log_reopens, &snap->log_reopen_failures);
 }
 
 enum kind { COUNTER, GAUGE };
@@ -188,6 +191,10 @@ static const struct metric metrics[] = {
      S(cert_rejected), NULL},
     {"tls/client_certs/untrusted_accepted", "tessera_client_certs_total",
      "outcome=\"untrusted_accepted\"", COUNTER, S(cert_untrusted_accepted), NULL},
+    {"log/reopens", "tessera_log_reopens_total", NULL, COUNTER, X(log_reopens),
+     "Log reopens (SIGUSR1) that reopened every log file."},
+    {"log/reopen_failures", "tessera_log_reopen_failures_total", NULL, COUNTER,
+     X(log_reopen_failures), "Log files that could not be reopened (the old file stays in use)."},
 };
 
 #define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
