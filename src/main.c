@@ -238,6 +238,7 @@ int main(int argc, char **argv)
         uint64_t every_ms = (uint64_t)cfg.log.summary_interval_s * 1000;
         for (;;) {
             uint64_t now = monotonic_ms();
+            ts_tls_ticket_keys_tick(srv.ssl_ctx); /* handshakes rotate them; this when idle */
             if (now - summary_last >= every_ms) {
                 log_handshake_failures(&srv, hs_fail_seen, now - summary_last);
                 summary_last = now;

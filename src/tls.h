@@ -105,6 +105,19 @@ struct ts_tls_cache_usage {
 };
 void ts_tls_cache_usage(struct ts_tls_cache_usage *u);
 
+/* The session-ticket keys: where they come from ("generated", "file", or "off" without
+ * tickets), generated keys made since the start to replace one, the keys that decrypt
+ * tickets now, and the age of the one that encrypts them. Any thread. */
+struct ts_tls_ticket_info {
+    const char *source;
+    uint64_t rotations, keys, current_age_s;
+};
+void ts_tls_ticket_info(SSL_CTX *ctx, struct ts_tls_ticket_info *ti);
+
+/* Rotates the generated ticket keys, or wipes a retired one, if its time has come (handshakes
+ * do it too, this is for when none comes). Any thread; never waits but for a short lock. */
+void ts_tls_ticket_keys_tick(SSL_CTX *ctx);
+
 /* Frees the context and the ticket keys. Main thread, after workers stopped. */
 void ts_tls_ctx_free(SSL_CTX *ctx);
 
