@@ -238,12 +238,15 @@ int main(int argc, char **argv)
         uint64_t every_ms = (uint64_t)cfg.log.summary_interval_s * 1000;
         for (;;) {
             uint64_t now = monotonic_ms();
-            ts_tls_ticket_keys_tick(srv.ssl_ctx); /* handshakes rotate them; this when idle */
+            /* handshakes rotate the ticket keys and wipe the old ones; this, once a second,
+             * when none comes */
+            ts_tls_ticket_keys_tick(srv.ssl_ctx);
             if (now - summary_last >= every_ms) {
                 log_handshake_failures(&srv, hs_fail_seen, now - summary_last);
                 summary_last = now;
             }
             uint64_t left = summary_last + every_ms - now;
+            if (left > 1000) left = 1000;
             struct timespec wait = {(time_t)(left / 1000), (long)(left % 1000) * 1000000};
             int sig = sigtimedwait(&sigs, NULL, &wait);
             if (sig < 0) continue; /* the interval passed (EAGAIN), or EINTR */

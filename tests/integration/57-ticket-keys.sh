@@ -26,7 +26,7 @@ rotations() { tk rotations; }
 ### rotation
 R=$((3 * MULT)) L=$((9 * MULT))
 TLS_EXTRA=", \"session_cache\": { \"timeout_s\": $L }, \"ticket_key_rotation_s\": $R" \
-    LOG_EXTRA=', "summary_interval_s": 1' start_server || exit 1
+    start_server || exit 1
 expect "keys are generated" "$(tk source)" generated
 expect "one key at the start" "$(tk keys)" 1
 resume tls12-ticket "" "$T/a12.pem" >/dev/null
@@ -74,7 +74,7 @@ check_server_log
 
 ### the default period is the session lifetime
 TLS_EXTRA=", \"session_cache\": { \"timeout_s\": $((1 * MULT)) }" \
-    LOG_EXTRA=', "summary_interval_s": 1' start_server || exit 1
+    start_server || exit 1
 wait_until 5 test "$(rotations)" -ge 1
 if [ "$(rotations)" -ge 1 ]; then ok "without ticket_key_rotation_s keys rotate every timeout_s"; else
     not_ok "no rotation within 5 s with timeout_s $MULT"; fi
