@@ -171,7 +171,12 @@ static int load_ticket_keys(struct ticket_keys *tk, const struct ts_config *cfg,
         return -1;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) < 0 || st.st_size <= 0 ||
+    if (fstat(fileno(f), &st) < 0) {
+        snprintf(err, errlen, "tls.ticket_key_file: %s: %s", file, strerror(errno));
+        fclose(f);
+        return -1;
+    }
+    if (st.st_size <= 0 ||
         st.st_size % (off_t)sizeof(struct ticket_key) != 0 ||
         st.st_size > (off_t)sizeof(struct ticket_key) * TICKET_KEYS_MAX) {
         snprintf(err, errlen,
