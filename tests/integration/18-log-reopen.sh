@@ -56,7 +56,8 @@ expect "$N requests answered 200 while the log was rotated $k times" \
 if [ $k -ge 3 ]; then ok "rotated during the load ($k times)"; else not_ok "rotated only $k times during the load"; fi
 
 lines() { cat "$D"/access.log* | wc -l; }
-wait_until 10 test "$(lines)" -ge $N
+all_logged() { [ "$(lines)" -ge $N ]; }
+wait_until 10 all_logged
 expect "access-log lines across all files == requests" "$(lines)" $N
 used=0
 for f in "$D"/access.log*; do [ -s "$f" ] && used=$((used + 1)); done
