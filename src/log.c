@@ -105,8 +105,8 @@ static int reopen_fd(int fd, const char *path, const char *key)
         int e = errno;
         if (nfd >= 0) close(nfd);
         atomic_fetch_add_explicit(&reopen_failures, 1, memory_order_relaxed);
-        ts_log_error("%s: cannot reopen %s: %s; still writing to the file open before", key,
-                     path, strerror(e));
+        ts_log_error("%s: cannot reopen %s: %s; still writing to the file open before", key, path,
+                     strerror(e));
         return -1;
     }
     close(nfd);

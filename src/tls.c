@@ -135,8 +135,8 @@ static int load_ticket_keys(struct ticket_keys *tk, const struct ts_config *cfg,
     tk->created_ms = now_ms();
     if (!file) {
         int64_t lifetime = cfg->tls.session_timeout_s;
-        int64_t rotation = cfg->tls.ticket_key_rotation_s ? cfg->tls.ticket_key_rotation_s
-                                                          : lifetime;
+        int64_t rotation =
+            cfg->tls.ticket_key_rotation_s ? cfg->tls.ticket_key_rotation_s : lifetime;
         /* a retired key decrypts for the lifetime, and a second more: OpenSSL counts a
          * session's time in whole seconds */
         tk->keep_ms = (lifetime + 1) * 1000;
@@ -176,8 +176,7 @@ static int load_ticket_keys(struct ticket_keys *tk, const struct ts_config *cfg,
         fclose(f);
         return -1;
     }
-    if (st.st_size <= 0 ||
-        st.st_size % (off_t)sizeof(struct ticket_key) != 0 ||
+    if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct ticket_key) != 0 ||
         st.st_size > (off_t)sizeof(struct ticket_key) * TICKET_KEYS_MAX) {
         snprintf(err, errlen,
                  "tls.ticket_key_file: %s: holds %lld bytes, must hold 80 bytes per key, 1 to %d "
