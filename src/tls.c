@@ -36,7 +36,7 @@
  * replaced every tls.ticket_key_rotation_s, and each one retired keeps decrypting for the
  * session lifetime after, until the last ticket it encrypted has expired; then it is wiped.
  * Workers share the set: a rwlock held only to copy a key out, or to rotate (a RAND_bytes and
- * a few memmoves), whichever thread first finds the time come. */
+ * a few memmoves) by whichever thread first finds the time come. */
 #define TICKET_KEYS_MAX 64
 
 struct ticket_key {
@@ -100,11 +100,16 @@ static void rotate_locked(struct ticket_keys *tk, int64_t now)
     atomic_store_explicit(&tk->next_ms, next, memory_order_release);
 }
 
-/* Rotates or wipes when the time has come. Any thread; costs an atomic load until then. */
-static void ticket_keys_maintain(struct ticket_keys *tk, int64_t now)
+/* Rotates or wipes when the time has come; costs an atomic load until then. A worker never
+ * waits for the write lock: if another thread holds the lock, the next handshake, or the main
+ * thread (wait), does it. */
+static void ticket_keys_maintain(struct ticket_keys *tk, int64_t now, bool wait)
 {
     if (!tk->generated || now < atomic_load_explicit(&tk->next_ms, memory_order_acquire)) return;
-    pthread_rwlock_wrlock(&tk->lock);
+    if (wait)
+        pthread_rwlock_wrlock(&tk->lock);
+    else if (pthread_rwlock_trywrlock(&tk->lock) != 0)
+        return;
     if (now >= atomic_load_explicit(&tk->next_ms, memory_order_relaxed)) rotate_locked(tk, now);
     pthread_rwlock_unlock(&tk->lock);
 }
@@ -203,7 +208,7 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
     int rc = 1;
     int64_t now = now_ms();
     if (!tk) return 0; /* a context without keys: no ticket, or a full handshake */
-    ticket_keys_maintain(tk, now);
+    ticket_keys_maintain(tk, now, false);
     if (enc) {
         if (RAND_bytes(iv, 16) != 1) return -1;
         pthread_rwlock_rdlock(&tk->lock);
@@ -295,7 +300,7 @@ static void free_ticket_keys(struct ticket_keys *tk)
 void ts_tls_ticket_keys_tick(SSL_CTX *ctx)
 {
     struct ticket_keys *tk = SSL_CTX_get_ex_data(ctx, ctx_keys_index);
-    if (tk) ticket_keys_maintain(tk, now_ms());
+    if (tk) ticket_keys_maintain(tk, now_ms(), true);
 }
 
 void ts_tls_ticket_info(SSL_CTX *ctx, struct ts_tls_ticket_info *ti)

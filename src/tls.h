@@ -115,7 +115,8 @@ struct ts_tls_ticket_info {
 void ts_tls_ticket_info(SSL_CTX *ctx, struct ts_tls_ticket_info *ti);
 
 /* Rotates the generated ticket keys, or wipes a retired one, if its time has come (handshakes
- * do it too, this is for when none comes). Any thread; never waits but for a short lock. */
+ * do it too, unless another thread holds the keys' lock; this is for when none comes). Main
+ * thread, once a second: it may wait for the lock, held for microseconds at a time. */
 void ts_tls_ticket_keys_tick(SSL_CTX *ctx);
 
 /* Frees the context and the ticket keys. Main thread, after workers stopped. */
