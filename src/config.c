@@ -66,6 +66,7 @@ static const struct key tls_keys[] = {
     {"session_cache", K_OBJECT, 0, 0, 0, session_cache_keys, 0, 0},
     {"session_tickets", K_BOOL, F(tls.session_tickets), 0, 0, 0, 0, 0},
     {"ticket_key_file", K_STRING, F(tls.ticket_key_file), 0, 0, 0, 0, 0},
+    {"ticket_key_rotation_s", K_INT, F(tls.ticket_key_rotation_s), 1, 86400 * 7, 0, 0, 0},
     {"client_auth", K_ENUM, F(tls.client_auth), 0, 0, 0, client_auth_modes, 0},
     {"client_ca", K_STRING, F(tls.client_ca), 0, 0, 0, 0, 0},
     {"client_crl", K_STRING, F(tls.client_crl), 0, 0, 0, 0, 0},

@@ -56,6 +56,7 @@ struct ts_config {
         int session_cache_max_session_bytes; /* largest serialized session cached */
         bool session_tickets;
         char *ticket_key_file; /* NULL: random keys per process */
+        int ticket_key_rotation_s; /* random keys: new one this often; 0: session_timeout_s */
         enum ts_client_auth client_auth;
         char *client_ca;  /* CA bundle: trusted for client certificates, sent as acceptable */
         char *client_crl; /* CRLs checked for client certificates, or NULL */

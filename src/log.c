@@ -1,6 +1,7 @@
 /* Error log and access log. The error log is shared by every thread: each message is formatted
  * into a local buffer and written with a single write(2) to an O_APPEND descriptor, so lines
- * from different threads never interleave. */
+ * from different threads never interleave. ts_log_reopen swaps the files under both
+ * descriptors for log rotation. */
 #include "log.h"
 #include "config.h"
 
@@ -11,11 +12,16 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int error_fd = STDERR_FILENO;
 static int access_fd = -1;
+/* the files behind them, for ts_log_reopen; NULL for "-" and "off" */
+static char *error_path, *access_path;
+static _Atomic uint64_t reopens, reopen_failures;
 static enum ts_log_level max_level = TS_LOG_INFO;
 static enum ts_log_format access_format = TS_LOG_FORMAT_COMBINED;
 
@@ -45,6 +51,15 @@ int ts_log_open(const struct ts_config *cfg, char *err, size_t errlen)
     }
     error_fd = efd;
     access_fd = afd;
+    bool efile = strcmp(cfg->log.error, "-") != 0;
+    bool afile = afd >= 0 && strcmp(cfg->log.access, "-") != 0;
+    error_path = efile ? strdup(cfg->log.error) : NULL;
+    access_path = afile ? strdup(cfg->log.access) : NULL;
+    if ((efile && !error_path) || (afile && !access_path)) {
+        snprintf(err, errlen, "log: out of memory");
+        ts_log_close();
+        return -1;
+    }
     return 0;
 }
 
@@ -54,6 +69,64 @@ void ts_log_close(void)
     if (access_fd > STDERR_FILENO) close(access_fd);
     error_fd = STDERR_FILENO;
     access_fd = -1;
+    free(error_path);
+    free(access_path);
+    error_path = access_path = NULL;
+}
+
+/* Opens path afresh and puts the new file under fd with dup2, which swaps them in one step:
+ * a write(2) in flight on another thread finishes in the old file, the next one goes to the
+ * new file, so a buffer of whole lines (one write each; a file takes it whole, as no thread
+ * takes signals that could interrupt it) is never split between the two. A file this
+ * creates gets the mode and owner of the old one, as logrotate's "create" would. */
+static int reopen_fd(int fd, const char *path, const char *key)
+{
+    struct stat old;
+    if (fstat(fd, &old) < 0) {
+        old.st_mode = 0644;
+        old.st_uid = geteuid();
+        old.st_gid = getegid();
+    }
+    mode_t mode = old.st_mode & 07777;
+    bool created = true;
+    int nfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, mode);
+    if (nfd < 0 && errno == EEXIST) {
+        created = false;
+        nfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, mode);
+    }
+    if (nfd >= 0 && created) {
+        /* open() applied the umask; chown works only for root, and a file left ours will do */
+        int ignored = fchmod(nfd, mode);
+        if (old.st_uid != geteuid() || old.st_gid != getegid())
+            ignored |= fchown(nfd, old.st_uid, old.st_gid);
+        (void)ignored;
+    }
+    if (nfd < 0 || dup2(nfd, fd) < 0) {
+        int e = errno;
+        if (nfd >= 0) close(nfd);
+        atomic_fetch_add_explicit(&reopen_failures, 1, memory_order_relaxed);
+        ts_log_error("%s: cannot reopen %s: %s; still writing to the file open before", key, path,
+                     strerror(e));
+        return -1;
+    }
+    close(nfd);
+    return 0;
+}
+
+int ts_log_reopen(void)
+{
+    int rc = 0;
+    /* the error log first, so that a failure to reopen the access log is told in the new one */
+    if (error_path && reopen_fd(error_fd, error_path, "log.error") < 0) rc = -1;
+    if (access_path && reopen_fd(access_fd, access_path, "log.access") < 0) rc = -1;
+    if (rc == 0) atomic_fetch_add_explicit(&reopens, 1, memory_order_relaxed);
+    return rc;
+}
+
+void ts_log_reopen_counts(uint64_t *done, uint64_t *failed)
+{
+    *done = atomic_load_explicit(&reopens, memory_order_relaxed);
+    *failed = atomic_load_explicit(&reopen_failures, memory_order_relaxed);
 }
 
 int ts_log_enabled(enum ts_log_level level)

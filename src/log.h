@@ -17,6 +17,15 @@ struct ts_config;
 int ts_log_open(const struct ts_config *cfg, char *err, size_t errlen);
 void ts_log_close(void);
 
+/* Opens the log files again by name and puts them under the descriptors every thread writes
+ * to, without a pause or a lost line (SIGUSR1, after a log rotation). "-" destinations are
+ * left alone. A file that cannot be opened keeps the old descriptor, with an error line naming
+ * it. Main thread. Returns 0, or -1 if a file could not be reopened. */
+int ts_log_reopen(void);
+
+/* Reopens that succeeded for every file, and files that could not be reopened. Any thread. */
+void ts_log_reopen_counts(uint64_t *done, uint64_t *failed);
+
 /* True when messages of this level are written. */
 int ts_log_enabled(enum ts_log_level level);
 

@@ -236,13 +236,16 @@ int main(int argc, char **argv)
     }
 
     /* SIGPIPE would kill the process on a write to a vanished peer; the terminating signals
-     * are blocked in every thread and taken by the main thread with sigwait. */
+     * are blocked in every thread and taken by the main thread with sigwait, and so are the
+     * ones that would otherwise end it by default (SIGUSR1 reopens the logs). */
     signal(SIGPIPE, SIG_IGN);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    sigaddset(&sigs, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     raise_fd_limit(&cfg);
     /* Let freed memory stay in the arenas while connections come and go (glibc would
@@ -283,16 +286,28 @@ int main(int argc, char **argv)
         uint64_t every_ms = (uint64_t)cfg.log.summary_interval_s * 1000;
         for (;;) {
             uint64_t now = monotonic_ms();
+            /* handshakes rotate the ticket keys and wipe the old ones; this, once a second,
+             * when none comes */
+            ts_tls_ticket_keys_tick(srv.ssl_ctx);
             if (now - summary_last >= every_ms) {
                 log_handshake_failures(&srv, hs_fail_seen, now - summary_last);
                 summary_last = now;
             }
             uint64_t left = summary_last + every_ms - now;
+            if (left > 1000) left = 1000;
             struct timespec wait = {(time_t)(left / 1000), (long)(left % 1000) * 1000000};
             int sig = sigtimedwait(&sigs, NULL, &wait);
             if (sig < 0) continue; /* the interval passed (EAGAIN), or EINTR */
             if (sig == SIGHUP) {
                 ts_log_warn("SIGHUP ignored: restart tessera to apply configuration changes");
+                continue;
+            }
+            if (sig == SIGUSR1) {
+                if (ts_log_reopen() == 0) ts_log_info("SIGUSR1 received: log files reopened");
+                continue;
+            }
+            if (sig == SIGUSR2) {
+                ts_log_info("SIGUSR2 ignored");
                 continue;
             }
             ts_log_info("%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

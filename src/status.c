@@ -3,6 +3,7 @@
 #include "status.h"
 #include "config.h"
 #include "http.h"
+#include "log.h"
 #include "response.h"
 #include "tls.h"
 #include "worker.h"
@@ -24,6 +25,8 @@ struct snapshot {
     uint64_t cache_entries, cache_capacity, cache_hits, cache_misses, cache_timeouts,
         cache_evictions, cache_bytes, cache_max_bytes, cache_refused_oversized,
         cache_refused_full;
+    uint64_t log_reopens, log_reopen_failures;
+    uint64_t ticket_rotations, ticket_keys, ticket_key_age_s;
 };
 
 /* struct ts_stats is nothing but _Atomic uint64_t fields, so it can be summed as an array. */
@@ -54,6 +57,12 @@ static void take_snapshot(struct ts_server *srv, struct snapshot *snap)
     snap->cache_max_bytes = u.max_bytes;
     snap->cache_refused_oversized = u.refused_oversized;
     snap->cache_refused_full = u.refused_full;
+    ts_log_reopen_counts(&snap->log_reopens, &snap->log_reopen_failures);
+    struct ts_tls_ticket_info ti;
+    ts_tls_ticket_info(ctx, &ti);
+    snap->ticket_rotations = ti.rotations;
+    snap->ticket_keys = ti.keys;
+    snap->ticket_key_age_s = ti.current_age_s;
 }
 
 enum kind { COUNTER, GAUGE };
@@ -188,6 +197,16 @@ static const struct metric metrics[] = {
      S(cert_rejected), NULL},
     {"tls/client_certs/untrusted_accepted", "tessera_client_certs_total",
      "outcome=\"untrusted_accepted\"", COUNTER, S(cert_untrusted_accepted), NULL},
+    {"tls/ticket_keys/rotations", "tessera_tls_ticket_key_rotations_total", NULL, COUNTER,
+     X(ticket_rotations), "Generated session-ticket keys replaced by a new one."},
+    {"tls/ticket_keys/keys", "tessera_tls_ticket_keys", NULL, GAUGE, X(ticket_keys),
+     "Session-ticket keys that decrypt tickets now."},
+    {"tls/ticket_keys/current_age_s", "tessera_tls_ticket_key_age_seconds", NULL, GAUGE,
+     X(ticket_key_age_s), "Age of the session-ticket key that encrypts new tickets."},
+    {"log/reopens", "tessera_log_reopens_total", NULL, COUNTER, X(log_reopens),
+     "Log reopens (SIGUSR1) that reopened every log file."},
+    {"log/reopen_failures", "tessera_log_reopen_failures_total", NULL, COUNTER,
+     X(log_reopen_failures), "Log files that could not be reopened (the old file stays in use)."},
 };
 
 #define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
@@ -269,6 +288,10 @@ static char *status_json(struct ts_server *srv, bool pretty)
                 ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);
     cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "tls"), "client_certs"),
                             "mode", client_auth_names[cfg->tls.client_auth]);
+    struct ts_tls_ticket_info ti;
+    ts_tls_ticket_info(srv->ssl_ctx, &ti);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "tls"), "ticket_keys"),
+                            "source", ti.source);
     cJSON *workers = cJSON_AddArrayToObject(root, "workers");
     for (int i = 0; i < srv->nworkers; i++) {
         struct ts_worker *w = &srv->workers[i];

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <openssl/core_names.h>
@@ -29,8 +30,15 @@
 #define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #define TLS_GROUPS "X25519:P-256"
 
-/* Session-ticket keys. The first key encrypts new tickets; every key decrypts, so a key file
- * can rotate by prepending a new key. Same layout as nginx's 80-byte files. */
+/* Session-ticket keys, 80 bytes each as in nginx's files. keys[0] encrypts new tickets; every
+ * key decrypts, and a ticket under another than keys[0] is renewed. Keys from
+ * tls.ticket_key_file are fixed (the file rotates by prepending a new key). Generated keys are
+ * replaced every tls.ticket_key_rotation_s, and each one retired keeps decrypting for the
+ * session lifetime after, until the last ticket it encrypted has expired; then it is wiped.
+ * Workers share the set: a rwlock held only to copy a key out, or to rotate (a RAND_bytes and
+ * a few memmoves) by whichever thread first finds the time come. */
+#define TICKET_KEYS_MAX 64
+
 struct ticket_key {
     unsigned char name[16];
     unsigned char hmac[32];
@@ -38,23 +46,129 @@ struct ticket_key {
 };
 
 struct ticket_keys {
-    struct ticket_key *keys;
+    pthread_rwlock_t lock;
+    struct ticket_key keys[TICKET_KEYS_MAX];
+    int64_t retired_ms[TICKET_KEYS_MAX]; /* generated: when keys[i > 0] stopped encrypting */
     size_t n;
+    bool generated;
+    int64_t rotation_ms, keep_ms; /* keep_ms: how long a retired key still decrypts */
+    int64_t created_ms;           /* of keys[0] */
+    _Atomic int64_t next_ms;      /* the next rotation or wipe: until then, no lock to take */
+    _Atomic uint64_t rotations;
     EVP_CIPHER *cipher; /* fetched once: implicit fetches per handshake are slow in 3.0 */
 };
 
 static int ctx_keys_index = -1;
 
-static int load_ticket_keys(struct ticket_keys *tk, const char *file, char *err, size_t errlen)
+/* Key ages and lifetimes on the monotonic clock: a step of the wall clock neither keeps a key
+ * too long nor drops one early. */
+static int64_t now_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Write lock held. Drops the retired keys whose tickets have all expired (the oldest are last),
+ * then, when due, puts a new key first. */
+static void rotate_locked(struct ticket_keys *tk, int64_t now)
+{
+    size_t keep = 1;
+    while (keep < tk->n && now - tk->retired_ms[keep] < tk->keep_ms) keep++;
+    bool due = now - tk->created_ms >= tk->rotation_ms;
+    if (due && keep == TICKET_KEYS_MAX) keep--; /* not with a valid configuration */
+    OPENSSL_cleanse(&tk->keys[keep], (tk->n - keep) * sizeof(tk->keys[0]));
+    tk->n = keep;
+    struct ticket_key fresh;
+    if (due && RAND_bytes((unsigned char *)&fresh, sizeof(fresh)) == 1) {
+        memmove(&tk->keys[1], &tk->keys[0], tk->n * sizeof(tk->keys[0]));
+        memmove(&tk->retired_ms[1], &tk->retired_ms[0], tk->n * sizeof(tk->retired_ms[0]));
+        tk->keys[0] = fresh;
+        tk->retired_ms[1] = now;
+        tk->n++;
+        tk->created_ms = now;
+        atomic_fetch_add_explicit(&tk->rotations, 1, memory_order_relaxed);
+        OPENSSL_cleanse(&fresh, sizeof(fresh));
+    } else if (due) {
+        /* the current key goes on; tried again in a rotation period, so logged that often */
+        tk->created_ms = now;
+        ts_log_ssl(TS_LOG_ERROR, "TLS ticket key rotation: cannot make a random key");
+    }
+    int64_t next = tk->created_ms + tk->rotation_ms;
+    if (tk->n > 1 && tk->retired_ms[tk->n - 1] + tk->keep_ms < next)
+        next = tk->retired_ms[tk->n - 1] + tk->keep_ms;
+    atomic_store_explicit(&tk->next_ms, next, memory_order_release);
+}
+
+/* Rotates or wipes when the time has come; costs an atomic load until then. A worker never
+ * waits for the write lock: if another thread holds the lock, the next handshake, or the main
+ * thread (wait), does it. */
+static void ticket_keys_maintain(struct ticket_keys *tk, int64_t now, bool wait)
+{
+    if (!tk->generated || now < atomic_load_explicit(&tk->next_ms, memory_order_acquire)) return;
+    if (wait)
+        pthread_rwlock_wrlock(&tk->lock);
+    else if (pthread_rwlock_trywrlock(&tk->lock) != 0)
+        return;
+    if (now >= atomic_load_explicit(&tk->next_ms, memory_order_relaxed)) rotate_locked(tk, now);
+    pthread_rwlock_unlock(&tk->lock);
+}
+
+/* Copies the key a ticket names into *k if it still decrypts. Returns its index, or -1. */
+static int ticket_key_find(struct ticket_keys *tk, const unsigned char name[16], int64_t now,
+                           struct ticket_key *k)
+{
+    int found = -1;
+    pthread_rwlock_rdlock(&tk->lock);
+    for (size_t i = 0; i < tk->n; i++) {
+        if (memcmp(name, tk->keys[i].name, 16) != 0) continue;
+        /* a key past its time and not yet wiped decrypts nothing */
+        if (i == 0 || !tk->generated || now - tk->retired_ms[i] < tk->keep_ms) {
+            *k = tk->keys[i];
+            found = (int)i;
+        }
+        break;
+    }
+    pthread_rwlock_unlock(&tk->lock);
+    return found;
+}
+
+static int load_ticket_keys(struct ticket_keys *tk, const struct ts_config *cfg, char *err,
+                            size_t errlen)
+{
+    const char *file = cfg->tls.ticket_key_file;
+    tk->created_ms = now_ms();
     if (!file) {
-        tk->keys = calloc(1, sizeof(*tk->keys));
+        int64_t lifetime = cfg->tls.session_timeout_s;
+        int64_t rotation =
+            cfg->tls.ticket_key_rotation_s ? cfg->tls.ticket_key_rotation_s : lifetime;
+        /* a retired key decrypts for the lifetime, and a second more: OpenSSL counts a
+         * session's time in whole seconds */
+        tk->keep_ms = (lifetime + 1) * 1000;
+        tk->rotation_ms = rotation * 1000;
+        if (1 + (tk->keep_ms + tk->rotation_ms - 1) / tk->rotation_ms > TICKET_KEYS_MAX) {
+            snprintf(err, errlen,
+                     "tls.ticket_key_rotation_s: %lld s would keep more than %d keys alive "
+                     "for tls.session_cache.timeout_s %lld s; use at least %lld s",
+                     (long long)rotation, TICKET_KEYS_MAX, (long long)lifetime,
+                     (long long)((tk->keep_ms / 1000 + TICKET_KEYS_MAX - 2) /
+                                 (TICKET_KEYS_MAX - 1)));
+            return -1;
+        }
+        tk->generated = true;
         tk->n = 1;
-        if (!tk->keys || RAND_bytes((unsigned char *)tk->keys, sizeof(*tk->keys)) != 1) {
+        if (RAND_bytes((unsigned char *)tk->keys, sizeof(tk->keys[0])) != 1) {
             snprintf(err, errlen, "tls.session_tickets: cannot make a random ticket key");
             return -1;
         }
+        atomic_store(&tk->next_ms, tk->created_ms + tk->rotation_ms);
         return 0;
+    }
+    if (cfg->tls.ticket_key_rotation_s) {
+        snprintf(err, errlen,
+                 "tls.ticket_key_rotation_s: applies to generated keys only, not to those of "
+                 "tls.ticket_key_file (rotate the file: prepend a new key and restart)");
+        return -1;
     }
     FILE *f = fopen(file, "rb");
     if (!f) {
@@ -62,18 +176,22 @@ static int load_ticket_keys(struct ticket_keys *tk, const char *file, char *err,
         return -1;
     }
     struct stat st;
-    if (fstat(fileno(f), &st) < 0 || st.st_size <= 0 ||
-        st.st_size % (off_t)sizeof(struct ticket_key) != 0 || st.st_size > 80 * 64) {
+    if (fstat(fileno(f), &st) < 0) {
+        snprintf(err, errlen, "tls.ticket_key_file: %s: %s", file, strerror(errno));
+        fclose(f);
+        return -1;
+    }
+    if (st.st_size <= 0 || st.st_size % (off_t)sizeof(struct ticket_key) != 0 ||
+        st.st_size > (off_t)sizeof(struct ticket_key) * TICKET_KEYS_MAX) {
         snprintf(err, errlen,
-                 "tls.ticket_key_file: %s: must hold 80 bytes per key, 1 to 64 keys (make one "
-                 "with: openssl rand 80 > FILE)",
-                 file);
+                 "tls.ticket_key_file: %s: holds %lld bytes, must hold 80 bytes per key, 1 to %d "
+                 "keys (make one with: openssl rand 80 > FILE)",
+                 file, (long long)st.st_size, TICKET_KEYS_MAX);
         fclose(f);
         return -1;
     }
     tk->n = (size_t)st.st_size / sizeof(struct ticket_key);
-    tk->keys = calloc(tk->n, sizeof(*tk->keys));
-    if (!tk->keys || fread(tk->keys, sizeof(*tk->keys), tk->n, f) != tk->n) {
+    if (fread(tk->keys, sizeof(tk->keys[0]), tk->n, f) != tk->n) {
         snprintf(err, errlen, "tls.ticket_key_file: %s: read error", file);
         fclose(f);
         return -1;
@@ -85,32 +203,38 @@ static int load_ticket_keys(struct ticket_keys *tk, const char *file, char *err,
 static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
                          EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-    const struct ticket_keys *tk = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_keys_index);
-    const struct ticket_key *k = NULL;
+    struct ticket_keys *tk = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_keys_index);
+    struct ticket_key k;
     int rc = 1;
+    int64_t now = now_ms();
+    if (!tk) return 0; /* a context without keys: no ticket, or a full handshake */
+    ticket_keys_maintain(tk, now, false);
     if (enc) {
-        k = &tk->keys[0];
         if (RAND_bytes(iv, 16) != 1) return -1;
-        memcpy(name, k->name, 16);
-        if (!EVP_EncryptInit_ex(cctx, tk->cipher, NULL, k->aes, iv)) return -1;
+        pthread_rwlock_rdlock(&tk->lock);
+        k = tk->keys[0];
+        pthread_rwlock_unlock(&tk->lock);
+        memcpy(name, k.name, 16);
+        if (!EVP_EncryptInit_ex(cctx, tk->cipher, NULL, k.aes, iv)) rc = -1;
     } else {
-        for (size_t i = 0; i < tk->n && !k; i++)
-            if (memcmp(name, tk->keys[i].name, 16) == 0) k = &tk->keys[i];
-        if (!k) return 0; /* unknown key: full handshake, and a fresh ticket */
-        if (!EVP_DecryptInit_ex(cctx, tk->cipher, NULL, k->aes, iv)) return -1;
+        int i = ticket_key_find(tk, name, now, &k);
+        if (i < 0) return 0; /* unknown or expired key: full handshake, and a fresh ticket */
+        if (!EVP_DecryptInit_ex(cctx, tk->cipher, NULL, k.aes, iv)) rc = -1;
         struct ts_tls_conn *t = SSL_get_app_data(ssl);
         if (t) t->ticket_decrypted = true;
         /* 2 = issue a new ticket: under the newest key when an older one was used, and always
          * in TLS 1.3, where clients use each ticket once (OpenSSL's client drops a session it
          * resumed) and would otherwise fall back to a full handshake every other time. */
-        if (k != &tk->keys[0] || SSL_version(ssl) == TLS1_3_VERSION) rc = 2;
+        if (rc == 1 && (i != 0 || SSL_version(ssl) == TLS1_3_VERSION)) rc = 2;
     }
     OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof(k->hmac)),
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof(k.hmac)),
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_end(),
     };
-    if (!EVP_MAC_CTX_set_params(hctx, params)) return -1;
+    if (rc > 0 && !EVP_MAC_CTX_set_params(hctx, params)) rc = -1;
+    /* the cipher and MAC contexts hold their own copies */
+    OPENSSL_cleanse(&k, sizeof(k));
     return rc;
 }
 
@@ -167,10 +291,31 @@ static void msg_cb(int write_p, int version, int content_type, const void *buf, 
 static void free_ticket_keys(struct ticket_keys *tk)
 {
     if (!tk) return;
-    if (tk->keys) OPENSSL_cleanse(tk->keys, tk->n * sizeof(*tk->keys));
-    free(tk->keys);
+    OPENSSL_cleanse(tk->keys, sizeof(tk->keys));
+    pthread_rwlock_destroy(&tk->lock);
     EVP_CIPHER_free(tk->cipher);
     free(tk);
+}
+
+void ts_tls_ticket_keys_tick(SSL_CTX *ctx)
+{
+    struct ticket_keys *tk = SSL_CTX_get_ex_data(ctx, ctx_keys_index);
+    if (tk) ticket_keys_maintain(tk, now_ms(), true);
+}
+
+void ts_tls_ticket_info(SSL_CTX *ctx, struct ts_tls_ticket_info *ti)
+{
+    struct ticket_keys *tk = SSL_CTX_get_ex_data(ctx, ctx_keys_index);
+    memset(ti, 0, sizeof(*ti));
+    ti->source = !tk ? "off" : tk->generated ? "generated" : "file";
+    if (!tk) return;
+    int64_t now = now_ms();
+    pthread_rwlock_rdlock(&tk->lock);
+    for (size_t i = 0; i < tk->n; i++)
+        if (i == 0 || !tk->generated || now - tk->retired_ms[i] < tk->keep_ms) ti->keys++;
+    ti->current_age_s = (uint64_t)(now - tk->created_ms) / 1000;
+    pthread_rwlock_unlock(&tk->lock);
+    ti->rotations = atomic_load_explicit(&tk->rotations, memory_order_relaxed);
 }
 
 /* "key: file: what: OpenSSL's reason" (file may be NULL). */
@@ -1000,7 +1145,13 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
     }
     if (cfg->tls.session_tickets) {
         tk = calloc(1, sizeof(*tk));
-        if (!tk || load_ticket_keys(tk, cfg->tls.ticket_key_file, err, errlen) < 0) goto fail;
+        if (!tk || pthread_rwlock_init(&tk->lock, NULL) != 0) {
+            free(tk);
+            tk = NULL;
+            snprintf(err, errlen, "tls.session_tickets: cannot set up the ticket keys");
+            goto fail;
+        }
+        if (load_ticket_keys(tk, cfg, err, errlen) < 0) goto fail;
         tk->cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
         if (!tk->cipher) {
             fail_ssl(err, errlen, "tls.session_tickets", NULL, "AES-256-CBC unavailable");

@@ -106,6 +106,20 @@ struct ts_tls_cache_usage {
 };
 void ts_tls_cache_usage(struct ts_tls_cache_usage *u);
 
+/* The session-ticket keys: where they come from ("generated", "file", or "off" without
+ * tickets), generated keys made since the start to replace one, the keys that decrypt
+ * tickets now, and the age of the one that encrypts them. Any thread. */
+struct ts_tls_ticket_info {
+    const char *source;
+    uint64_t rotations, keys, current_age_s;
+};
+void ts_tls_ticket_info(SSL_CTX *ctx, struct ts_tls_ticket_info *ti);
+
+/* Rotates the generated ticket keys, or wipes a retired one, if its time has come (handshakes
+ * do it too, unless another thread holds the keys' lock; this is for when none comes). Main
+ * thread, once a second: it may wait for the lock, held for microseconds at a time. */
+void ts_tls_ticket_keys_tick(SSL_CTX *ctx);
+
 /* Frees the context and the ticket keys. Main thread, after workers stopped. */
 void ts_tls_ctx_free(SSL_CTX *ctx);
 
