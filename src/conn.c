@@ -77,6 +77,7 @@ struct ts_conn {
     struct ts_worker *w;
     struct ts_tls_conn tls;
     struct ts_cert_info cert; /* client certificate outcome, after the handshake */
+    int site;                 /* the site SNI selected (cfg->sites index), 0 until then */
     int fd;
     uint8_t state, gauge, close_kind;
     bool plain;         /* an http_redirect connection: no TLS */
@@ -511,8 +512,10 @@ static void count_handshake(struct ts_conn *c)
         TS_INC(w, proto_tls12);
     ts_log_debug("%s: worker %d: %s handshake (%s)", c->remote, w->id,
                  v13 ? "TLSv1.3" : "TLSv1.2", resumption_names[how]);
-    if (cfg_of(c)->tls.client_auth != TS_CLIENT_AUTH_NONE) {
-        ts_tls_cert_examine(&c->tls, cfg_of(c)->tls.client_auth, &c->cert);
+    c->site = ts_tls_site(&c->tls);
+    enum ts_client_auth auth = cfg_of(c)->sites[c->site].client_auth;
+    if (auth != TS_CLIENT_AUTH_NONE) {
+        ts_tls_cert_examine(&c->tls, auth, &c->cert);
         count_cert(w, (enum ts_cert_reason)c->cert.reason, c->cert.peer != NULL,
                    c->cert.identity);
     }
@@ -620,6 +623,8 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
         .peer_family = c->peer_family,
         .peer_addr = c->peer_addr,
         .cert = &c->cert,
+        .site = &cfg->sites[c->site],
+        .site_idx = c->site,
         .plain = c->plain && !c->io, /* a test transport is answered like TLS, not redirected */
     };
     ts_response_init(req);
@@ -854,6 +859,8 @@ static void h2_request(void *conn, struct ts_req *req)
         .peer_family = c->peer_family,
         .peer_addr = c->peer_addr,
         .cert = &c->cert,
+        .site = &cfg->sites[c->site],
+        .site_idx = c->site,
     };
     ts_response_init(req);
     req->resp.head_only = req->rq.method == HTTP_HEAD;
