@@ -80,6 +80,13 @@ struct ts_stats {
     _Atomic uint64_t h2_flood[TS_H2_FLOOD_N];
 };
 
+/* Per site (in cfg->sites order), per worker, written like struct ts_stats: requests, their
+ * response body bytes, completed and failed handshakes, client-certificate outcomes. */
+struct ts_site_stats {
+    _Atomic uint64_t requests, bytes, handshakes, hs_failed;
+    _Atomic uint64_t cert_verified, cert_absent, cert_rejected, cert_untrusted_accepted;
+};
+
 extern const char *const ts_stats_hs_fail_names[TS_HS_FAIL_N];
 extern const char *const ts_stats_cert_reason_names[TS_CERT_REASON_N];
 extern const char *const ts_stats_flood_names[TS_FLOOD_N];

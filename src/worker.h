@@ -107,6 +107,7 @@ struct ts_worker {
     uint64_t drain_deadline; /* now_ms when draining must end */
 
     struct ts_stats stats;
+    struct ts_site_stats *site_stats; /* one per site (cfg->nsites) */
 };
 
 /* Process-wide state built by the main thread before any other thread starts. */
