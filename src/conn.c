@@ -244,7 +244,8 @@ static void log_request(struct ts_conn *c, struct ts_req *req)
         .user_agent = rq->hdr[TS_HDR_USER_AGENT].p,
         .user_agent_len = rq->hdr[TS_HDR_USER_AGENT].len,
         .duration_us = monotonic_us() - c->req_start_us,
-        .site = c->w->srv->cfg->sites ? c->w->srv->cfg->sites[c->site].name : NULL,
+        /* with one site there is nothing to tell apart: the line stays as it was */
+        .site = c->w->srv->cfg->nsites > 1 ? c->w->srv->cfg->sites[c->site].name : NULL,
         /* still responding at close: cut short (a file shrunk in place, a peer gone) */
         .truncated = req->resp.body_left > 0 || (c->out && c->out->off < c->out->len),
     };

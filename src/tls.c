@@ -1159,7 +1159,7 @@ static int load_certs(SSL_CTX *ctx, const struct ts_site *site, char *err, size_
             return -1;
         }
         if (SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) != 1) {
-            fail_ssl(err, errlen, kk, kf, "cannot load private key (or it does not match)");
+            fail_ssl(err, errlen, kk, kf, "cannot load private key");
             return -1;
         }
         /* the key selected its own slot: a key of another type than the certificate finds
