@@ -310,8 +310,9 @@ static char *status_json(struct ts_server *srv, bool pretty)
                 ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);
     cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "tls"), "client_certs"),
                             "mode", client_auth_names[cfg->tls.client_auth]);
-    cJSON *sites = cJSON_AddArrayToObject(root, "sites");
-    for (size_t i = 0; i < cfg->nsites; i++) {
+    /* only with named sites: a lone default site would repeat the totals */
+    cJSON *sites = cfg->nsites > 1 ? cJSON_AddArrayToObject(root, "sites") : NULL;
+    for (size_t i = 0; sites && i < cfg->nsites; i++) {
         const struct ts_site *site = &cfg->sites[i];
         struct ts_site_stats ss;
         site_sum(srv, i, &ss);
@@ -394,7 +395,7 @@ static void status_metrics(struct ts_server *srv, struct ts_sbuf *b)
                  "Client certificates that did not verify, by reason.", snap.s.cert_reason + 1,
                  ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);
     const struct ts_config *cfg = srv->cfg;
-    for (size_t m = 0; m < NSITE_METRICS; m++) {
+    for (size_t m = 0; cfg->nsites > 1 && m < NSITE_METRICS; m++) {
         const struct site_metric *sm = &site_metrics[m];
         if (sm->help) prom_family(b, sm->family, sm->help, COUNTER);
         for (size_t i = 0; i < cfg->nsites; i++) {

@@ -147,6 +147,48 @@ expect_match "a client accepting ECDSA gets the ECDSA certificate" "$R" "Server 
 R=$(sc alpha.test -tls1_2 -sigalgs "RSA-PSS+SHA256:rsa_pkcs1_sha256" </dev/null)
 expect_match "...also in TLS 1.2" "$R" "Server public key is 2048 bit"
 
+R=$(req alpha.test / | sc alpha.test -tls1_3 -groups P-384:P-256)
+expect_match "a second ClientHello (HelloRetryRequest) keeps the site" "$R" "alpha home"
+
+### a malformed server_name extension is refused (decode_error), whatever its lengths say
+cat >"$T/hello.py" <<'PY'
+import os, socket, struct, sys
+port, mode = int(sys.argv[1]), sys.argv[2]
+def ext(t, data): return struct.pack(">HH", t, len(data)) + data
+name = b"alpha.test"
+if mode == "entry-too-long":   # the name's length runs past the list
+    sni = struct.pack(">H", len(name) + 3) + b"\x00" + struct.pack(">H", len(name) + 40) + name
+elif mode == "list-too-long":  # the list's length runs past the extension
+    sni = struct.pack(">H", len(name) + 10) + b"\x00" + struct.pack(">H", len(name)) + name
+elif mode == "nul":            # a NUL inside the name
+    n = b"x.beta.test\x00.alpha.test"
+    sni = struct.pack(">H", len(n) + 3) + b"\x00" + struct.pack(">H", len(n)) + n
+else:                          # a well-formed one, for comparison
+    sni = struct.pack(">H", len(name) + 3) + b"\x00" + struct.pack(">H", len(name)) + name
+exts = ext(0, sni) + ext(10, b"\x00\x04\x00\x1d\x00\x17") + ext(11, b"\x01\x00") + \
+    ext(13, b"\x00\x04\x04\x03\x08\x04")
+body = b"\x03\x03" + os.urandom(32) + b"\x00" + b"\x00\x04\xc0\x2b\xc0\x2f" + b"\x01\x00" + \
+    struct.pack(">H", len(exts)) + exts
+hs = b"\x01" + struct.pack(">I", len(body))[1:] + body
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"\x16\x03\x01" + struct.pack(">H", len(hs)) + hs)
+data = b""
+try:
+    while len(data) < 7:
+        d = s.recv(4096)
+        if not d: break
+        data += d
+except OSError:
+    pass
+print("alert=%d" % data[6] if len(data) >= 7 and data[0] == 0x15 else
+      "handshake" if data[:1] == b"\x16" else "nothing")
+PY
+for m in entry-too-long list-too-long nul; do
+    expect "SNI $m: decode_error alert" "$(timeout $((20 * MULT)) python3 "$T/hello.py" "$PORT" "$m")" "alert=50"
+done
+expect "a well-formed SNI in the same hello: the handshake goes on" \
+    "$(timeout $((20 * MULT)) python3 "$T/hello.py" "$PORT" ok)" "handshake"
+
 ### the file cache keeps the roots apart (the same path in each)
 for i in 1 2; do
     expect "alpha's same.txt ($i)" "$(scurl alpha.test /same.txt)" "alpha same"
@@ -265,7 +307,7 @@ bad "a name claimed by two sites" 'sites\[1\] \(www.alpha.test\)\.server_names: 
 sites_config "$T/bad.json" "" '"server_names": ["localhost"],' "[ $(site '["localhost"]' "$C/other.crt" "$C/other.key") ]"
 OUT=$(oneshot "$TS_BIN" --check-config --config "$T/bad.json")
 expect_match "a name of the default site (top-level server_names) is refused" "$OUT" 'sites\[0\] \(localhost\)\.server_names: "localhost" is already a name of the default site'
-bad "a key that does not match its certificate" 'sites\[0\] \(other.test\)\.certificates\[0\]\.key: .*does not match' \
+bad "a key that does not match its certificate" 'sites\[0\] \(other.test\)\.certificates\[0\]\.key: .*(does not match|key values mismatch)' \
     "[ $(site '["other.test"]' "$C/other.crt" "$C/secure.key") ]"
 bad "an RSA key for an ECDSA certificate" 'sites\[0\] \(other.test\)\.certificates\[0\]\.key' \
     "[ $(site '["other.test"]' "$C/other.crt" "$C/alpha-rsa.key") ]"
