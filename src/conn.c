@@ -261,7 +261,8 @@ static void end_request(struct ts_conn *c)
     TS_DEC(c->w, in_flight);
     int status = req->resp.status;
     if (status >= 100 && status < 600) TS_INC(c->w, status_class[status / 100]);
-    ts_stat_add(&c->w->site_stats[c->site].bytes, c->sent > c->head_len ? c->sent - c->head_len : 0);
+    ts_stat_add(&c->w->site_stats[c->site].bytes,
+                c->sent > c->head_len ? c->sent - c->head_len : 0);
     log_request(c, req);
     ts_response_release(req);
 }

@@ -344,7 +344,8 @@ static void pick_variant(struct ts_req *req, char *rel, size_t rl, size_t cap,
 static void common_headers(struct ts_req *req, const struct ts_location *loc, const char *type,
                            const struct variant *v, bool vary)
 {
-    const char *cc = loc && loc->cache_control ? loc->cache_control : ts_req_site(req)->cache_control;
+    const char *cc =
+        loc && loc->cache_control ? loc->cache_control : ts_req_site(req)->cache_control;
     if (type) ts_response_header(req, "Content-Type", type, strlen(type));
     if (v->encoding) ts_response_header(req, "Content-Encoding", v->encoding, strlen(v->encoding));
     ts_response_header(req, "Last-Modified", v->f->last_modified, v->f->last_modified_len);

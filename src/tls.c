@@ -1240,7 +1240,8 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
     if (cfg->nsites > 1 || cfg->tls.strict_sni)
         SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
     /* the session context's: they bound the lifetime of sessions holding a client certificate */
-    if (any_client_auth && SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL) != 1) {
+    if (any_client_auth &&
+        SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL) != 1) {
         fail_ssl(err, errlen, "tls.client_auth", NULL, "cannot set the ticket callback");
         goto fail;
     }
