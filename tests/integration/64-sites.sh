@@ -259,6 +259,17 @@ req localhost / | sc localhost -tls1_3 -sess_out "$T/sess.pem" >/dev/null
 R=$(req secure.test / | sc secure.test -tls1_3 -sess_in "$T/sess.pem")
 expect_no_match "a default-site session does not open secure.test" "$R" "secure home|^Reused"
 
+# on its own site a session keeps the identity it was verified with
+for p in -tls1_3 -tls1_2; do
+    req secure.test /same.txt | sc secure.test $p -cert "$CERTS/client.crt" -key "$CERTS/client.key" \
+        -sess_out "$T/sess.pem" >/dev/null
+    R=$(req secure.test /same.txt | sc secure.test $p -sess_in "$T/sess.pem")
+    expect_match "secure.test ($p): resumed without presenting the certificate again" "$R" "^Reused,"
+    expect_match "...and served" "$R" "secure same"
+done
+wait_until 5 grep -q '"target":"/same.txt".*"user":"O=tessera,CN=alice"\|"user":"O=tessera,CN=alice".*"target":"/same.txt"' "$T/access.log"
+expect_match "...with its client identity in the log" "$(grep '"site":"secure.test"' "$T/access.log" | grep '/same.txt' | tail -1)" '"user":"O=tessera,CN=alice"'
+
 ### logs and status
 wait_until 5 grep -q '"site":"\*.beta.test"' "$T/access.log"
 expect_match "the JSON access log names the site" "$(cat "$T/access.log")" '"site":"alpha.test"'
@@ -269,6 +280,9 @@ A=$(jq -r '.sites[1].requests' <<<"$S")
 if [ "${A:-0}" -ge 10 ] 2>/dev/null; then ok "alpha's requests are counted ($A)"; else not_ok "alpha's requests: $A"; fi
 expect_match "alpha's handshakes are counted" "$(jq -r '.sites[1].handshakes' <<<"$S")" '^[1-9][0-9]*$'
 expect_match "secure.test counts its verified client certificates" "$(jq -r '.sites[3].client_certs.verified' <<<"$S")" '^[1-9][0-9]*$'
+expect_match "...its handshakes that failed for want of one" "$(jq -r '.sites[3].handshakes_failed' <<<"$S")" '^[1-9][0-9]*$'
+expect_match "...counted as absent certificates" "$(jq -r '.sites[3].client_certs.absent' <<<"$S")" '^[1-9][0-9]*$'
+expect "alpha asks for no certificate: nothing counted" "$(jq -r '.sites[1].client_certs | [.[]] | add' <<<"$S")" 0
 M=$(curl -sS --max-time $((20 * MULT)) --cacert "$CERTS/ca.crt" --resolve "localhost:$PORT:127.0.0.1" "https://localhost:$PORT/metrics")
 expect_match "metrics carry a site label" "$M" 'tessera_site_requests_total\{site="alpha.test"\} [1-9]'
 stop_server
