@@ -63,7 +63,8 @@ int ts_handler_access(const struct ts_req *req, const char *rel)
  * connection's site whatever it names; answering 421 instead of serving the wrong site's
  * pages tells the client to open a connection of its own for that name, which then gets
  * that site's handshake (its certificate, and the client certificate it may require).
- * A name no site claims is served by the default site, like a request without SNI. */
+ * A name no site claims counts as the default site's, as it would in SNI: served on the
+ * default site's connections, 421 on a named site's. */
 static bool misdirected(const struct ts_req *req, const struct ts_config *cfg)
 {
     struct ts_str host = req->rq.hdr[TS_HDR_HOST];
