@@ -51,7 +51,7 @@ static bool describe(const struct ts_req *req, struct ts_cert_desc *d)
 {
     const struct ts_cert_info *ci = req->ctx.cert;
     if (!ci || !ci->peer) return false;
-    if (req->ctx.w->srv->cfg->tls.client_cert_detail != TS_CERT_DETAIL_FULL) return false;
+    if (ts_req_site(req)->client_cert_detail != TS_CERT_DETAIL_FULL) return false;
     /* the certificate the reason is about: an expired intermediate, not the leaf's dates; after
      * a resumption only the leaf is known, so a fault elsewhere shows no details */
     if (ci->failed_unknown) return false;

@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <arpa/inet.h>
@@ -13,14 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 enum key_type { K_STRING, K_INT, K_BOOL, K_ENUM, K_OBJECT, K_CUSTOM };
 
 struct key;
-typedef int (*custom_parse_fn)(struct ts_config *cfg, const cJSON *item, const char *path,
-                               char *err, size_t errlen);
+typedef int (*custom_parse_fn)(struct ts_config *cfg, void *base, const cJSON *item,
+                               const char *path, char *err, size_t errlen);
 
 /* A key of a JSON object; its field lives at offset in the struct the object fills (struct
  * ts_config for the top level and its sub-objects, struct ts_location for locations[]). */
@@ -36,6 +38,8 @@ struct key {
 
 #define F(field) offsetof(struct ts_config, field)
 #define L(field) offsetof(struct ts_location, field)
+#define S(field) offsetof(struct ts_site, field)
+#define C(field) offsetof(struct ts_site_cert, field)
 
 static const char *const log_formats[] = {"combined", "json", NULL};
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -44,12 +48,20 @@ static const char *const client_auth_modes[] = {"none", "optional", "optional_no
 static const char *const cert_details[] = {"full", "reason", NULL};
 static const char *const dotfile_modes[] = {"deny", "allow", NULL};
 
-static int parse_listen(struct ts_config *, const cJSON *, const char *, char *, size_t);
-static int parse_protocols(struct ts_config *, const cJSON *, const char *, char *, size_t);
-static int parse_locations(struct ts_config *, const cJSON *, const char *, char *, size_t);
-static int parse_allow(struct ts_config *, const cJSON *, const char *, char *, size_t);
-static int parse_error_pages(struct ts_config *, const cJSON *, const char *, char *, size_t);
-static int parse_redirect_listen(struct ts_config *, const cJSON *, const char *, char *, size_t);
+#define PARSER(name)                                                                               \
+    static int name(struct ts_config *, void *, const cJSON *, const char *, char *, size_t)
+PARSER(parse_listen);
+PARSER(parse_protocols);
+PARSER(parse_locations);
+PARSER(parse_allow);
+PARSER(parse_error_pages);
+PARSER(parse_redirect_listen);
+PARSER(parse_default_names);
+PARSER(parse_sites);
+PARSER(parse_site_names);
+PARSER(parse_site_certs);
+PARSER(parse_site_locations);
+PARSER(parse_site_error_pages);
 
 static const struct key session_cache_keys[] = {
     {"size", K_INT, F(tls.session_cache_size), 1, 10000000, 0, 0, 0},
@@ -73,6 +85,33 @@ static const struct key tls_keys[] = {
     {"verify_depth", K_INT, F(tls.verify_depth), 1, 10, 0, 0, 0},
     {"max_client_chain_bytes", K_INT, F(tls.max_client_chain_bytes), 4096, 102400, 0, 0, 0},
     {"client_cert_detail", K_ENUM, F(tls.client_cert_detail), 0, 0, 0, cert_details, 0},
+    {"strict_sni", K_BOOL, F(tls.strict_sni), 0, 0, 0, 0, 0},
+    {0},
+};
+
+static const struct key site_cert_keys[] = {
+    {"certificate", K_STRING, C(certificate), 0, 0, 0, 0, 0},
+    {"key", K_STRING, C(key), 0, 0, 0, 0, 0},
+    {0},
+};
+
+/* The per-site keys: what the top level holds for the default site, flattened (client_ca
+ * rather than tls.client_ca). */
+static const struct key site_keys[] = {
+    {"server_names", K_CUSTOM, 0, 0, 0, 0, 0, parse_site_names},
+    {"root", K_STRING, S(root), 0, 0, 0, 0, 0},
+    {"certificates", K_CUSTOM, 0, 0, 0, 0, 0, parse_site_certs},
+    {"client_auth", K_ENUM, S(client_auth), 0, 0, 0, client_auth_modes, 0},
+    {"client_ca", K_STRING, S(client_ca), 0, 0, 0, 0, 0},
+    {"client_crl", K_STRING, S(client_crl), 0, 0, 0, 0, 0},
+    {"verify_depth", K_INT, S(verify_depth), 1, 10, 0, 0, 0},
+    {"client_cert_detail", K_ENUM, S(client_cert_detail), 0, 0, 0, cert_details, 0},
+    {"locations", K_CUSTOM, 0, 0, 0, 0, 0, parse_site_locations},
+    {"error_pages", K_CUSTOM, 0, 0, 0, 0, 0, parse_site_error_pages},
+    {"hsts", K_STRING, S(hsts), 0, 0, 0, 0, 0},
+    {"cache_control", K_STRING, S(cache_control), 0, 0, 0, 0, 0},
+    {"precompressed", K_BOOL, S(precompressed), 0, 0, 0, 0, 0},
+    {"dotfiles", K_ENUM, S(dotfiles), 0, 0, 0, dotfile_modes, 0},
     {0},
 };
 
@@ -135,6 +174,8 @@ static const struct key log_keys[] = {
 static const struct key top_keys[] = {
     {"listen", K_CUSTOM, 0, 0, 0, 0, 0, parse_listen},
     {"root", K_STRING, F(root), 0, 0, 0, 0, 0},
+    {"server_names", K_CUSTOM, 0, 0, 0, 0, 0, parse_default_names},
+    {"sites", K_CUSTOM, 0, 0, 0, 0, 0, parse_sites},
     {"workers", K_INT, F(workers), 0, 256, 0, 0, 0},
     {"tls", K_OBJECT, 0, 0, 0, tls_keys, 0, 0},
     {"locations", K_CUSTOM, 0, 0, 0, 0, 0, parse_locations},
@@ -267,37 +308,39 @@ static int parse_addresses(char ***list, size_t *n, const cJSON *item, const cha
     return 0;
 }
 
-static int parse_listen(struct ts_config *cfg, const cJSON *item, const char *path, char *err,
-                        size_t errlen)
+static int parse_listen(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                        char *err, size_t errlen)
 {
+    (void)base;
     return parse_addresses(&cfg->listen, &cfg->nlisten, item, path, err, errlen);
 }
 
-static int parse_redirect_listen(struct ts_config *cfg, const cJSON *item, const char *path,
-                                 char *err, size_t errlen)
+static int parse_redirect_listen(struct ts_config *cfg, void *base, const cJSON *item,
+                                 const char *path, char *err, size_t errlen)
 {
+    (void)base;
     return parse_addresses(&cfg->redirect_listen, &cfg->nredirect_listen, item, path, err,
                            errlen);
 }
 
-static void free_error_pages(struct ts_config *cfg)
+static void free_error_pages(struct ts_error_page **pages, size_t *npages)
 {
-    for (size_t i = 0; i < cfg->nerror_pages; i++) free(cfg->error_pages[i].path);
-    free(cfg->error_pages);
-    cfg->error_pages = NULL;
-    cfg->nerror_pages = 0;
+    for (size_t i = 0; i < *npages; i++) free((*pages)[i].path);
+    free(*pages);
+    *pages = NULL;
+    *npages = 0;
 }
 
-static int parse_error_pages(struct ts_config *cfg, const cJSON *item, const char *path,
-                             char *err, size_t errlen)
+static int parse_page_list(struct ts_error_page **pages, size_t *npages, const cJSON *item,
+                           const char *path, char *err, size_t errlen)
 {
-    free_error_pages(cfg);
+    free_error_pages(pages, npages);
     if (!cJSON_IsObject(item))
         return fail(err, errlen, "%s: must be an object such as {\"404\": \"/errors/404.html\"}",
                     path);
     size_t n = (size_t)cJSON_GetArraySize(item);
-    cfg->error_pages = calloc(n ? n : 1, sizeof(*cfg->error_pages));
-    if (!cfg->error_pages) abort();
+    *pages = calloc(n ? n : 1, sizeof(**pages));
+    if (!*pages) abort();
     const cJSON *e;
     cJSON_ArrayForEach(e, item)
     {
@@ -308,16 +351,32 @@ static int parse_error_pages(struct ts_config *cfg, const cJSON *item, const cha
         if (!cJSON_IsString(e) || e->valuestring[0] != '/')
             return fail(err, errlen, "%s.%s: must be a path under root starting with \"/\"", path,
                         e->string);
-        struct ts_error_page *pg = &cfg->error_pages[cfg->nerror_pages++];
+        struct ts_error_page *pg = &(*pages)[(*npages)++];
         pg->status = (int)code;
         set_string(&pg->path, e->valuestring);
     }
     return 0;
 }
 
-static int parse_protocols(struct ts_config *cfg, const cJSON *item, const char *path,
-                           char *err, size_t errlen)
+static int parse_error_pages(struct ts_config *cfg, void *base, const cJSON *item,
+                             const char *path, char *err, size_t errlen)
 {
+    (void)base;
+    return parse_page_list(&cfg->error_pages, &cfg->nerror_pages, item, path, err, errlen);
+}
+
+static int parse_site_error_pages(struct ts_config *cfg, void *base, const cJSON *item,
+                                  const char *path, char *err, size_t errlen)
+{
+    (void)cfg;
+    struct ts_site *site = base;
+    return parse_page_list(&site->error_pages, &site->nerror_pages, item, path, err, errlen);
+}
+
+static int parse_protocols(struct ts_config *cfg, void *base, const cJSON *item,
+                           const char *path, char *err, size_t errlen)
+{
+    (void)base;
     if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
         return fail(err, errlen, "%s: must be a non-empty list such as [\"TLSv1.2\", \"TLSv1.3\"]",
                     path);
@@ -343,37 +402,37 @@ static int parse_protocols(struct ts_config *cfg, const cJSON *item, const char 
     return 0;
 }
 
-static void free_locations(struct ts_config *cfg)
+static void free_locations(struct ts_location **locs, size_t *nlocs)
 {
-    for (size_t i = 0; i < cfg->nlocations; i++) {
-        free(cfg->locations[i].path);
-        free(cfg->locations[i].cache_control);
+    for (size_t i = 0; i < *nlocs; i++) {
+        free((*locs)[i].path);
+        free((*locs)[i].cache_control);
     }
-    free(cfg->locations);
-    cfg->locations = NULL;
-    cfg->nlocations = 0;
+    free(*locs);
+    *locs = NULL;
+    *nlocs = 0;
 }
 
 static int walk(struct ts_config *cfg, void *base, const cJSON *obj, const struct key *keys,
                 const char *prefix, char *err, size_t errlen);
 
-static int parse_locations(struct ts_config *cfg, const cJSON *item, const char *path, char *err,
-                           size_t errlen)
+static int parse_location_list(struct ts_config *cfg, struct ts_location **locs, size_t *nlocs,
+                               const cJSON *item, const char *path, char *err, size_t errlen)
 {
-    free_locations(cfg);
+    free_locations(locs, nlocs);
     if (!cJSON_IsArray(item))
         return fail(err, errlen, "%s: must be a list of objects such as "
                                  "{\"path\": \"/private/\", \"require_client_cert\": true}",
                     path);
     size_t n = (size_t)cJSON_GetArraySize(item);
-    cfg->locations = calloc(n ? n : 1, sizeof(*cfg->locations));
-    if (!cfg->locations) abort();
+    *locs = calloc(n ? n : 1, sizeof(**locs));
+    if (!*locs) abort();
     const cJSON *e;
     cJSON_ArrayForEach(e, item)
     {
-        char at[64];
-        snprintf(at, sizeof(at), "%s[%zu]", path, cfg->nlocations);
-        struct ts_location *loc = &cfg->locations[cfg->nlocations++];
+        char at[192];
+        snprintf(at, sizeof(at), "%s[%zu]", path, *nlocs);
+        struct ts_location *loc = &(*locs)[(*nlocs)++];
         if (!cJSON_IsObject(e)) return fail(err, errlen, "%s: must be an object", at);
         if (walk(cfg, loc, e, location_keys, at, err, errlen) < 0) return -1;
         if (!loc->path || loc->path[0] != '/')
@@ -381,6 +440,227 @@ static int parse_locations(struct ts_config *cfg, const cJSON *item, const char 
         loc->path_len = strlen(loc->path);
     }
     return 0;
+}
+
+static int parse_locations(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                           char *err, size_t errlen)
+{
+    (void)base;
+    return parse_location_list(cfg, &cfg->locations, &cfg->nlocations, item, path, err, errlen);
+}
+
+static int parse_site_locations(struct ts_config *cfg, void *base, const cJSON *item,
+                                const char *path, char *err, size_t errlen)
+{
+    struct ts_site *site = base;
+    return parse_location_list(cfg, &site->locations, &site->nlocations, item, path, err,
+                               errlen);
+}
+
+/* ---- sites ---- */
+
+/* A server name as configured: lowercase, one trailing dot dropped; labels of letters,
+ * digits, '-' and '_' (1 to 63 bytes, 253 in all); a wildcard is "*." before at least one
+ * label and stands for exactly one label. Returns the normalized name (malloc'ed) or NULL. */
+static char *normalize_name(const char *in)
+{
+    size_t len = strlen(in);
+    if (len && in[len - 1] == '.') len--;
+    if (len == 0 || len > 253) return NULL;
+    char *out = malloc(len + 1);
+    if (!out) abort();
+    size_t label = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '*') {
+            /* only as the whole first label, followed by a dot and more */
+            if (i != 0 || len < 3 || in[1] != '.') goto bad;
+            out[i] = '*';
+            label = 1;
+            continue;
+        }
+        if (c == '.') {
+            if (label == 0) goto bad;
+            label = 0;
+        } else if (isalnum(c) || c == '-' || c == '_') {
+            if (++label > 63) goto bad;
+            c = (unsigned char)tolower(c);
+        } else {
+            goto bad;
+        }
+        out[i] = (char)c;
+    }
+    if (label == 0) goto bad;
+    out[len] = '\0';
+    return out;
+bad:
+    free(out);
+    return NULL;
+}
+
+static int parse_name_list(char ***list, size_t *n, const cJSON *item, const char *path,
+                           char *err, size_t errlen)
+{
+    free_list(list, n);
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
+        return fail(err, errlen, "%s: must be a non-empty list of names such as "
+                                 "[\"example.com\", \"*.example.com\"]", path);
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, item)
+    {
+        char *name = cJSON_IsString(e) ? normalize_name(e->valuestring) : NULL;
+        if (!name)
+            return fail(err, errlen, "%s[%zu]: not a host name (letters, digits, '-', '_' "
+                                     "and dots; a wildcard only as \"*.\" before a name)",
+                        path, i);
+        char **l = realloc(*list, (*n + 1) * sizeof(*l));
+        if (!l) abort();
+        *list = l;
+        l[(*n)++] = name;
+        i++;
+    }
+    return 0;
+}
+
+static int parse_default_names(struct ts_config *cfg, void *base, const cJSON *item,
+                               const char *path, char *err, size_t errlen)
+{
+    (void)base;
+    return parse_name_list(&cfg->server_names, &cfg->nserver_names, item, path, err, errlen);
+}
+
+static int parse_site_names(struct ts_config *cfg, void *base, const cJSON *item,
+                            const char *path, char *err, size_t errlen)
+{
+    (void)cfg;
+    struct ts_site *site = base;
+    return parse_name_list(&site->names, &site->nnames, item, path, err, errlen);
+}
+
+static void free_site_certs(struct ts_site *site)
+{
+    for (size_t i = 0; i < site->ncerts && !site->borrowed; i++) {
+        free(site->certs[i].certificate);
+        free(site->certs[i].key);
+    }
+    free(site->certs);
+    site->certs = NULL;
+    site->ncerts = 0;
+}
+
+static int parse_site_certs(struct ts_config *cfg, void *base, const cJSON *item,
+                            const char *path, char *err, size_t errlen)
+{
+    struct ts_site *site = base;
+    free_site_certs(site);
+    int n = cJSON_IsArray(item) ? cJSON_GetArraySize(item) : 0;
+    if (n < 1 || n > 3)
+        return fail(err, errlen, "%s: must be a list of 1 to 3 objects such as "
+                                 "{\"certificate\": \"chain.pem\", \"key\": \"key.pem\"}", path);
+    site->certs = calloc((size_t)n, sizeof(*site->certs));
+    if (!site->certs) abort();
+    const cJSON *e;
+    cJSON_ArrayForEach(e, item)
+    {
+        char at[192];
+        snprintf(at, sizeof(at), "%s[%zu]", path, site->ncerts);
+        struct ts_site_cert *c = &site->certs[site->ncerts++];
+        if (!cJSON_IsObject(e)) return fail(err, errlen, "%s: must be an object", at);
+        if (walk(cfg, c, e, site_cert_keys, at, err, errlen) < 0) return -1;
+        if (!c->certificate) return fail(err, errlen, "%s.certificate: missing", at);
+        if (!c->key) return fail(err, errlen, "%s.key: missing", at);
+    }
+    return 0;
+}
+
+static void free_site(struct ts_site *site)
+{
+    free_site_certs(site);
+    if (!site->borrowed) {
+        free_list(&site->names, &site->nnames);
+        free(site->root);
+        free(site->client_ca);
+        free(site->client_crl);
+        free_locations(&site->locations, &site->nlocations);
+        free_error_pages(&site->error_pages, &site->nerror_pages);
+        free(site->hsts);
+        free(site->cache_control);
+    }
+    memset(site, 0, sizeof(*site));
+}
+
+static void free_sites(struct ts_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nsites; i++) free_site(&cfg->sites[i]);
+    free(cfg->sites);
+    cfg->sites = NULL;
+    cfg->nsites = 0;
+}
+
+/* Named sites go to sites[1..]; sites[0], the default, is made from the top-level keys once
+ * the whole file (and the command line) has been read. */
+static int parse_sites(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                       char *err, size_t errlen)
+{
+    (void)base;
+    free_sites(cfg);
+    if (!cJSON_IsArray(item))
+        return fail(err, errlen, "%s: must be a list of site objects such as {\"server_names\": "
+                                 "[\"example.com\"], \"root\": ..., \"certificates\": [...]}",
+                    path);
+    size_t n = (size_t)cJSON_GetArraySize(item);
+    cfg->sites = calloc(n + 1, sizeof(*cfg->sites));
+    if (!cfg->sites) abort();
+    cfg->nsites = 1;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, item)
+    {
+        struct ts_site *site = &cfg->sites[cfg->nsites++];
+        size_t idx = cfg->nsites - 2;
+        site->verify_depth = 3;
+        site->client_cert_detail = TS_CERT_DETAIL_FULL;
+        site->precompressed = true;
+        site->dotfiles = TS_DOTFILES_DENY;
+        snprintf(site->label, sizeof(site->label), "%s[%zu]", path, idx);
+        if (!cJSON_IsObject(e)) return fail(err, errlen, "%s: must be an object", site->label);
+        /* the label names the site by its first name as soon as it is known */
+        const cJSON *names = cJSON_GetObjectItemCaseSensitive(e, "server_names");
+        const cJSON *first = cJSON_IsArray(names) ? cJSON_GetArrayItem(names, 0) : NULL;
+        if (cJSON_IsString(first))
+            snprintf(site->label, sizeof(site->label), "%s[%zu] (%.60s)", path, idx,
+                     first->valuestring);
+        if (walk(cfg, site, e, site_keys, site->label, err, errlen) < 0) return -1;
+        if (!site->nnames) return fail(err, errlen, "%s.server_names: missing", site->label);
+        if (!site->root) return fail(err, errlen, "%s.root: missing", site->label);
+        if (!site->ncerts) return fail(err, errlen, "%s.certificates: missing", site->label);
+        snprintf(site->name, sizeof(site->name), "%s", site->names[0]);
+    }
+    return 0;
+}
+
+/* Whether name is the len bytes at host, case-insensitively. */
+static bool name_is(const char *name, const char *host, size_t len)
+{
+    return strlen(name) == len && strncasecmp(name, host, len) == 0;
+}
+
+int ts_config_find_site(const struct ts_config *cfg, const char *host, size_t len)
+{
+    if (len && host[len - 1] == '.') len--;
+    if (len == 0) return -1;
+    for (size_t i = 0; i < cfg->nsites; i++)
+        for (size_t j = 0; j < cfg->sites[i].nnames; j++)
+            if (cfg->sites[i].names[j][0] != '*' && name_is(cfg->sites[i].names[j], host, len))
+                return (int)i;
+    const char *dot = memchr(host, '.', len);
+    if (!dot || dot == host) return -1;
+    size_t rest = len - (size_t)(dot - host); /* ".example.com" */
+    for (size_t i = 0; i < cfg->nsites; i++)
+        for (size_t j = 0; j < cfg->sites[i].nnames; j++)
+            if (cfg->sites[i].names[j][0] == '*' && name_is(cfg->sites[i].names[j] + 1, dot, rest))
+                return (int)i;
+    return -1;
 }
 
 int ts_config_parse_cidr(const char *text, struct ts_cidr *out)
@@ -433,9 +713,10 @@ static void set_allow(struct ts_config *cfg, const char *const *list, size_t n)
             cfg->status.nallow++;
 }
 
-static int parse_allow(struct ts_config *cfg, const cJSON *item, const char *path, char *err,
-                       size_t errlen)
+static int parse_allow(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                       char *err, size_t errlen)
 {
+    (void)base;
     if (!cJSON_IsArray(item))
         return fail(err, errlen, "%s: must be a list of addresses or CIDR blocks", path);
     cfg->status.nallow = 0;
@@ -526,7 +807,7 @@ static int walk(struct ts_config *cfg, void *base, const cJSON *obj, const struc
             if (walk(cfg, base, item, k->sub, path, err, errlen) < 0) return -1;
             break;
         case K_CUSTOM:
-            if (k->parse(cfg, item, path, err, errlen) < 0) return -1;
+            if (k->parse(cfg, base, item, path, err, errlen) < 0) return -1;
             break;
         }
     }
@@ -674,59 +955,181 @@ static const char *mode_name(enum ts_client_auth m)
     return client_auth_modes[m];
 }
 
-/* Refuses a client-auth set-up that can never work, naming the key to change. */
-static int validate_client_auth(const struct ts_config *cfg, char *err, size_t errlen)
+/* The name of a site's key in messages: the top-level one for the default site ("root",
+ * "tls.client_ca"), "sites[N] (name).KEY" for the others. */
+static const char *site_key(const struct ts_site *site, const char *key, bool tls, char *buf,
+                            size_t len)
 {
-    enum ts_client_auth mode = cfg->tls.client_auth;
+    if (site->borrowed)
+        snprintf(buf, len, "%s%s", tls ? "tls." : "", key);
+    else
+        snprintf(buf, len, "%s.%s", site->label, key);
+    return buf;
+}
+
+/* Refuses a client-auth set-up that can never work, naming the key to change. */
+static int validate_client_auth(const struct ts_site *site, char *err, size_t errlen)
+{
+    char k1[192], k2[192];
+    enum ts_client_auth mode = site->client_auth;
+    const char *auth_key = site_key(site, "client_auth", true, k2, sizeof(k2));
     bool protected_paths = false;
-    for (size_t i = 0; i < cfg->nlocations; i++) {
-        if (!cfg->locations[i].require_client_cert) continue;
+    for (size_t i = 0; i < site->nlocations; i++) {
+        if (!site->locations[i].require_client_cert) continue;
         protected_paths = true;
-        if (mode == TS_CLIENT_AUTH_NONE)
+        if (mode == TS_CLIENT_AUTH_NONE) {
+            char loc[64];
+            snprintf(loc, sizeof(loc), "locations[%zu].require_client_cert", i);
             return fail(err, errlen,
-                        "locations[%zu].require_client_cert: needs tls.client_auth \"optional\", "
-                        "\"optional_no_ca\" or \"required\" (it is \"none\", so no client "
-                        "certificate is ever requested)",
-                        i);
+                        "%s: needs %s \"optional\", \"optional_no_ca\" or \"required\" (it is "
+                        "\"none\", so no client certificate is ever requested)",
+                        site_key(site, loc, false, k1, sizeof(k1)), auth_key);
+        }
     }
-    if (mode != TS_CLIENT_AUTH_NONE && mode != TS_CLIENT_AUTH_OPTIONAL_NO_CA && !cfg->tls.client_ca)
+    const char *ca_key = site_key(site, "client_ca", true, k1, sizeof(k1));
+    if (mode != TS_CLIENT_AUTH_NONE && mode != TS_CLIENT_AUTH_OPTIONAL_NO_CA && !site->client_ca)
         return fail(err, errlen,
-                    "tls.client_ca: required when tls.client_auth is \"%s\" (the CA bundle "
-                    "that issues client certificates)",
-                    mode_name(mode));
-    if (mode == TS_CLIENT_AUTH_OPTIONAL_NO_CA && protected_paths && !cfg->tls.client_ca)
+                    "%s: required when %s is \"%s\" (the CA bundle that issues client "
+                    "certificates)",
+                    ca_key, auth_key, mode_name(mode));
+    if (mode == TS_CLIENT_AUTH_OPTIONAL_NO_CA && protected_paths && !site->client_ca)
         return fail(err, errlen,
-                    "tls.client_ca: required for locations with require_client_cert (no "
-                    "certificate can be verified without it)");
-    if (cfg->tls.client_ca && check_readable("tls.client_ca", cfg->tls.client_ca, err, errlen) < 0)
-        return -1;
-    if (cfg->tls.client_crl) {
-        if (!cfg->tls.client_ca)
-            return fail(err, errlen, "tls.client_crl: needs tls.client_ca");
-        if (check_readable("tls.client_crl", cfg->tls.client_crl, err, errlen) < 0) return -1;
+                    "%s: required for locations with require_client_cert (no certificate can be "
+                    "verified without it)",
+                    ca_key);
+    if (site->client_ca && check_readable(ca_key, site->client_ca, err, errlen) < 0) return -1;
+    if (site->client_crl) {
+        char k3[192];
+        const char *crl_key = site_key(site, "client_crl", true, k3, sizeof(k3));
+        if (!site->client_ca) return fail(err, errlen, "%s: needs %s", crl_key, ca_key);
+        if (check_readable(crl_key, site->client_crl, err, errlen) < 0) return -1;
     }
-    if (mode == TS_CLIENT_AUTH_NONE && cfg->tls.client_ca)
-        return fail(err, errlen,
-                    "tls.client_ca: set, but tls.client_auth is \"none\" so it would be unused");
+    if (mode == TS_CLIENT_AUTH_NONE && site->client_ca)
+        return fail(err, errlen, "%s: set, but %s is \"none\" so it would be unused", ca_key,
+                    auth_key);
     return 0;
+}
+
+/* What a site serves from and sends: its root, certificate files, client-auth policy, header
+ * values and error pages. */
+static int validate_site(const struct ts_site *site, char *err, size_t errlen)
+{
+    char k[192];
+    struct stat st;
+    const char *root_key = site_key(site, "root", false, k, sizeof(k));
+    if (stat(site->root, &st) < 0)
+        return fail(err, errlen, "%s: %s: %s", root_key, site->root, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return fail(err, errlen, "%s: %s: not a directory", root_key, site->root);
+    if (access(site->root, R_OK | X_OK) < 0)
+        return fail(err, errlen, "%s: %s: %s", root_key, site->root, strerror(errno));
+    for (size_t i = 0; i < site->ncerts; i++) {
+        char ck[64];
+        if (site->borrowed) {
+            if (check_readable("tls.certificate", site->certs[i].certificate, err, errlen) < 0 ||
+                check_readable("tls.key", site->certs[i].key, err, errlen) < 0)
+                return -1;
+            continue;
+        }
+        snprintf(ck, sizeof(ck), "certificates[%zu].certificate", i);
+        if (check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].certificate,
+                           err, errlen) < 0)
+            return -1;
+        snprintf(ck, sizeof(ck), "certificates[%zu].key", i);
+        if (check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].key, err,
+                           errlen) < 0)
+            return -1;
+    }
+    if (validate_client_auth(site, err, errlen) < 0) return -1;
+    if (site->hsts && strspn(site->hsts, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                         "0123456789-=; ") != strlen(site->hsts))
+        return fail(err, errlen, "%s: \"%s\" is not a header value such as "
+                                 "\"max-age=31536000; includeSubDomains\"",
+                    site_key(site, "hsts", false, k, sizeof(k)), site->hsts);
+    if (site->cache_control && bad_header_value(site->cache_control))
+        return fail(err, errlen, "%s: not a valid header value",
+                    site_key(site, "cache_control", false, k, sizeof(k)));
+    for (size_t i = 0; i < site->nlocations; i++) {
+        char lk[64];
+        snprintf(lk, sizeof(lk), "locations[%zu].cache_control", i);
+        if (site->locations[i].cache_control && bad_header_value(site->locations[i].cache_control))
+            return fail(err, errlen, "%s: not a valid header value",
+                        site_key(site, lk, false, k, sizeof(k)));
+    }
+    for (size_t i = 0; i < site->nerror_pages; i++) {
+        char file[4096], pk[32];
+        snprintf(file, sizeof(file), "%s%s", site->root, site->error_pages[i].path);
+        snprintf(pk, sizeof(pk), "error_pages.%d", site->error_pages[i].status);
+        if (check_readable(site_key(site, pk, false, k, sizeof(k)), file, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A name claimed twice, by two sites or by one, would make the choice depend on the order. */
+static int validate_names(const struct ts_config *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->nsites; i++)
+        for (size_t j = 0; j < cfg->sites[i].nnames; j++)
+            for (size_t a = 0; a <= i; a++)
+                for (size_t b = 0; b < (a == i ? j : cfg->sites[a].nnames); b++) {
+                    if (strcmp(cfg->sites[i].names[j], cfg->sites[a].names[b]) != 0) continue;
+                    char k[192];
+                    return fail(err, errlen, "%s: \"%s\" is already a name of %s",
+                                site_key(&cfg->sites[i], "server_names", false, k, sizeof(k)),
+                                cfg->sites[i].names[j],
+                                a == i ? "this site"
+                                : a == 0 ? "the default site (server_names)"
+                                         : cfg->sites[a].label);
+                }
+    return 0;
+}
+
+/* sites[0], the default site: a view of the top-level keys (which stay theirs to free). */
+static void make_default_site(struct ts_config *cfg)
+{
+    if (!cfg->sites) {
+        cfg->sites = calloc(1, sizeof(*cfg->sites));
+        if (!cfg->sites) abort();
+        cfg->nsites = 1;
+    }
+    struct ts_site *d = &cfg->sites[0];
+    free_site(d);
+    d->borrowed = true;
+    d->names = cfg->server_names;
+    d->nnames = cfg->nserver_names;
+    d->root = cfg->root;
+    d->certs = calloc(1, sizeof(*d->certs));
+    if (!d->certs) abort();
+    d->certs[0] = (struct ts_site_cert){.certificate = cfg->tls.certificate, .key = cfg->tls.key};
+    d->ncerts = 1;
+    d->client_auth = cfg->tls.client_auth;
+    d->client_ca = cfg->tls.client_ca;
+    d->client_crl = cfg->tls.client_crl;
+    d->verify_depth = cfg->tls.verify_depth;
+    d->client_cert_detail = cfg->tls.client_cert_detail;
+    d->locations = cfg->locations;
+    d->nlocations = cfg->nlocations;
+    d->error_pages = cfg->error_pages;
+    d->nerror_pages = cfg->nerror_pages;
+    d->hsts = cfg->hsts;
+    d->cache_control = cfg->cache_control;
+    d->precompressed = cfg->precompressed;
+    d->dotfiles = cfg->dotfiles;
+    snprintf(d->name, sizeof(d->name), "%s", cfg->nserver_names ? cfg->server_names[0] : "default");
 }
 
 static int validate(struct ts_config *cfg, char *err, size_t errlen)
 {
     for (size_t i = 0; i < cfg->nlisten; i++)
         if (check_listen(cfg->listen[i], "listen", err, errlen) < 0) return -1;
-    struct stat st;
-    if (stat(cfg->root, &st) < 0)
-        return fail(err, errlen, "root: %s: %s", cfg->root, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return fail(err, errlen, "root: %s: not a directory", cfg->root);
-    if (access(cfg->root, R_OK | X_OK) < 0)
-        return fail(err, errlen, "root: %s: %s", cfg->root, strerror(errno));
-    if (check_readable("tls.certificate", cfg->tls.certificate, err, errlen) < 0) return -1;
-    if (check_readable("tls.key", cfg->tls.key, err, errlen) < 0) return -1;
+    make_default_site(cfg);
+    for (size_t i = 0; i < cfg->nsites; i++)
+        if (validate_site(&cfg->sites[i], err, errlen) < 0) return -1;
+    if (validate_names(cfg, err, errlen) < 0) return -1;
     if (cfg->tls.ticket_key_file &&
         check_readable("tls.ticket_key_file", cfg->tls.ticket_key_file, err, errlen) < 0)
         return -1;
-    if (validate_client_auth(cfg, err, errlen) < 0) return -1;
     if (strcmp(cfg->log.access, "off") != 0 &&
         check_log_dest("log.access", cfg->log.access, err, errlen) < 0)
         return -1;
@@ -735,23 +1138,6 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
         return fail(err, errlen, "log.error: \"off\" is not accepted: the error log cannot be "
                                  "turned off; use \"-\" (stderr), a file, or /dev/null");
     if (check_log_dest("log.error", cfg->log.error, err, errlen) < 0) return -1;
-    if (cfg->hsts && strspn(cfg->hsts, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                         "0123456789-=; ") != strlen(cfg->hsts))
-        return fail(err, errlen, "hsts: \"%s\" is not a header value such as "
-                                 "\"max-age=31536000; includeSubDomains\"",
-                    cfg->hsts);
-    if (cfg->cache_control && bad_header_value(cfg->cache_control))
-        return fail(err, errlen, "cache_control: not a valid header value");
-    for (size_t i = 0; i < cfg->nlocations; i++)
-        if (cfg->locations[i].cache_control && bad_header_value(cfg->locations[i].cache_control))
-            return fail(err, errlen, "locations[%zu].cache_control: not a valid header value", i);
-    for (size_t i = 0; i < cfg->nerror_pages; i++) {
-        char file[4096];
-        snprintf(file, sizeof(file), "%s%s", cfg->root, cfg->error_pages[i].path);
-        char key[32];
-        snprintf(key, sizeof(key), "error_pages.%d", cfg->error_pages[i].status);
-        if (check_readable(key, file, err, errlen) < 0) return -1;
-    }
     for (size_t i = 0; i < cfg->nredirect_listen; i++)
         if (check_listen(cfg->redirect_listen[i], "http_redirect.listen", err, errlen) < 0)
             return -1;
@@ -818,10 +1204,12 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->tls.certificate);
     free(cfg->tls.key);
     free(cfg->tls.ticket_key_file);
-    free_locations(cfg);
+    free_sites(cfg);
+    free_list(&cfg->server_names, &cfg->nserver_names);
+    free_locations(&cfg->locations, &cfg->nlocations);
     free(cfg->hsts);
     free(cfg->cache_control);
-    free_error_pages(cfg);
+    free_error_pages(&cfg->error_pages, &cfg->nerror_pages);
     free_list(&cfg->redirect_listen, &cfg->nredirect_listen);
     free(cfg->status.path);
     free(cfg->status.metrics_path);

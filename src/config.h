@@ -33,6 +33,38 @@ struct ts_error_page {
     char *path;
 };
 
+/* One certificate of a site: its chain file (leaf first, then intermediates, served as given)
+ * and the leaf's private key. An object so that per-certificate keys can be added. */
+struct ts_site_cert {
+    char *certificate;
+    char *key;
+};
+
+/* A virtual host: what a connection's SNI selects and every request on it is served from.
+ * sites[0] is the default site made of the top-level keys (its strings are the top-level
+ * fields', "borrowed"); the others come from the "sites" list. */
+struct ts_site {
+    char **names; /* lowercase, without a trailing dot; "*.example.com" wildcards one label */
+    size_t nnames;
+    char *root;
+    struct ts_site_cert *certs;
+    size_t ncerts;
+    enum ts_client_auth client_auth;
+    char *client_ca, *client_crl; /* as tls.client_ca / tls.client_crl */
+    int verify_depth;
+    enum ts_cert_detail client_cert_detail;
+    struct ts_location *locations;
+    size_t nlocations;
+    struct ts_error_page *error_pages;
+    size_t nerror_pages;
+    char *hsts, *cache_control;
+    bool precompressed;
+    enum ts_dotfiles dotfiles;
+    bool borrowed;   /* the default site: strings and lists belong to struct ts_config */
+    char label[96];  /* "sites[0] (a.example.com)" or "" for the default, to name keys */
+    char name[64];   /* first server name, or "default": status and logs */
+};
+
 /* An address block for status.allow; IPv4 is kept as IPv4 (family AF_INET, 4 bytes). */
 struct ts_cidr {
     int family;
@@ -63,7 +95,13 @@ struct ts_config {
         int verify_depth;
         int max_client_chain_bytes; /* largest client Certificate message */
         enum ts_cert_detail client_cert_detail; /* what a 403 page reveals */
+        bool strict_sni; /* an unknown SNI name gets the unrecognized_name alert */
     } tls;
+
+    char **server_names; /* the default site's names (may be empty) */
+    size_t nserver_names;
+    struct ts_site *sites; /* [0] the default site (the top-level keys), then "sites" */
+    size_t nsites;
 
     char *hsts;          /* Strict-Transport-Security value, or NULL */
     char *cache_control; /* Cache-Control for files, or NULL */
@@ -125,6 +163,11 @@ int ts_config_load(struct ts_config *cfg, const char *path, const struct ts_conf
 
 /* Frees what ts_config_load allocated (safe on a zeroed or partly loaded config). */
 void ts_config_free(struct ts_config *cfg);
+
+/* The site a host name (SNI, or a Host header without its port) names: an exact name, else a
+ * wildcard; case-insensitive, a trailing dot ignored. Returns its index in cfg->sites, or -1
+ * when no site claims it (the caller falls back to the default site, index 0). */
+int ts_config_find_site(const struct ts_config *cfg, const char *host, size_t len);
 
 /* Parses "ADDR" or "ADDR/PREFIX" (IPv4 or IPv6). Returns 0 or -1. */
 int ts_config_parse_cidr(const char *s, struct ts_cidr *out);

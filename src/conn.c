@@ -77,6 +77,7 @@ struct ts_conn {
     struct ts_worker *w;
     struct ts_tls_conn tls;
     struct ts_cert_info cert; /* client certificate outcome, after the handshake */
+    int site;                 /* the site SNI selected (cfg->sites index), 0 until then */
     int fd;
     uint8_t state, gauge, close_kind;
     bool plain;         /* an http_redirect connection: no TLS */
@@ -243,6 +244,8 @@ static void log_request(struct ts_conn *c, struct ts_req *req)
         .user_agent = rq->hdr[TS_HDR_USER_AGENT].p,
         .user_agent_len = rq->hdr[TS_HDR_USER_AGENT].len,
         .duration_us = monotonic_us() - c->req_start_us,
+        /* with one site there is nothing to tell apart: the line stays as it was */
+        .site = c->w->srv->cfg->nsites > 1 ? c->w->srv->cfg->sites[c->site].name : NULL,
         /* still responding at close: cut short (a file shrunk in place, a peer gone) */
         .truncated = req->resp.body_left > 0 || (c->out && c->out->off < c->out->len),
     };
@@ -258,6 +261,8 @@ static void end_request(struct ts_conn *c)
     TS_DEC(c->w, in_flight);
     int status = req->resp.status;
     if (status >= 100 && status < 600) TS_INC(c->w, status_class[status / 100]);
+    ts_stat_add(&c->w->site_stats[c->site].bytes,
+                c->sent > c->head_len ? c->sent - c->head_len : 0);
     log_request(c, req);
     ts_response_release(req);
 }
@@ -419,28 +424,38 @@ void ts_conn_accept_transport(struct ts_worker *w, const struct ts_handoff *h,
     accept_conn(w, h, io, ctx);
 }
 
-/* Counts a client-certificate outcome (once per connection, when certificates are asked). */
-static void count_cert(struct ts_worker *w, enum ts_cert_reason reason, bool presented,
+/* Counts a client-certificate outcome (once per connection, when certificates are asked),
+ * for the server and for the connection's site. */
+static void count_cert(struct ts_worker *w, int site, enum ts_cert_reason reason, bool presented,
                        bool identity)
 {
+    struct ts_site_stats *ss = &w->site_stats[site];
     TS_INC(w, cert_reason[reason]);
-    if (reason == TS_CERT_OK)
+    if (reason == TS_CERT_OK) {
         TS_INC(w, cert_verified);
-    else if (!presented)
+        ts_stat_add(&ss->cert_verified, 1);
+    } else if (!presented) {
         TS_INC(w, cert_absent);
-    else if (identity)
+        ts_stat_add(&ss->cert_absent, 1);
+    } else if (identity) {
         TS_INC(w, cert_untrusted_accepted);
-    else
+        ts_stat_add(&ss->cert_untrusted_accepted, 1);
+    } else {
         TS_INC(w, cert_rejected);
+        ts_stat_add(&ss->cert_rejected, 1);
+    }
 }
 
 static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum close_kind kind)
 {
     TS_INC(c->w, hs_failed);
     TS_INC(c->w, hs_fail[why]);
+    /* the site SNI chose, if the ClientHello got that far (else the default site) */
+    int site = c->plain ? 0 : ts_tls_site(&c->tls);
+    ts_stat_add(&c->w->site_stats[site].hs_failed, 1);
     if (why == TS_HS_FAIL_CLIENT_CERT) {
         enum ts_cert_reason r = ts_tls_cert_failure_reason(&c->tls);
-        count_cert(c->w, r, r != TS_CERT_NONE, false);
+        count_cert(c->w, site, r, r != TS_CERT_NONE, false);
     }
     /* one line per client only at debug: at info the main thread logs the counts by reason
      * once per log.summary_interval_s, so a flood of bad handshakes cannot flood the log */
@@ -511,9 +526,12 @@ static void count_handshake(struct ts_conn *c)
         TS_INC(w, proto_tls12);
     ts_log_debug("%s: worker %d: %s handshake (%s)", c->remote, w->id,
                  v13 ? "TLSv1.3" : "TLSv1.2", resumption_names[how]);
-    if (cfg_of(c)->tls.client_auth != TS_CLIENT_AUTH_NONE) {
-        ts_tls_cert_examine(&c->tls, cfg_of(c)->tls.client_auth, &c->cert);
-        count_cert(w, (enum ts_cert_reason)c->cert.reason, c->cert.peer != NULL,
+    c->site = ts_tls_site(&c->tls);
+    ts_stat_add(&w->site_stats[c->site].handshakes, 1);
+    enum ts_client_auth auth = cfg_of(c)->sites[c->site].client_auth;
+    if (auth != TS_CLIENT_AUTH_NONE) {
+        ts_tls_cert_examine(&c->tls, auth, &c->cert);
+        count_cert(w, c->site, (enum ts_cert_reason)c->cert.reason, c->cert.peer != NULL,
                    c->cert.identity);
     }
     switch (how) {
@@ -617,6 +635,7 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     c->sent = 0;
     TS_INC(w, requests);
     TS_INC(w, requests_http11);
+    ts_stat_add(&w->site_stats[c->site].requests, 1);
     TS_INC(w, in_flight);
     req->ctx = (struct ts_req_ctx){
         .w = w,
@@ -625,6 +644,8 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
         .peer_family = c->peer_family,
         .peer_addr = c->peer_addr,
         .cert = &c->cert,
+        .site = &cfg->sites[c->site],
+        .site_idx = c->site,
         .plain = c->plain && !c->io, /* a test transport is answered like TLS, not redirected */
     };
     ts_response_init(req);
@@ -851,6 +872,7 @@ static void h2_request(void *conn, struct ts_req *req)
     c->nrequests++;
     TS_INC(w, requests);
     TS_INC(w, requests_h2);
+    ts_stat_add(&w->site_stats[c->site].requests, 1);
     TS_INC(w, in_flight);
     req->ctx = (struct ts_req_ctx){
         .w = w,
@@ -859,6 +881,8 @@ static void h2_request(void *conn, struct ts_req *req)
         .peer_family = c->peer_family,
         .peer_addr = c->peer_addr,
         .cert = &c->cert,
+        .site = &cfg->sites[c->site],
+        .site_idx = c->site,
     };
     ts_response_init(req);
     req->resp.head_only = req->rq.method == HTTP_HEAD;
@@ -882,6 +906,7 @@ static void h2_done(void *conn, struct ts_req *req, uint64_t body)
     if (status >= 100 && status < 600) TS_INC(c->w, status_class[status / 100]);
     c->sent = body;
     c->head_len = 0;
+    ts_stat_add(&c->w->site_stats[c->site].bytes, body);
     c->req_start_us = req->ctx.start_us;
     log_request(c, req);
 }

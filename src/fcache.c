@@ -18,13 +18,19 @@ struct ts_fcache {
     unsigned count, max;
     unsigned valid_ms;
     struct ts_file *lru_head, *lru_tail; /* head = most recently used */
-    char *root;     /* the root's real path, learned at the first open; NULL until then */
-    size_t root_len;
+    /* each root's real path, learned at its first open (one per site) */
+    struct root {
+        int fd;
+        char *real;
+        size_t len;
+    } *roots;
+    unsigned nroots;
 };
 
-static uint32_t hash_path(const char *s)
+static uint32_t hash_path(int rootfd, const char *s)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
+    h = (h ^ (uint32_t)rootfd) * 16777619u;
     for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
     return h;
 }
@@ -98,16 +104,23 @@ static char *fd_real_path(int fd)
  * checks access rules against it without a system call. */
 static char *real_rel(struct ts_fcache *fc, int rootfd, int fd)
 {
-    if (!fc->root) {
-        fc->root = fd_real_path(rootfd);
-        if (!fc->root) return NULL;
-        fc->root_len = strcmp(fc->root, "/") == 0 ? 0 : strlen(fc->root);
+    struct root *r = NULL;
+    for (unsigned i = 0; i < fc->nroots && !r; i++)
+        if (fc->roots[i].fd == rootfd) r = &fc->roots[i];
+    if (!r) {
+        char *real = fd_real_path(rootfd);
+        if (!real) return NULL;
+        struct root *n = realloc(fc->roots, (fc->nroots + 1) * sizeof(*n));
+        if (!n) abort();
+        fc->roots = n;
+        r = &fc->roots[fc->nroots++];
+        *r = (struct root){rootfd, real, strcmp(real, "/") == 0 ? 0 : strlen(real)};
     }
     char *abs = fd_real_path(fd);
     if (!abs) return NULL;
     char *rel = NULL;
-    size_t rl = fc->root_len;
-    if (strncmp(abs, fc->root, rl) == 0 && (abs[rl] == '/' || abs[rl] == '\0'))
+    size_t rl = r->len;
+    if (strncmp(abs, r->real, rl) == 0 && (abs[rl] == '/' || abs[rl] == '\0'))
         rel = strdup(abs + rl + (abs[rl] == '/'));
     free(abs);
     return rel;
@@ -120,6 +133,7 @@ static struct ts_file *open_file(struct ts_fcache *fc, int rootfd, const char *r
     if (!f) abort();
     memcpy(f->path, rel, len + 1);
     f->hash = hash;
+    f->rootfd = rootfd;
     f->fd = ts_file_open_beneath(rootfd, rel);
     if (f->fd < 0) {
         f->err = errno;
@@ -147,14 +161,15 @@ static bool same_file(const struct ts_file *a, const struct ts_file *b)
 struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel, uint64_t now_ms)
 {
     size_t len = strlen(rel);
-    uint32_t hash = hash_path(rel);
+    uint32_t hash = hash_path(rootfd, rel);
     if (fc->max == 0) {
         struct ts_file *f = open_file(fc, rootfd, rel, len, hash);
         f->refs = 1;
         return f;
     }
     struct ts_file *f = fc->buckets[hash & (fc->nbuckets - 1)];
-    while (f && (f->hash != hash || strcmp(f->path, rel) != 0)) f = f->next_in_bucket;
+    while (f && (f->hash != hash || f->rootfd != rootfd || strcmp(f->path, rel) != 0))
+        f = f->next_in_bucket;
     struct ts_file *fresh = NULL;
     if (f && now_ms - f->checked_ms >= fc->valid_ms) {
         /* stale: reopen, and keep the old entry if nothing changed (its fd stays warm) */
@@ -207,6 +222,7 @@ void ts_fcache_free(struct ts_fcache *fc)
     if (!fc) return;
     while (fc->lru_head) evict(fc, fc->lru_head); /* workers have ended: no references left */
     free(fc->buckets);
-    free(fc->root);
+    for (unsigned i = 0; i < fc->nroots; i++) free(fc->roots[i].real);
+    free(fc->roots);
     free(fc);
 }

@@ -26,6 +26,7 @@ struct ts_file {
     bool cached; /* still in the table (else freed when the last reference goes) */
     uint64_t checked_ms;
     uint32_t hash;
+    int rootfd; /* with path, the key: each site's root is its own descriptor */
     struct ts_file *next_in_bucket, *lru_prev, *lru_next;
     char path[];
 };
@@ -34,7 +35,8 @@ struct ts_file {
 struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms);
 void ts_fcache_free(struct ts_fcache *fc);
 
-/* Opens rel under rootfd (RESOLVE_BENEATH, as ts_file_open_beneath) through the cache.
+/* Opens rel under rootfd (RESOLVE_BENEATH, as ts_file_open_beneath) through the cache, keyed
+ * by both (two sites' roots never share an entry).
  * Returns a referenced file: fd >= 0, st and real filled, or fd == -1 and err set. Failures
  * that answer for the file (ts_file_err_definitive: ENOENT, EACCES, ENXIO...) are cached too;
  * a shortage (EMFILE, ENOMEM...) is returned uncached and a stale entry is kept unchecked, so

@@ -298,7 +298,7 @@ struct variant {
 
 static struct ts_file *cache_open(struct ts_req *req, const char *rel)
 {
-    return ts_fcache_open(req->ctx.w->fcache, req->ctx.w->srv->rootfd, rel, req->ctx.w->now_ms);
+    return ts_fcache_open(req->ctx.w->fcache, ts_req_rootfd(req), rel, req->ctx.w->now_ms);
 }
 
 static void cache_release(struct ts_req *req, struct ts_file *f)
@@ -312,7 +312,7 @@ static void pick_variant(struct ts_req *req, char *rel, size_t rl, size_t cap,
                          ts_file_access_fn *access, struct variant *v, bool *vary)
 {
     struct ts_str ae = req->rq.hdr[TS_HDR_ACCEPT_ENCODING];
-    if (!req->ctx.w->srv->cfg->precompressed || !ae.p || rl + 4 > cap) return;
+    if (!ts_req_site(req)->precompressed || !ae.p || rl + 4 > cap) return;
     static const char *const codings[] = {"br", "gzip"};
     static const char *const suffix[] = {".br", ".gz"};
     double best_q = 0;
@@ -344,7 +344,8 @@ static void pick_variant(struct ts_req *req, char *rel, size_t rl, size_t cap,
 static void common_headers(struct ts_req *req, const struct ts_location *loc, const char *type,
                            const struct variant *v, bool vary)
 {
-    const char *cc = loc && loc->cache_control ? loc->cache_control : req->ctx.w->srv->cfg->cache_control;
+    const char *cc =
+        loc && loc->cache_control ? loc->cache_control : ts_req_site(req)->cache_control;
     if (type) ts_response_header(req, "Content-Type", type, strlen(type));
     if (v->encoding) ts_response_header(req, "Content-Encoding", v->encoding, strlen(v->encoding));
     ts_response_header(req, "Last-Modified", v->f->last_modified, v->f->last_modified_len);

@@ -18,12 +18,12 @@
 /* The location rule covering a resolved path (longest prefix wins), matched at segment
  * boundaries: "/status" covers "/status" and "/status/..." but not "/status.html". A rule for
  * "/dir/" also covers "/dir", so the redirect to the slash is protected like what it leads to. */
-static const struct ts_location *match_location(const struct ts_config *cfg, const char *rel)
+static const struct ts_location *match_location(const struct ts_site *site, const char *rel)
 {
     const struct ts_location *best = NULL;
     size_t rl = strlen(rel);
-    for (size_t i = 0; i < cfg->nlocations; i++) {
-        const struct ts_location *loc = &cfg->locations[i];
+    for (size_t i = 0; i < site->nlocations; i++) {
+        const struct ts_location *loc = &site->locations[i];
         const char *lp = loc->path + 1; /* rel has no leading '/' */
         size_t ll = loc->path_len - 1;
         bool m = (rl >= ll && memcmp(rel, lp, ll) == 0 &&
@@ -52,10 +52,33 @@ static bool needs_cert(const struct ts_req *req, const struct ts_location *loc)
 
 int ts_handler_access(const struct ts_req *req, const char *rel)
 {
-    const struct ts_config *cfg = req->ctx.w->srv->cfg;
-    if (cfg->dotfiles == TS_DOTFILES_DENY && is_hidden(rel)) return 404;
-    if (needs_cert(req, match_location(cfg, rel))) return 403;
+    const struct ts_site *site = ts_req_site(req);
+    if (site->dotfiles == TS_DOTFILES_DENY && is_hidden(rel)) return 404;
+    if (needs_cert(req, match_location(site, rel))) return 403;
     return 0;
+}
+
+/* Whether the request names another site than the one its connection's handshake selected
+ * (Host, or :authority in HTTP/2, without its port). Every request is served from the
+ * connection's site whatever it names; answering 421 instead of serving the wrong site's
+ * pages tells the client to open a connection of its own for that name, which then gets
+ * that site's handshake (its certificate, and the client certificate it may require).
+ * A name no site claims counts as the default site's, as it would in SNI: served on the
+ * default site's connections, 421 on a named site's. */
+static bool misdirected(const struct ts_req *req, const struct ts_config *cfg)
+{
+    struct ts_str host = req->rq.hdr[TS_HDR_HOST];
+    if (cfg->nsites < 2 || !host.p || host.len == 0) return false;
+    size_t hl = host.len;
+    if (host.p[0] == '[') {
+        hl = 0; /* an IPv6 literal names no site */
+    } else {
+        const char *colon = memchr(host.p, ':', hl);
+        if (colon) hl = (size_t)(colon - host.p);
+    }
+    int idx = hl ? ts_config_find_site(cfg, host.p, hl) : -1;
+    if (idx < 0) idx = 0;
+    return idx != req->ctx.site_idx;
 }
 
 /* http_redirect: every request, whatever its method, is sent to the same host and target
@@ -102,9 +125,15 @@ static void redirect_to_https(struct ts_req *req, const struct ts_config *cfg)
 void ts_handler_handle(struct ts_req *req)
 {
     const struct ts_config *cfg = req->ctx.w->srv->cfg;
+    const struct ts_site *site = ts_req_site(req);
     const struct ts_request *rq = &req->rq;
     if (req->ctx.plain) {
         redirect_to_https(req, cfg);
+        return;
+    }
+    if (misdirected(req, cfg)) {
+        ts_response_error(req, 421, "This connection does not serve the host the request names: "
+                                    "open a new connection to it.");
         return;
     }
     /* a body is never read, so the connection cannot carry another request */
@@ -131,13 +160,13 @@ void ts_handler_handle(struct ts_req *req)
         ts_response_error(req, st, st == 400 ? "The request target is not a valid path." : NULL);
         return;
     }
-    const struct ts_location *loc = match_location(cfg, rel);
+    const struct ts_location *loc = match_location(site, rel);
     if (needs_cert(req, loc)) {
         ts_clientauth_forbidden(req);
         return;
     }
     if (ts_status_handle(req, rel)) return; /* its paths are configured: never hidden */
-    if (cfg->dotfiles == TS_DOTFILES_DENY && is_hidden(rel)) {
+    if (site->dotfiles == TS_DOTFILES_DENY && is_hidden(rel)) {
         ts_file_refuse(req, 404);
         return;
     }

@@ -341,8 +341,14 @@ void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
         PUT_ESC(e->referer, e->referer_len, FIELD_MAX, esc);
         RAW("\",\"user_agent\":\"");
         PUT_ESC(e->user_agent, e->user_agent_len, FIELD_MAX, esc);
-        PUT_FMT("\",\"duration_us\":%llu%s}\n", (unsigned long long)e->duration_us,
+        PUT_FMT("\",\"duration_us\":%llu%s", (unsigned long long)e->duration_us,
                 e->truncated ? ",\"truncated\":true" : "");
+        if (e->site) {
+            RAW(",\"site\":\"");
+            PUT_ESC(e->site, strlen(e->site), FIELD_MAX, esc);
+            RAW("\"");
+        }
+        RAW("}\n");
     } else {
         /* combined, with the user field carrying the client certificate subject, prefixed
          * "unverified:" when its issuer is unknown (a verified subject starts with an attribute

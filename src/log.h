@@ -47,6 +47,7 @@ void ts_log_ssl(enum ts_log_level level, const char *fmt, ...)
 /* One request as the access log sees it. Strings need not be NUL-terminated. */
 struct ts_access_entry {
     const char *remote;
+    const char *site; /* the site's first server name or "default" (JSON only), or NULL */
     const char *user;            /* verified client certificate subject, or NULL */
     const char *user_unverified; /* subject of an accepted certificate from an unknown issuer
                                     (tls.client_auth optional_no_ca), or NULL */

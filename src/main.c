@@ -234,6 +234,20 @@ int main(int argc, char **argv)
                 strerror(errno));
         goto out;
     }
+    if (cfg.nsites > 1) {
+        srv.site_rootfds = calloc(cfg.nsites, sizeof(int));
+        if (!srv.site_rootfds) goto out;
+        srv.site_rootfds[0] = srv.rootfd;
+        for (size_t i = 1; i < cfg.nsites; i++) srv.site_rootfds[i] = -1;
+        for (size_t i = 1; i < cfg.nsites; i++) {
+            srv.site_rootfds[i] = open(cfg.sites[i].root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (srv.site_rootfds[i] < 0) {
+                fprintf(stderr, "tessera: configuration error: %s.root: %s: %s\n",
+                        cfg.sites[i].label, cfg.sites[i].root, strerror(errno));
+                goto out;
+            }
+        }
+    }
 
     /* SIGPIPE would kill the process on a write to a vanished peer; the terminating signals
      * are blocked in every thread and taken by the main thread with sigwait, and so are the
@@ -329,6 +343,9 @@ int main(int argc, char **argv)
     free(srv.workers);
 out:
     if (srv.rootfd >= 0) close(srv.rootfd);
+    for (size_t i = 1; srv.site_rootfds && i < cfg.nsites; i++)
+        if (srv.site_rootfds[i] >= 0) close(srv.site_rootfds[i]);
+    free(srv.site_rootfds);
     ts_tls_ctx_free(srv.ssl_ctx);
     ts_log_close();
     ts_config_free(&cfg);

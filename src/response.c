@@ -28,6 +28,7 @@ const char *ts_response_reason(int status)
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
+    case 421: return "Misdirected Request";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -113,6 +114,18 @@ static uint16_t arena_add(struct ts_response *r, const char *s, size_t len)
     return off;
 }
 
+const struct ts_site *ts_req_site(const struct ts_req *req)
+{
+    return req->ctx.site ? req->ctx.site : &req->ctx.w->srv->cfg->sites[0];
+}
+
+int ts_req_rootfd(const struct ts_req *req)
+{
+    const struct ts_server *srv = req->ctx.w->srv;
+    return srv->site_rootfds && req->ctx.site_idx > 0 ? srv->site_rootfds[req->ctx.site_idx]
+                                                      : srv->rootfd;
+}
+
 void ts_response_start(struct ts_req *req, int status)
 {
     struct ts_response *r = &req->resp;
@@ -120,7 +133,7 @@ void ts_response_start(struct ts_req *req, int status)
     r->nhdrs = 0;
     r->arena_len = 0;
     r->content_length = TS_NO_LENGTH;
-    const char *hsts = req->ctx.w->srv->cfg->hsts;
+    const char *hsts = ts_req_site(req)->hsts;
     if (hsts && !req->ctx.plain) /* never over plain HTTP (RFC 6797 section 7.2) */
         ts_response_header(req, "Strict-Transport-Security", hsts, strlen(hsts));
 }
@@ -278,15 +291,15 @@ void ts_response_owned(struct ts_req *req, int status, const char *type, struct 
 
 const char *ts_response_error_page(const struct ts_req *req, int status)
 {
-    const struct ts_config *cfg = req->ctx.w->srv->cfg;
-    for (size_t i = 0; i < cfg->nerror_pages; i++)
-        if (cfg->error_pages[i].status == status) return cfg->error_pages[i].path;
+    const struct ts_site *site = ts_req_site(req);
+    for (size_t i = 0; i < site->nerror_pages; i++)
+        if (site->error_pages[i].status == status) return site->error_pages[i].path;
     return NULL;
 }
 
 char *ts_response_read_page(const struct ts_req *req, const char *rel)
 {
-    int fd = ts_file_open_beneath(req->ctx.w->srv->rootfd, rel);
+    int fd = ts_file_open_beneath(ts_req_rootfd(req), rel);
     if (fd < 0) return NULL;
     struct stat st;
     char *text = NULL;

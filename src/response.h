@@ -50,6 +50,8 @@ struct ts_req_ctx {
     int peer_family;    /* AF_INET (4 bytes in peer_addr) or AF_INET6 (16) */
     const unsigned char *peer_addr;
     const struct ts_cert_info *cert;
+    const struct ts_site *site; /* the site the connection's handshake selected */
+    int site_idx;               /* its index in cfg->sites (0: the default site) */
     bool plain; /* arrived on an http_redirect listener: answer with a redirect to https */
     uint64_t start_us; /* CLOCK_MONOTONIC (µs) when the request was taken, for duration_us */
 };
@@ -64,6 +66,15 @@ struct ts_req {
 
 #define TS_SERVER_NAME "tessera"
 #define TS_VERSION "0.1.0"
+
+struct ts_site;
+
+/* The site a request is served from: the one its connection's handshake selected (the
+ * default site when the context names none). */
+const struct ts_site *ts_req_site(const struct ts_req *req);
+
+/* The O_PATH descriptor of that site's root. */
+int ts_req_rootfd(const struct ts_req *req);
 
 /* Reason phrase for a status code ("Unknown" if none). */
 const char *ts_response_reason(int status);

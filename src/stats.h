@@ -18,6 +18,7 @@ enum ts_hs_fail {
     TS_HS_FAIL_OVERSIZED_CLIENT_HELLO,
     TS_HS_FAIL_OVERSIZED_CLIENT_CHAIN,
     TS_HS_FAIL_NO_APPLICATION_PROTOCOL, /* ALPN offered, none of it ours */
+    TS_HS_FAIL_UNRECOGNIZED_NAME,       /* tls.strict_sni: SNI named no site */
     TS_HS_FAIL_OTHER,
     TS_HS_FAIL_N
 };
@@ -77,6 +78,13 @@ struct ts_stats {
     _Atomic uint64_t h2_streams_open; /* gauge */
     _Atomic uint64_t h2_goaway_sent, h2_goaway_received, h2_rst_sent, h2_rst_received;
     _Atomic uint64_t h2_flood[TS_H2_FLOOD_N];
+};
+
+/* Per site (in cfg->sites order), per worker, written like struct ts_stats: requests, their
+ * response body bytes, completed and failed handshakes, client-certificate outcomes. */
+struct ts_site_stats {
+    _Atomic uint64_t requests, bytes, handshakes, hs_failed;
+    _Atomic uint64_t cert_verified, cert_absent, cert_rejected, cert_untrusted_accepted;
 };
 
 extern const char *const ts_stats_hs_fail_names[TS_HS_FAIL_N];

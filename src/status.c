@@ -259,6 +259,47 @@ static void add_reasons(cJSON *root, const char *path, const _Atomic uint64_t *v
 static const char *const client_auth_names[] = {"none", "optional", "optional_no_ca",
                                                 "required"};
 
+/* One site's counters summed over the workers. */
+static void site_sum(const struct ts_server *srv, size_t site, struct ts_site_stats *out)
+{
+    enum { N = sizeof(struct ts_site_stats) / sizeof(uint64_t) };
+    memset(out, 0, sizeof(*out));
+    _Atomic uint64_t *sum = (_Atomic uint64_t *)out;
+    for (int w = 0; w < srv->nworkers; w++) {
+        _Atomic uint64_t *c = (_Atomic uint64_t *)&srv->workers[w].site_stats[site];
+        for (int i = 0; i < N; i++) ts_stat_add(&sum[i], ts_stat_get(&c[i]));
+    }
+}
+
+/* The per-site counters with their JSON names and metric families, in one place. */
+struct site_metric {
+    const char *json, *family, *label, *help;
+    size_t offset;
+};
+#define SS(field) offsetof(struct ts_site_stats, field)
+static const struct site_metric site_metrics[] = {
+    {"requests", "tessera_site_requests_total", NULL, "Requests per site.", SS(requests)},
+    {"bytes", "tessera_site_bytes_total", NULL, "Response body bytes per site.", SS(bytes)},
+    {"handshakes", "tessera_site_handshakes_total", "result=\"ok\"",
+     "TLS handshakes per site (the site SNI chose) by result.", SS(handshakes)},
+    {"handshakes_failed", "tessera_site_handshakes_total", "result=\"failed\"", NULL,
+     SS(hs_failed)},
+    {"client_certs/verified", "tessera_site_client_certs_total", "outcome=\"verified\"",
+     "Client-certificate outcomes per site.", SS(cert_verified)},
+    {"client_certs/absent", "tessera_site_client_certs_total", "outcome=\"absent\"", NULL,
+     SS(cert_absent)},
+    {"client_certs/rejected", "tessera_site_client_certs_total", "outcome=\"rejected\"", NULL,
+     SS(cert_rejected)},
+    {"client_certs/untrusted_accepted", "tessera_site_client_certs_total",
+     "outcome=\"untrusted_accepted\"", NULL, SS(cert_untrusted_accepted)},
+};
+#define NSITE_METRICS (sizeof(site_metrics) / sizeof(site_metrics[0]))
+
+static uint64_t site_value(const struct ts_site_stats *s, size_t offset)
+{
+    return ts_stat_get((const _Atomic uint64_t *)((const char *)s + offset));
+}
+
 static char *status_json(struct ts_server *srv, bool pretty)
 {
     struct snapshot snap;
@@ -292,6 +333,22 @@ static char *status_json(struct ts_server *srv, bool pretty)
     ts_tls_ticket_info(srv->ssl_ctx, &ti);
     cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "tls"), "ticket_keys"),
                             "source", ti.source);
+    /* only with named sites: a lone default site would repeat the totals */
+    cJSON *sites = cfg->nsites > 1 ? cJSON_AddArrayToObject(root, "sites") : NULL;
+    for (size_t i = 0; sites && i < cfg->nsites; i++) {
+        const struct ts_site *site = &cfg->sites[i];
+        struct ts_site_stats ss;
+        site_sum(srv, i, &ss);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", site->name);
+        cJSON *names = cJSON_AddArrayToObject(o, "server_names");
+        for (size_t j = 0; j < site->nnames; j++)
+            cJSON_AddItemToArray(names, cJSON_CreateString(site->names[j]));
+        cJSON_AddStringToObject(o, "client_auth", client_auth_names[site->client_auth]);
+        for (size_t m = 0; m < NSITE_METRICS; m++)
+            json_set(o, site_metrics[m].json, (double)site_value(&ss, site_metrics[m].offset));
+        cJSON_AddItemToArray(sites, o);
+    }
     cJSON *workers = cJSON_AddArrayToObject(root, "workers");
     for (int i = 0; i < srv->nworkers; i++) {
         struct ts_worker *w = &srv->workers[i];
@@ -360,6 +417,19 @@ static void status_metrics(struct ts_server *srv, struct ts_sbuf *b)
     prom_reasons(b, "tessera_client_cert_reasons_total",
                  "Client certificates that did not verify, by reason.", snap.s.cert_reason + 1,
                  ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);
+    const struct ts_config *cfg = srv->cfg;
+    for (size_t m = 0; cfg->nsites > 1 && m < NSITE_METRICS; m++) {
+        const struct site_metric *sm = &site_metrics[m];
+        if (sm->help) prom_family(b, sm->family, sm->help, COUNTER);
+        for (size_t i = 0; i < cfg->nsites; i++) {
+            struct ts_site_stats ss;
+            site_sum(srv, i, &ss);
+            /* names hold letters, digits, '-', '_', '.' and '*': nothing to escape */
+            snprintf(label, sizeof(label), "site=\"%s\"%s%s", cfg->sites[i].name,
+                     sm->label ? "," : "", sm->label ? sm->label : "");
+            prom_sample(b, sm->family, label, site_value(&ss, sm->offset));
+        }
+    }
     static const char *const fams[][2] = {
         {"tessera_worker_connections", "Open connections per worker."},
         {"tessera_worker_requests_total", "Requests per worker."},

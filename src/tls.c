@@ -11,6 +11,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -203,7 +204,10 @@ static int load_ticket_keys(struct ticket_keys *tk, const struct ts_config *cfg,
 static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
                          EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
 {
-    struct ticket_keys *tk = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_keys_index);
+    /* called on the session context's behalf (the default site's, where the keys are) */
+    const struct ts_tls_conn *tc = SSL_get_app_data(ssl);
+    struct ticket_keys *tk =
+        SSL_CTX_get_ex_data(tc ? tc->session_ctx : SSL_get_SSL_CTX(ssl), ctx_keys_index);
     struct ticket_key k;
     int rc = 1;
     int64_t now = now_ms();
@@ -342,26 +346,31 @@ static int digest_file(EVP_MD_CTX *md, const char *file)
     return ok;
 }
 
-/* The session ID context binds sessions (cached, or in tickets) to the client-auth policy that
- * verified them: mode, trusted CAs, CRLs and depth. OpenSSL refuses to resume a session made
- * under another context, so a policy change can never let an old session through. */
-static int set_session_context(SSL_CTX *ctx, const struct ts_config *cfg)
+/* The session ID context binds sessions (cached, or in tickets) to the site and the
+ * client-auth policy that verified them: the site's place and names, its certificates, the
+ * mode, trusted CAs, CRLs and depth. OpenSSL refuses to resume a session made under another
+ * context (TLS 1.2 session IDs and tickets in ssl_get_prev_session, TLS 1.3 PSKs when the
+ * pre_shared_key extension is parsed), so neither a policy change nor a session from another
+ * site can let a client in without the handshake that site would have asked for. */
+static int session_context(const struct ts_site *site, size_t idx, unsigned char *md,
+                           unsigned *mdlen)
 {
-    char policy[64];
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    snprintf(policy, sizeof(policy), "tessera/1 client_auth=%d depth=%d", (int)cfg->tls.client_auth,
-             cfg->tls.verify_depth);
+    char policy[96];
+    snprintf(policy, sizeof(policy), "tessera/2 site=%zu client_auth=%d depth=%d", idx,
+             (int)site->client_auth, site->verify_depth);
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) &&
-             EVP_DigestUpdate(m, policy, strlen(policy)) &&
-             digest_file(m, cfg->tls.client_auth ? cfg->tls.client_ca : NULL) &&
-             digest_file(m, cfg->tls.client_auth ? cfg->tls.client_crl : NULL) &&
-             EVP_DigestFinal_ex(m, md, &mdlen);
+             EVP_DigestUpdate(m, policy, strlen(policy) + 1);
+    for (size_t i = 0; ok && i < site->nnames; i++)
+        ok = EVP_DigestUpdate(m, site->names[i], strlen(site->names[i]) + 1);
+    for (size_t i = 0; ok && i < site->ncerts; i++)
+        ok = digest_file(m, site->certs[i].certificate);
+    ok = ok && digest_file(m, site->client_auth ? site->client_ca : NULL) &&
+         digest_file(m, site->client_auth ? site->client_crl : NULL) &&
+         EVP_DigestFinal_ex(m, md, mdlen);
     EVP_MD_CTX_free(m);
-    if (!ok) return -1;
-    if (mdlen > SSL_MAX_SID_CTX_LENGTH) mdlen = SSL_MAX_SID_CTX_LENGTH;
-    return SSL_CTX_set_session_id_context(ctx, md, mdlen) == 1 ? 0 : -1;
+    if (*mdlen > SSL_MAX_SID_CTX_LENGTH) *mdlen = SSL_MAX_SID_CTX_LENGTH;
+    return ok ? 0 : -1;
 }
 
 /* ---- client certificates ---- */
@@ -494,7 +503,7 @@ static void mark_session(SSL *ssl, X509_STORE_CTX *x, bool verified)
     struct ts_tls_conn *t = SSL_get_app_data(ssl);
     if (!s) return;
     time_t now = time(NULL);
-    int64_t deadline = (int64_t)now + SSL_CTX_get_timeout(SSL_get_SSL_CTX(ssl));
+    int64_t deadline = (int64_t)now + SSL_CTX_get_timeout(SSL_get_SSL_CTX(ssl)); /* same in all */
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(x);
     for (int i = 0; verified && i < sk_X509_num(chain); i++) {
         time_t na = asn1_time_t(X509_get0_notAfter(sk_X509_value(chain, i)), (time_t)deadline);
@@ -649,7 +658,9 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
     }
     /* the DER of the leaf is kept next to its parsed form, which copies most of it again */
     uint64_t cost = 2 * (uint64_t)len + SESSION_OVERHEAD;
-    if (!charge(cost) && !(flush_expired(SSL_get_SSL_CTX(ssl)) && charge(cost))) {
+    /* the session context, not SSL_get_SSL_CTX: that is the site's once SNI has chosen one */
+    SSL_CTX *cache = ((struct ts_tls_conn *)SSL_get_app_data(ssl))->session_ctx;
+    if (!charge(cost) && !(flush_expired(cache) && charge(cost))) {
         atomic_fetch_add_explicit(&cache_refused_full, 1, memory_order_relaxed);
         return 0;
     }
@@ -667,7 +678,7 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
         SSL_SESSION_free(keep);
         return 0;
     }
-    SSL_CTX_add_session(SSL_get_SSL_CTX(ssl), keep); /* the cache takes its own reference */
+    SSL_CTX_add_session(cache, keep); /* the cache takes its own reference */
     SSL_SESSION_free(keep);
     return 0; /* no reference to sess kept */
 }
@@ -680,18 +691,32 @@ void ts_tls_cache_usage(struct ts_tls_cache_usage *u)
     u->refused_full = atomic_load_explicit(&cache_refused_full, memory_order_relaxed);
 }
 
-static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, char *err, size_t errlen)
+/* A site's key in messages: "tls.KEY" for the default site, "sites[N] (name).KEY" else. */
+static const char *site_key(const struct ts_site *site, const char *key, char *buf, size_t len)
 {
-    const char *ca = cfg->tls.client_ca, *crl = cfg->tls.client_crl;
+    if (site->borrowed)
+        snprintf(buf, len, "tls.%s", key);
+    else
+        snprintf(buf, len, "%s.%s", site->label, key);
+    return buf;
+}
+
+static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, const struct ts_site *site,
+                             char *err, size_t errlen)
+{
+    const char *ca = site->client_ca, *crl = site->client_crl;
+    char k[192];
     if (ca) {
         if (SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1) {
-            fail_ssl(err, errlen, "tls.client_ca", ca, "cannot load CA certificates");
+            fail_ssl(err, errlen, site_key(site, "client_ca", k, sizeof(k)), ca,
+                     "cannot load CA certificates");
             return -1;
         }
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
         if (!names || sk_X509_NAME_num(names) == 0) {
             sk_X509_NAME_pop_free(names, X509_NAME_free);
-            fail_ssl(err, errlen, "tls.client_ca", ca, "no CA certificate found");
+            fail_ssl(err, errlen, site_key(site, "client_ca", k, sizeof(k)), ca,
+                     "no CA certificate found");
             return -1;
         }
         SSL_CTX_set_client_CA_list(ctx, names); /* sent as the acceptable issuers */
@@ -700,20 +725,17 @@ static int setup_client_auth(SSL_CTX *ctx, const struct ts_config *cfg, char *er
         X509_STORE *store = SSL_CTX_get_cert_store(ctx);
         X509_LOOKUP *lookup = X509_STORE_add_lookup(store, X509_LOOKUP_file());
         if (!lookup || X509_load_crl_file(lookup, crl, X509_FILETYPE_PEM) <= 0) {
-            fail_ssl(err, errlen, "tls.client_crl", crl, "cannot load a CRL");
+            fail_ssl(err, errlen, site_key(site, "client_crl", k, sizeof(k)), crl,
+                     "cannot load a CRL");
             return -1;
         }
         X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK);
     }
-    SSL_CTX_set_verify_depth(ctx, cfg->tls.verify_depth);
+    SSL_CTX_set_verify_depth(ctx, site->verify_depth);
     /* the client's Certificate message: OpenSSL's default is 100 KB */
     SSL_CTX_set_max_cert_list(ctx, (size_t)cfg->tls.max_client_chain_bytes);
     SSL_CTX_set_cert_verify_callback(ctx, verify_chain, NULL);
-    if (SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL) != 1) {
-        fail_ssl(err, errlen, "tls.client_auth", NULL, "cannot set the ticket callback");
-        return -1;
-    }
-    if (cfg->tls.client_auth == TS_CLIENT_AUTH_REQUIRED)
+    if (site->client_auth == TS_CLIENT_AUTH_REQUIRED)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_required);
     else
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_optional);
@@ -1080,27 +1102,121 @@ enum ts_proto ts_tls_alpn(const struct ts_tls_conn *t)
     return len == 2 && memcmp(p, "h2", 2) == 0 ? TS_PROTO_H2 : TS_PROTO_HTTP11;
 }
 
-SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
-{
-    struct ticket_keys *tk = NULL;
-    SSL_CTX *ctx = make_sock_method() == 0 ? SSL_CTX_new(TLS_server_method()) : NULL;
-    if (!ctx) {
-        fail_ssl(err, errlen, "tls", NULL, "cannot create the TLS context");
-        return NULL;
-    }
-    if (ctx_keys_index < 0)
-        ctx_keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    if (sess_cost_index < 0)
-        sess_cost_index =
-            SSL_SESSION_get_ex_new_index(0, NULL, NULL, sess_cost_dup, sess_cost_free);
+/* ---- sites ----
+ * Each site has an SSL_CTX with its certificates and client-certificate store. The default
+ * site's is the one every SSL is made from and stays its session context: after
+ * SSL_set_SSL_CTX OpenSSL still uses the session context for the session cache (lookups and
+ * new_session_cb), the ticket key callback and the ticket generate/decrypt callbacks, so all
+ * sites share one cache and one set of ticket keys. What OpenSSL copies into the SSL at
+ * SSL_new (verify mode and depth, client CA list, session ID context, max_cert_list) is set
+ * again for the site; what it reads from the current SSL_CTX (certificates, verify store and
+ * callback, ALPN, info callback) is set on every site's context alike. */
+struct site_tls {
+    SSL_CTX *ctx; /* sites[0]: the session context itself */
+    unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
+    unsigned sid_len;
+    int verify_mode;
+    SSL_verify_cb verify_cb;
+};
 
+struct sites_tls {
+    const struct ts_config *cfg;
+    size_t n;
+    struct site_tls site[];
+};
+
+static int ctx_sites_index = -1;
+
+/* The first host_name of a server_name extension (RFC 6066 section 3), which the client
+ * wrote: every length is checked against what is left. Returns 1 with the name, 0 when the
+ * extension holds no host_name, -1 when it is malformed. */
+static int sni_host_name(const unsigned char *p, size_t len, const char **name, size_t *nlen)
+{
+    if (len < 2 || (size_t)(p[0] << 8 | p[1]) != len - 2) return -1;
+    p += 2;
+    len -= 2;
+    while (len > 0) {
+        if (len < 3) return -1;
+        size_t n = (size_t)(p[1] << 8 | p[2]);
+        if (n > len - 3) return -1;
+        if (p[0] == TLSEXT_NAMETYPE_host_name) {
+            if (n == 0 || n > 255 || memchr(p + 3, '\0', n)) return -1;
+            *name = (const char *)p + 3;
+            *nlen = n;
+            return 1;
+        }
+        p += 3 + n;
+        len -= 3 + n;
+    }
+    return 0;
+}
+
+/* Picks the site from SNI before OpenSSL looks at the session ID, the ticket or the PSKs:
+ * resumption is then judged against the chosen site's session ID context. A servername
+ * callback would run too late for that in TLS 1.3 (the PSK is already accepted). */
+static int client_hello_cb(SSL *ssl, int *al, void *arg)
+{
+    const struct sites_tls *st = arg;
+    struct ts_tls_conn *t = SSL_get_app_data(ssl);
+    const unsigned char *ext;
+    size_t extlen;
+    int idx = 0;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &extlen) == 1) {
+        const char *name = NULL;
+        size_t nlen = 0;
+        int r = sni_host_name(ext, extlen, &name, &nlen);
+        if (r < 0) {
+            *al = SSL_AD_DECODE_ERROR;
+            return SSL_CLIENT_HELLO_ERROR;
+        }
+        idx = r ? ts_config_find_site(st->cfg, name, nlen) : -1;
+        if (idx < 0 && r && st->cfg->tls.strict_sni) {
+            if (t) t->sni_refused = true;
+            *al = SSL_AD_UNRECOGNIZED_NAME;
+            return SSL_CLIENT_HELLO_ERROR;
+        }
+        if (idx < 0) idx = 0;
+    }
+    /* a second ClientHello (after HelloRetryRequest) must name the same site */
+    if (t && t->site_chosen && t->site != idx) {
+        *al = SSL_AD_ILLEGAL_PARAMETER;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    if (t) {
+        t->site = idx;
+        t->site_chosen = true;
+    }
+    if (idx == 0) return SSL_CLIENT_HELLO_SUCCESS; /* the SSL was made from its context */
+    const struct site_tls *s = &st->site[idx];
+    if (SSL_set_SSL_CTX(ssl, s->ctx) != s->ctx ||
+        SSL_set_session_id_context(ssl, s->sid, s->sid_len) != 1) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    const struct ts_site *site = &st->cfg->sites[idx];
+    SSL_set_verify(ssl, s->verify_mode, s->verify_cb);
+    SSL_set_verify_depth(ssl, site->verify_depth);
+    SSL_set_max_cert_list(ssl, (long)st->cfg->tls.max_client_chain_bytes);
+    STACK_OF(X509_NAME) *cas = SSL_CTX_get_client_CA_list(s->ctx);
+    STACK_OF(X509_NAME) *dup = cas ? SSL_dup_CA_list(cas) : NULL;
+    if (cas && !dup) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
+    SSL_set_client_CA_list(ssl, dup); /* NULL: the site's context has none either */
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* What every site's context has alike: protocols, ciphers, options, modes, callbacks. */
+static int ctx_common(SSL_CTX *ctx, const struct ts_config *cfg, char *err, size_t errlen)
+{
     SSL_CTX_set_min_proto_version(ctx, cfg->tls.min_version);
     SSL_CTX_set_max_proto_version(ctx, cfg->tls.max_version);
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1 ||
         SSL_CTX_set_ciphersuites(ctx, TLS13_SUITES) != 1 ||
         SSL_CTX_set1_groups_list(ctx, TLS_GROUPS) != 1) {
         fail_ssl(err, errlen, "tls", NULL, "cannot set ciphers or groups");
-        goto fail;
+        return -1;
     }
     /* No renegotiation (OpenSSL 3 already refuses client-initiated ones), no compression, our cipher order for TLS 1.2.
      * IGNORE_UNEXPECTED_EOF: a peer that closes without close_notify must not turn into a
@@ -1109,28 +1225,172 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* Partial writes return after each record, and a retried write may come from a moved
-     * buffer as long as it holds the same bytes. */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+     * buffer as long as it holds the same bytes. NO_AUTO_CHAIN: the chain is sent as the
+     * certificate file gives it; without it OpenSSL would build one from the verify store
+     * (the client CAs) for a file holding the leaf alone, on every full handshake. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_NO_AUTO_CHAIN);
     /* Read ahead: one read(2) takes whatever has arrived (a record header and its body, or
      * several records) instead of one call for the 5-byte header and another for the body.
      * Safe here because every step reads until WANT_READ before waiting on epoll. */
     SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_timeout(ctx, cfg->tls.session_timeout_s);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, (void *)alpn_list(cfg->http2));
+    SSL_CTX_set_info_callback(ctx, info_cb);
+    SSL_CTX_set_msg_callback(ctx, msg_cb);
+    return 0;
+}
 
-    if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls.certificate) != 1) {
-        fail_ssl(err, errlen, "tls.certificate", cfg->tls.certificate, "cannot load certificate");
-        goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls.key, SSL_FILETYPE_PEM) != 1) {
-        fail_ssl(err, errlen, "tls.key", cfg->tls.key, "cannot load private key");
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-        fail_ssl(err, errlen, "tls.key", cfg->tls.key, "does not match tls.certificate");
-        goto fail;
-    }
+/* The key type of the first certificate in a PEM file (EVP_PKEY_RSA, EVP_PKEY_EC...), or -1. */
+static int leaf_key_type(const char *file, X509 **leaf)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f) return -1;
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    EVP_PKEY *pk = x ? X509_get0_pubkey(x) : NULL;
+    int type = pk ? EVP_PKEY_get_base_id(pk) : -1;
+    if (type == EVP_PKEY_RSA_PSS) type = EVP_PKEY_RSA; /* one slot for both in OpenSSL 3 */
+    *leaf = x;
+    return type;
+}
 
-    if (cfg->tls.client_auth != TS_CLIENT_AUTH_NONE && setup_client_auth(ctx, cfg, err, errlen) < 0)
+/* Warns when a certificate covers none of the site's names (wildcards checked with a label
+ * put in place of the '*'): clients would refuse it. */
+static void check_names(const struct ts_site *site, X509 *leaf, const char *key)
+{
+    if (!site->nnames) return;
+    for (size_t i = 0; i < site->nnames; i++) {
+        char probe[300];
+        const char *n = site->names[i];
+        snprintf(probe, sizeof(probe), "%s%s", n[0] == '*' ? "x" : "", n[0] == '*' ? n + 1 : n);
+        if (X509_check_host(leaf, probe, 0, 0, NULL) == 1) return;
+    }
+    ts_log_warn("%s: the certificate covers none of the site's names (first: %s)", key,
+                site->names[0]);
+}
+
+/* Loads a site's certificates: each chain file (leaf first) with its key, at most one per key
+ * type (OpenSSL keeps one per type and picks by the client's signature algorithms). */
+static int load_certs(SSL_CTX *ctx, const struct ts_site *site, char *err, size_t errlen)
+{
+    int types[8];
+    for (size_t i = 0; i < site->ncerts && i < 8; i++) {
+        const char *cf = site->certs[i].certificate, *kf = site->certs[i].key;
+        char ck[192], kk[192], sub[64];
+        if (site->borrowed) {
+            snprintf(ck, sizeof(ck), "tls.certificate");
+            snprintf(kk, sizeof(kk), "tls.key");
+        } else {
+            snprintf(sub, sizeof(sub), "certificates[%zu].certificate", i);
+            snprintf(ck, sizeof(ck), "%s.%s", site->label, sub);
+            snprintf(sub, sizeof(sub), "certificates[%zu].key", i);
+            snprintf(kk, sizeof(kk), "%s.%s", site->label, sub);
+        }
+        X509 *leaf = NULL;
+        types[i] = leaf_key_type(cf, &leaf);
+        for (size_t j = 0; j < i && types[i] >= 0; j++)
+            if (types[j] == types[i]) {
+                X509_free(leaf);
+                snprintf(err, errlen, "%s: %s: a second certificate with a %s key (one per key "
+                                      "type: one ECDSA and one RSA)",
+                         ck, cf, OBJ_nid2sn(types[i]));
+                return -1;
+            }
+        if (leaf) check_names(site, leaf, ck);
+        X509_free(leaf);
+        ERR_clear_error();
+        if (SSL_CTX_use_certificate_chain_file(ctx, cf) != 1) {
+            fail_ssl(err, errlen, ck, cf, "cannot load certificate");
+            return -1;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, kf, SSL_FILETYPE_PEM) != 1) {
+            fail_ssl(err, errlen, kk, kf, "cannot load private key");
+            return -1;
+        }
+        /* the key selected its own slot: a key of another type than the certificate finds
+         * no certificate there */
+        if (SSL_CTX_check_private_key(ctx) != 1) {
+            char what[256];
+            snprintf(what, sizeof(what), "does not match %s", ck);
+            fail_ssl(err, errlen, kk, kf, what);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A site's certificates, client-certificate policy and session ID context, on ctx. */
+static int setup_site(SSL_CTX *ctx, struct site_tls *s, const struct ts_config *cfg, size_t idx,
+                      char *err, size_t errlen)
+{
+    const struct ts_site *site = &cfg->sites[idx];
+    s->ctx = ctx;
+    if (load_certs(ctx, site, err, errlen) < 0) return -1;
+    if (site->client_auth != TS_CLIENT_AUTH_NONE &&
+        setup_client_auth(ctx, cfg, site, err, errlen) < 0)
+        return -1;
+    s->verify_mode = SSL_CTX_get_verify_mode(ctx);
+    s->verify_cb = SSL_CTX_get_verify_callback(ctx);
+    if (session_context(site, idx, s->sid, &s->sid_len) < 0 ||
+        SSL_CTX_set_session_id_context(ctx, s->sid, s->sid_len) != 1) {
+        fail_ssl(err, errlen, "tls", NULL, "cannot set the session ID context");
+        return -1;
+    }
+    return 0;
+}
+
+static void free_sites(struct sites_tls *st)
+{
+    if (!st) return;
+    for (size_t i = 1; i < st->n; i++) SSL_CTX_free(st->site[i].ctx);
+    free(st);
+}
+
+SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
+{
+    struct ticket_keys *tk = NULL;
+    struct sites_tls *st = NULL;
+    SSL_CTX *ctx = make_sock_method() == 0 ? SSL_CTX_new(TLS_server_method()) : NULL;
+    if (!ctx) {
+        fail_ssl(err, errlen, "tls", NULL, "cannot create the TLS context");
+        return NULL;
+    }
+    if (ctx_keys_index < 0)
+        ctx_keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (ctx_sites_index < 0)
+        ctx_sites_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (sess_cost_index < 0)
+        sess_cost_index =
+            SSL_SESSION_get_ex_new_index(0, NULL, NULL, sess_cost_dup, sess_cost_free);
+
+    st = calloc(1, sizeof(*st) + cfg->nsites * sizeof(st->site[0]));
+    if (!st) goto fail;
+    st->cfg = cfg;
+    SSL_CTX_set_ex_data(ctx, ctx_sites_index, st);
+    if (ctx_common(ctx, cfg, err, errlen) < 0) goto fail;
+    bool any_client_auth = false;
+    for (size_t i = 0; i < cfg->nsites; i++) {
+        SSL_CTX *sctx = i == 0 ? ctx : SSL_CTX_new(TLS_server_method());
+        if (!sctx) {
+            fail_ssl(err, errlen, "sites", NULL, "cannot create a TLS context");
+            goto fail;
+        }
+        st->n = i + 1;
+        st->site[i].ctx = sctx;
+        if ((i > 0 && ctx_common(sctx, cfg, err, errlen) < 0) ||
+            setup_site(sctx, &st->site[i], cfg, i, err, errlen) < 0)
+            goto fail;
+        any_client_auth |= cfg->sites[i].client_auth != TS_CLIENT_AUTH_NONE;
+    }
+    if (cfg->nsites > 1 || cfg->tls.strict_sni)
+        SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
+    /* the session context's: they bound the lifetime of sessions holding a client certificate */
+    if (any_client_auth &&
+        SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL) != 1) {
+        fail_ssl(err, errlen, "tls.client_auth", NULL, "cannot set the ticket callback");
         goto fail;
+    }
 
     /* new_session_cb alone adds sessions, each charged against max_bytes */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE);
@@ -1138,11 +1398,6 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
     SSL_CTX_sess_set_cache_size(ctx, cfg->tls.session_cache_size);
     cache_max_bytes = (uint64_t)cfg->tls.session_cache_max_bytes;
     cache_max_session_bytes = (uint64_t)cfg->tls.session_cache_max_session_bytes;
-    SSL_CTX_set_timeout(ctx, cfg->tls.session_timeout_s);
-    if (set_session_context(ctx, cfg) < 0) {
-        fail_ssl(err, errlen, "tls", NULL, "cannot set the session ID context");
-        goto fail;
-    }
     if (cfg->tls.session_tickets) {
         tk = calloc(1, sizeof(*tk));
         if (!tk || pthread_rwlock_init(&tk->lock, NULL) != 0) {
@@ -1164,13 +1419,12 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
          * same cache. */
         SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     }
-    SSL_CTX_set_alpn_select_cb(ctx, alpn_select_cb, (void *)alpn_list(cfg->http2));
-    SSL_CTX_set_info_callback(ctx, info_cb);
-    SSL_CTX_set_msg_callback(ctx, msg_cb);
     return ctx;
 
 fail:
     free_ticket_keys(tk);
+    if (st) SSL_CTX_set_ex_data(ctx, ctx_sites_index, NULL);
+    free_sites(st);
     SSL_CTX_free(ctx);
     return NULL;
 }
@@ -1179,6 +1433,7 @@ void ts_tls_ctx_free(SSL_CTX *ctx)
 {
     if (!ctx) return;
     free_ticket_keys(SSL_CTX_get_ex_data(ctx, ctx_keys_index));
+    free_sites(SSL_CTX_get_ex_data(ctx, ctx_sites_index));
     SSL_CTX_free(ctx);
     BIO_meth_free(sock_method);
     sock_method = NULL;
@@ -1188,6 +1443,7 @@ int ts_tls_conn_init(struct ts_tls_conn *t, SSL_CTX *ctx, int fd)
 {
     memset(t, 0, sizeof(*t));
     t->fd = fd;
+    t->session_ctx = ctx;
     ERR_clear_error();
     t->ssl = SSL_new(ctx);
     BIO *bio = t->ssl ? BIO_new(sock_method) : NULL;
@@ -1316,6 +1572,7 @@ enum ts_resumption ts_tls_resumption(const struct ts_tls_conn *t)
 enum ts_hs_fail ts_tls_failure_reason(const struct ts_tls_conn *t)
 {
     if (t->hello.oversized) return TS_HS_FAIL_OVERSIZED_CLIENT_HELLO;
+    if (t->sni_refused) return TS_HS_FAIL_UNRECOGNIZED_NAME;
     if (t->chain_oversized) return TS_HS_FAIL_OVERSIZED_CLIENT_CHAIN;
     /* the peer closing is TS_IO_EOF, never an error: without a TLS error this was the socket */
     if (!t->err) return TS_HS_FAIL_OTHER;

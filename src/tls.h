@@ -72,6 +72,10 @@ struct ts_tls_conn {
     int cert_err; /* the most telling client-certificate error seen while verifying */
     X509 *err_cert;          /* the certificate cert_err is about (owned), NULL if none */
     bool chain_oversized;    /* the client sent more certificates than could ever verify */
+    SSL_CTX *session_ctx;    /* the context the SSL was made from: session cache, ticket keys */
+    int site;                /* index in cfg->sites chosen by SNI (0: the default site) */
+    bool site_chosen;        /* the client-hello callback ran */
+    bool sni_refused;        /* tls.strict_sni: the name was unknown, unrecognized_name sent */
     struct ts_hello_guard hello;
 };
 
@@ -160,6 +164,12 @@ enum ts_io ts_tls_flush(struct ts_tls_conn *t);
 /* True when a read would certainly find nothing: OpenSSL holds no bytes and the last read(2)
  * drained the socket, so with edge-triggered epoll the connection can wait without trying. */
 bool ts_tls_read_would_block(const struct ts_tls_conn *t);
+
+/* The site the handshake selected (index in cfg->sites; 0, the default, without SNI). */
+static inline int ts_tls_site(const struct ts_tls_conn *t)
+{
+    return t->site;
+}
 
 /* After a successful handshake: protocol (TLS1_2_VERSION / TLS1_3_VERSION) and resumption. */
 int ts_tls_version(const struct ts_tls_conn *t);

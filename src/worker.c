@@ -147,6 +147,8 @@ int ts_worker_init(struct ts_worker *w, struct ts_server *srv, int id)
     w->outbufs.block_size = ts_conn_outbuf_size();
     w->outbufs.max_free = POOL_MAX_FREE;
     w->fcache = ts_fcache_new((unsigned)cfg->file_cache.entries, (unsigned)cfg->file_cache.valid_ms);
+    w->site_stats = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(*w->site_stats));
+    if (!w->site_stats) abort();
     w->now_ms = monotonic_ms();
     ts_response_update_date(w);
     return 0;
@@ -320,6 +322,8 @@ void ts_worker_destroy(struct ts_worker *w)
     for (; head != tail; head++) close(w->ring.slots[head & (TS_HANDOFF_CAP - 1)].fd);
     ts_fcache_free(w->fcache);
     w->fcache = NULL;
+    free(w->site_stats);
+    w->site_stats = NULL;
     pool_destroy(&w->inbufs);
     pool_destroy(&w->outbufs);
     if (w->epfd >= 0) close(w->epfd);

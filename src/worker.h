@@ -107,6 +107,7 @@ struct ts_worker {
     uint64_t drain_deadline; /* now_ms when draining must end */
 
     struct ts_stats stats;
+    struct ts_site_stats *site_stats; /* one per site (cfg->nsites) */
 };
 
 /* Process-wide state built by the main thread before any other thread starts. */
@@ -115,7 +116,8 @@ struct ts_server {
     SSL_CTX *ssl_ctx;
     struct ts_worker *workers;
     int nworkers;
-    int rootfd; /* O_PATH descriptor of the document root */
+    int rootfd; /* O_PATH descriptor of the document root (the default site's) */
+    int *site_rootfds; /* per site, [0] == rootfd; NULL: every request uses rootfd */
     time_t started_at;
     _Atomic int open_conns;           /* for limits.max_connections; acceptor + workers */
     _Atomic uint64_t rejected;        /* closed at once by the acceptor (limits, queue full) */

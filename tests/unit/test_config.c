@@ -192,12 +192,66 @@ static void test_split_listen(void **state)
     assert_int_equal(ts_config_split_listen("host:", host, sizeof(host), port, sizeof(port)), -1);
 }
 
+/* Sites: the default site is sites[0]; lookups are exact, then one-label wildcards,
+ * case-insensitive and without a trailing dot. */
+static void test_sites(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+#define SITE(names) "{\"server_names\": " names ", \"root\": \"@DIR@\", \"certificates\": " \
+                    "[{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}]}"
+    assert_int_equal(load("{" BASE "}, \"server_names\": [\"Default.Test.\"], \"sites\": ["
+                          SITE("[\"a.test\", \"*.b.test\"]") ", " SITE("[\"x.b.test\"]") "]}",
+                          &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.nsites, 3);
+    assert_string_equal(cfg.sites[0].names[0], "default.test");
+    assert_string_equal(cfg.sites[0].name, "default.test");
+    assert_string_equal(cfg.sites[1].label, "sites[0] (a.test)");
+    assert_int_equal(ts_config_find_site(&cfg, "default.test", 12), 0);
+    assert_int_equal(ts_config_find_site(&cfg, "A.TEST.", 7), 1);
+    assert_int_equal(ts_config_find_site(&cfg, "y.b.test", 8), 1);
+    assert_int_equal(ts_config_find_site(&cfg, "x.b.test", 8), 2); /* exact beats wildcard */
+    assert_int_equal(ts_config_find_site(&cfg, "X.B.TEST", 8), 2);
+    assert_int_equal(ts_config_find_site(&cfg, "y.x.b.test", 10), -1); /* one label only */
+    assert_int_equal(ts_config_find_site(&cfg, "b.test", 6), -1);
+    assert_int_equal(ts_config_find_site(&cfg, ".b.test", 7), -1);
+    assert_int_equal(ts_config_find_site(&cfg, "a.test:443", 6), 1); /* the length counts */
+    assert_int_equal(ts_config_find_site(&cfg, "", 0), -1);
+    assert_int_equal(ts_config_find_site(&cfg, ".", 1), -1);
+    ts_config_free(&cfg);
+
+    static const char *const bad[] = {"*.*.x", "a*.x", "*", "*.", "x..y", ".x", "a b", "x/y",
+                                      "\\u00e9.x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char json[1024];
+        snprintf(json, sizeof(json), "{" BASE "}, \"sites\": [" SITE("[\"%s\"]") "]}", bad[i]);
+        assert_int_equal(load(json, &cfg, err, sizeof(err)), -1);
+        assert_non_null(strstr(err, ".server_names[0]: not a host name"));
+        ts_config_free(&cfg);
+    }
+    assert_int_equal(load("{" BASE "}, \"sites\": [" SITE("[\"a.test\"]") ", "
+                          SITE("[\"b.test\", \"A.test\"]") "]}",
+                          &cfg, err, sizeof(err)),
+                     -1);
+    assert_string_equal(err, "sites[1] (b.test).server_names: \"a.test\" is already a name of "
+                             "sites[0] (a.test)");
+    ts_config_free(&cfg);
+    assert_int_equal(load("{" BASE "}, \"sites\": [{\"server_names\": [\"a.test\"]}]}", &cfg, err,
+                          sizeof(err)),
+                     -1);
+    assert_string_equal(err, "sites[0] (a.test).root: missing");
+    ts_config_free(&cfg);
+#undef SITE
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),  cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors),    cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_split_listen),
+        cmocka_unit_test(test_split_listen), cmocka_unit_test(test_sites),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

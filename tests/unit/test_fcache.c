@@ -254,6 +254,38 @@ static void test_real_path(void **state)
     ts_fcache_free(fc);
 }
 
+/* Two sites' roots holding the same relative path: each root gets its own entry, and the
+ * real path is relative to the root the file was opened under. */
+static void test_two_roots(void **state)
+{
+    (void)state;
+    write_file("same.txt", "root one");
+    char sub[256];
+    snprintf(sub, sizeof(sub), "%s/two", dir);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    write_file("two/same.txt", "second root");
+    int fd2 = open(sub, O_PATH | O_DIRECTORY);
+    assert_true(fd2 >= 0);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_file *a = ts_fcache_open(fc, rootfd, "same.txt", 0);
+    struct ts_file *b = ts_fcache_open(fc, fd2, "same.txt", 0);
+    assert_ptr_not_equal(a, b);
+    assert_int_equal(a->st.st_size, 8);
+    assert_int_equal(b->st.st_size, 11);
+    assert_string_equal(a->real, "same.txt");
+    assert_string_equal(b->real, "same.txt");
+    struct ts_file *a2 = ts_fcache_open(fc, rootfd, "same.txt", 10);
+    struct ts_file *b2 = ts_fcache_open(fc, fd2, "same.txt", 10);
+    assert_ptr_equal(a, a2); /* hits, each in its own root */
+    assert_ptr_equal(b, b2);
+    ts_fcache_release(fc, a);
+    ts_fcache_release(fc, a2);
+    ts_fcache_release(fc, b);
+    ts_fcache_release(fc, b2);
+    ts_fcache_free(fc);
+    close(fd2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_eviction_keeps_referenced),
         cmocka_unit_test(test_disabled),
         cmocka_unit_test(test_real_path),
+        cmocka_unit_test(test_two_roots),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
