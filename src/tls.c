@@ -303,13 +303,14 @@ static void free_ticket_keys(struct ticket_keys *tk)
 
 void ts_tls_ticket_keys_tick(SSL_CTX *ctx)
 {
-    struct ticket_keys *tk = SSL_CTX_get_ex_data(ctx, ctx_keys_index);
+    struct ticket_keys *tk = ctx ? SSL_CTX_get_ex_data(ctx, ctx_keys_index) : NULL;
     if (tk) ticket_keys_maintain(tk, now_ms(), true);
 }
 
 void ts_tls_ticket_info(SSL_CTX *ctx, struct ts_tls_ticket_info *ti)
 {
-    struct ticket_keys *tk = SSL_CTX_get_ex_data(ctx, ctx_keys_index);
+    /* no context: a server without TLS (the fuzz targets' memory transport) */
+    struct ticket_keys *tk = ctx ? SSL_CTX_get_ex_data(ctx, ctx_keys_index) : NULL;
     memset(ti, 0, sizeof(*ti));
     ti->source = !tk ? "off" : tk->generated ? "generated" : "file";
     if (!tk) return;
