@@ -24,11 +24,13 @@ Environment:
                          7 res12    resumed TLS 1.2 handshakes, build/resume-load -t2 -c16
                          8 latency  p50/p99 latency at keep-alive 1 KiB, wrk --latency -t2 -c64
                          9 idlemem  resident memory per idle TLS connection (2,000 held)
+                        13 h2idlemem resident memory per idle HTTP/2 connection (1,000 held,
+                                    one request each, tests/tools/h2end.py)
                         10 h2ka1k   HTTP/2 1 KiB, h2load -c32 -m10
                         11 h2ka100k HTTP/2 100 KiB, h2load -c32 -m4
                         12 h2fair   HTTP/2 fairness: 1 KiB latency beside a 10 MiB download
                                     on the same connection (bench/h2fair.py)
-                       A server that does not select h2 in ALPN gets n/a in 10-12.
+                       A server that does not select h2 in ALPN gets n/a in 10-13.
   BENCH_SERVERS=L      servers to compare (default "tessera nginx h2o")
   BENCH_WARMUP=S       warm-up seconds per server before each scenario (default 2; 0: none)
   BENCH_IDLE_CONNS=N   connections held for idlemem (default 2000)
@@ -50,6 +52,7 @@ REPS=${BENCH_REPS:-3}
 WARMUP=${BENCH_WARMUP:-2}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
 RESUME_CONC=${BENCH_RESUME_CONC:-16}
+H2_IDLE_CONNS=1000
 UPDATE_DOCS=${BENCH_UPDATE_DOCS:-1}
 read -r -a SERVERS <<<"${BENCH_SERVERS:-tessera nginx h2o}"
 RESULTS=$ROOT/bench/results
@@ -73,11 +76,11 @@ done
 [ "${#SERVERS[@]}" -ge 1 ] || die "BENCH_SERVERS is empty"
 
 # ------------------------------------------------------------------ scenarios
-ALL_SCEN=(ka1k ka100k ka10m full newconn res13 res12 latency idlemem h2ka1k h2ka100k h2fair)
+ALL_SCEN=(ka1k ka100k ka10m full newconn res13 res12 latency idlemem h2ka1k h2ka100k h2fair h2idlemem)
 SCEN=()
 for w in ${BENCH_SCENARIOS:-${ALL_SCEN[*]}}; do
     for x in ${w//,/ }; do
-        case "$x" in [1-9] | 1[012]) x=${ALL_SCEN[$((x - 1))]} ;; esac
+        case "$x" in [1-9] | 1[0-3]) x=${ALL_SCEN[$((x - 1))]} ;; esac
         found=0
         for y in "${ALL_SCEN[@]}"; do [ "$x" = "$y" ] && found=1; done
         [ "$found" = 1 ] || die "unknown scenario '$x' (see --help)"
@@ -106,6 +109,7 @@ METRICS=(
     "h2ka100k_cpu|h2ka100k|11b. HTTP/2 100 KiB: server CPU per request|µs/req|lower|none|-"
     "h2fair50|h2fair|12a. HTTP/2 1 KiB p50 beside a 10 MiB download, same connection|ms|lower|none|-"
     "h2fair99|h2fair|12b. HTTP/2 1 KiB p99 beside a 10 MiB download, same connection|ms|lower|none|-"
+    "h2idlemem|h2idlemem|13. memory per idle HTTP/2 connection (${H2_IDLE_CONNS} held, one request each)|KiB/conn|lower|none|-"
 )
 
 # ------------------------------------------------------------------ processes
@@ -318,6 +322,7 @@ error-log: $RUN/h2o/error.log
 $user
 max-connections: 20000
 http1-request-timeout: 120
+http2-idle-timeout: 120
 ssl-session-resumption:
   mode: all
 listen:
@@ -697,7 +702,55 @@ measure_idlemem() {
     done
 }
 
+# Idle HTTP/2 memory: as idlemem, with h2 connections that each had one request answered.
+measure_h2idlemem() {
+    local rep s before after held failed hp log i per closed
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for s in $(order_for_rep "$rep"); do
+            log=$LOGS/h2idlemem-$s-$rep.txt
+            stop_server "$s"
+            if ! start_server "$s"; then
+                note "$s: did not start for h2idlemem rep $rep"
+                continue
+            fi
+            if ! has_h2 "$s"; then record h2idlemem "$s" "$rep" NA no_h2=1; continue; fi
+            fetch "$s" /1k.html >/dev/null
+            sleep 1
+            before=$(rss_kib "${SPID[$s]}")
+            timeout -k 5 300 /usr/bin/python3 "$ROOT/tests/tools/h2end.py" hold --port "${PORT[$s]}" \
+                --cafile "$CA" --path /1k.html --count "$H2_IDLE_CONNS" --seconds 120 --ignore-stdin \
+                >"$log" 2>&1 </dev/null &
+            hp=$!
+            PIDS+=("$hp")
+            for ((i = 0; i < 1200; i++)); do # up to 120 s for every connection to be up
+                grep -qs '^held=' "$log" && break
+                kill -0 "$hp" 2>/dev/null || break
+                sleep 0.1
+            done
+            sleep 2 # idle buffers given back after 200 ms, the heap trimmed within a second
+            after=$(rss_kib "${SPID[$s]}")
+            held=$(awk -F'[ =]' '/^held=/ { print $2; exit }' "$log")
+            failed=$(awk -F'[ =]' '/^held=/ { print $4; exit }' "$log")
+            stop_pid "$hp" 10
+            closed=$(awk -F= '/^closed_by_server=/ { print $2; exit }' "$log")
+            if [ -n "$held" ] && [ "$held" -gt 0 ]; then
+                per=$(awk -v a="$after" -v b="$before" -v n="$held" 'BEGIN { printf "%.2f", (a - b) / n }')
+            else
+                per=NA
+            fi
+            record h2idlemem "$s" "$rep" "$per" "before_kib=$before after_kib=$after held=${held:-0} failed=${failed:-NA} closed_by_server=${closed:-NA}"
+            note "h2idlemem $s rep $rep: ${per} KiB/conn (RSS $before -> $after KiB, ${held:-0} held, ${failed:-?} failed, ${closed:-?} closed early)"
+        done
+    done
+}
+
 # ------------------------------------------------------------------ run
+# What else uses the CPU now (top's second sample: current use, not lifetime averages).
+busy_others() {
+    top -b -n 2 -d 1 -o %CPU 2>/dev/null | awk '/^top - / { n++ } n == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 5 { printf "%s%s %.0f%%", (c++ ? ", " : ""), $12, $9 }' |
+        head -c 300
+}
+OTHERS0=$(busy_others)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${LOAD0%% *}" 'BEGIN { exit !(l > 1.0) }'; then
     note "warning: load average is $LOAD0 before the run: other work on this machine would skew the figures"
@@ -711,6 +764,7 @@ est=0
 for sc in "${SCEN[@]}"; do
     case "$sc" in
     idlemem) est=$((est + REPS * ${#SERVERS[@]} * 12)) ;;
+    h2idlemem) est=$((est + REPS * ${#SERVERS[@]} * 15)) ;;
     *) est=$((est + ${#SERVERS[@]} * (WARMUP + 1 + REPS * (DUR + 1)))) ;;
     esac
 done
@@ -728,6 +782,7 @@ for sc in "${SCEN[@]}"; do
     note "scenario $sc"
     case "$sc" in
     idlemem) measure_idlemem ;;
+    h2idlemem) measure_h2idlemem ;;
     h2*) measure_h2 "$sc" ;;
     *) measure_throughput "$sc" ;;
     esac
@@ -736,7 +791,8 @@ for s in "${SERVERS[@]}"; do stop_server "$s"; done
 ELAPSED=$(($(date +%s) - T0))
 note "measurements done in ${ELAPSED}s"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -p TLS13 TLS12 DATE ELAPSED COMMIT V_TESSERA LOAD0 LOAD1 SCEN SERVERS DUR REPS IDLE_CONNS RESUME_CONC >"$RUN/meta.env"
+OTHERS1=$(busy_others)
+declare -p TLS13 TLS12 DATE ELAPSED COMMIT V_TESSERA LOAD0 LOAD1 OTHERS0 OTHERS1 SCEN SERVERS DUR REPS IDLE_CONNS RESUME_CONC >"$RUN/meta.env"
 fi
 
 # ------------------------------------------------------------------ report
@@ -969,9 +1025,9 @@ JSON=$RESULTS/latest.json
                 [ "$v" != NA ] && printf ', "%s_median": %s' "$k" "$v"
             done
             [ "$rm" != NA ] && printf ', "reuse_ratio_median": %s' "$rm"
-            if [ "$mid" = idlemem ]; then
+            if [ "$mid" = idlemem ] || [ "$mid" = h2idlemem ]; then
                 printf ', "runs": ['
-                awk -F'\t' -v s="$s" '$1 == "idlemem" && $2 == s { n = split($5, p, " "); o = ""
+                awk -F'\t' -v s="$s" -v m="$mid" '$1 == m && $2 == s { n = split($5, p, " "); o = ""
                     for (i = 1; i <= n; i++) { split(p[i], kv, "="); v = kv[2]; if (v !~ /^[0-9.]+$/) v = "null"
                         o = o (o == "" ? "" : ", ") "\"" kv[1] "\": " v }
                     printf "%s{%s}", (c++ ? ", " : ""), o }' "$RAW"
@@ -995,14 +1051,15 @@ CHARTDAT=$RUN/chart.dat
         [ "$mid" = lat50 ] && continue
         case "$mid" in *_cpu) continue ;; esac
         better=higher
-        case "$mid" in lat99 | idlemem | h2fair50 | h2fair99) better=lower ;; esac
+        case "$mid" in lat99 | idlemem | h2idlemem | h2fair50 | h2fair99) better=lower ;; esac
         label=$(case "$mid" in
             ka1k) echo "keep-alive\\n1 KiB" ;; ka100k) echo "keep-alive\\n100 KiB" ;;
             ka10m) echo "10 MiB\\nfiles" ;; full) echo "full\\nhandshakes" ;; newconn) echo "new conn.\\n(resumption)" ;;
             res13) echo "resumed\\nTLS 1.3" ;; res12) echo "resumed\\nTLS 1.2" ;;
             lat99) echo "p99 latency\\n(inverted)" ;; idlemem) echo "idle memory\\n(inverted)" ;;
             h2ka1k) echo "HTTP/2\\n1 KiB" ;; h2ka100k) echo "HTTP/2\\n100 KiB" ;;
-            h2fair50) echo "HTTP/2 fair\\np50 (inv.)" ;; h2fair99) echo "HTTP/2 fair\\np99 (inv.)" ;; esac)
+            h2fair50) echo "HTTP/2 fair\\np50 (inv.)" ;; h2fair99) echo "HTTP/2 fair\\np99 (inv.)" ;;
+            h2idlemem) echo "HTTP/2 idle\\nmem. (inv.)" ;; esac)
         line="\"$label\""
         vals=()
         for s in "${SERVERS[@]}"; do vals+=("$(get "$mid" "$s" 5)"); done
@@ -1066,6 +1123,7 @@ if [ "$UPDATE_DOCS" = 1 ]; then
         echo
         echo "- date: $DATE, ${REPS} repetitions of ${DUR} s per server and scenario (medians shown), measurements took ${ELAPSED} s"
         echo "- machine: $CPU, $CORES cores, $MEM, Linux $KERNEL, $OS; load average ${LOAD0:-?} before the run, ${LOAD1:-?} after"
+        echo "- the machine is shared: other people's builds and tests ran beside the benchmark (busiest processes before the run: ${OTHERS0:-none above 5%}; after: ${OTHERS1:-none above 5%}); the foreign CPU figure below says how much they took during the measurements"
         echo "- versions: $V_TESSERA (commit $COMMIT); $V_NGINX; $V_H2O; $V_OPENSSL; $V_WRK"
         for s in "${SERVERS[@]}"; do echo "- $s negotiated: ${TLS13[$s]% verify=0}; ${TLS12[$s]% verify=0}"; done
         echo
@@ -1120,6 +1178,8 @@ if [ "$UPDATE_DOCS" = 1 ]; then
 - Server CPU per request (1b, 4b, 10b, 11b): utime + stime of all the server's processes
   (`/proc/PID/stat`) over the measurement, divided by the requests (connections for 4b) the
   client completed; the tick is 10 ms, so short runs give coarse figures.
+- 13: as 9, with `tests/tools/h2end.py hold`: 1,000 HTTP/2 connections, each with one request
+  answered, then held idle (h2o's `http2-idle-timeout` raised to 120 s so it keeps them).
 - 10, 11: `h2load -t2 -c32 -m10` (1 KiB) and `-m4` (100 KiB) for the run's duration, HTTP/2
   over TLS with the same suite; 12: `bench/h2fair.py` (python3-h2) keeps one connection with a
   10 MiB download always in flight and asks for the 1 KiB page on another stream of the same
@@ -1133,7 +1193,7 @@ if [ "$UPDATE_DOCS" = 1 ]; then
 
     make bench                                   # installs wrk, nginx, h2o, gnuplot; about 14 min
     BENCH_DURATION=2 BENCH_REPS=1 make bench     # a quick look
-    BENCH_SCENARIOS=ka1k,res13 make bench        # some scenarios (names or numbers 1-12)
+    BENCH_SCENARIOS=ka1k,res13 make bench        # some scenarios (names or numbers 1-13)
     BENCH_UPDATE_DOCS=0 make bench               # leave BENCHMARKS.md/.png alone
 
 `bench/run.sh --help` lists the scenarios and every variable (BENCH_DURATION, BENCH_REPS,
