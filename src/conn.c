@@ -1058,7 +1058,7 @@ void ts_conn_on_timeout(struct ts_timer *t)
             ts_h2_trim(c->h2);
             /* nothing queued in the session nor staged: the TLS buffers go too, as for an
              * idle HTTP/1.1 connection (OpenSSL keeps them if a record is half read) */
-            if (!ts_h2_want_write(c->h2) && !(c->out && c->out->off < c->out->len)) {
+            if (!c->plain && !ts_h2_want_write(c->h2) && !(c->out && c->out->off < c->out->len)) {
                 ts_tls_release_buffers(&c->tls);
                 c->w->released++;
             }
