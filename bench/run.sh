@@ -10,7 +10,7 @@ usage() {
 usage: bench/run.sh [BUILD_DIR]        (BUILD_DIR defaults to build)
 
 Environment:
-  BENCH_DURATION=S     seconds per measurement (default 5)
+  BENCH_DURATION=S     seconds per measurement (default 4)
   BENCH_REPS=N         repetitions of each measurement per server (default 3)
   BENCH_SCENARIOS=L    comma- or space-separated subset, by number or name (default all):
                          1 ka1k     keep-alive 1 KiB, wrk -t2 -c64
@@ -32,7 +32,7 @@ Environment:
                                     on the same connection (bench/h2fair.py)
                        A server that does not select h2 in ALPN gets n/a in 10-13.
   BENCH_SERVERS=L      servers to compare (default "tessera nginx h2o")
-  BENCH_WARMUP=S       warm-up seconds per server before each scenario (default 2; 0: none)
+  BENCH_WARMUP=S       warm-up seconds per server before each scenario (default 1; 0: none)
   BENCH_IDLE_CONNS=N   connections held for idlemem (default 2000)
   BENCH_RESUME_CONC=N  resume-load concurrency (default 16)
   BENCH_UPDATE_DOCS=0  do not rewrite BENCHMARKS.md / BENCHMARKS.png (default 1)
@@ -47,9 +47,9 @@ case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-DUR=${BENCH_DURATION:-5}
+DUR=${BENCH_DURATION:-4}
 REPS=${BENCH_REPS:-3}
-WARMUP=${BENCH_WARMUP:-2}
+WARMUP=${BENCH_WARMUP:-1}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
 RESUME_CONC=${BENCH_RESUME_CONC:-16}
 H2_IDLE_CONNS=1000
@@ -1160,7 +1160,9 @@ if [ "$UPDATE_DOCS" = 1 ]; then
   (TLS 1.2), so all three servers negotiate the same suite with X25519 (h2o 2.2.5 runs TLS 1.3 in
   picotls, whose suite order cannot be configured).
 - Each scenario has a short warm-up per server, then the servers take turns, in a rotating order,
-  for each repetition; the median is reported.
+  for each repetition; the median is reported. The defaults (4 s runs, 1 s warm-up, 3
+  repetitions) keep the whole run near 15 minutes on this machine; `BENCH_DURATION=10
+  BENCH_WARMUP=2` gives steadier figures in about twice the time.
 - 1–3, 8: `wrk` with HTTP/1.1 keep-alive (8: its `--latency` percentiles).
 - 4: a full TLS 1.3 handshake per connection: `build/resume-load --no-resume --tls13 -c64`
   (bench/resume-load.c) connects, handshakes without offering a session, GETs the 1 KiB page
@@ -1191,7 +1193,7 @@ if [ "$UPDATE_DOCS" = 1 ]; then
 
 ## How to run
 
-    make bench                                   # installs wrk, nginx, h2o, gnuplot; about 14 min
+    make bench                                   # installs wrk, nginx, h2o, gnuplot; about 15 min
     BENCH_DURATION=2 BENCH_REPS=1 make bench     # a quick look
     BENCH_SCENARIOS=ka1k,res13 make bench        # some scenarios (names or numbers 1-13)
     BENCH_UPDATE_DOCS=0 make bench               # leave BENCHMARKS.md/.png alone
