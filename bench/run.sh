@@ -1083,7 +1083,7 @@ if [ "$nrows" -ge 1 ]; then
         labels+="'$CHARTDAT' every ::1 using (\$0 + $off):$col:(sprintf('%.2f', \$$col)) with labels font ',8' offset 0,0.6 notitle, "
     done
     gnuplot >"$LOGS/gnuplot.txt" 2>&1 <<EOF || note "warning: gnuplot failed (see $LOGS/gnuplot.txt)"
-set terminal pngcairo size 1200,560 font 'DejaVu Sans,10'
+set terminal pngcairo size 1450,560 font 'DejaVu Sans,10'
 set output '$CHART'
 set datafile separator '\t'
 set title "tessera vs nginx vs h2o — each scenario normalised to its best server (1.00 = best; higher is better)\n$(jesc "$CPU"), $CORES cores, ${REPS}x${DUR}s medians, $DATE"
