@@ -538,7 +538,9 @@ measure_throughput() { # SCENARIO
         for s in "${SERVERS[@]}"; do
             ensure_alive "$s" "$sc warm-up" || continue
             case "$sc" in
-            full | res13 | res12) run_resume "$s" "$LOGS/$sc-$s-warmup.txt" "$WARMUP" $(resume_args "$sc") >/dev/null ;;
+            full | res13 | res12)
+                # shellcheck disable=SC2046 # resume_args is a word list on purpose
+                run_resume "$s" "$LOGS/$sc-$s-warmup.txt" "$WARMUP" $(resume_args "$sc") >/dev/null ;;
             *) run_wrk "$s" "$LOGS/$sc-$s-warmup.txt" "$WARMUP" "${wargs[@]}" >/dev/null ;;
             esac
         done
