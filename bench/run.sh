@@ -10,25 +10,30 @@ usage() {
 usage: bench/run.sh [BUILD_DIR]        (BUILD_DIR defaults to build)
 
 Environment:
-  BENCH_DURATION=S     seconds per measurement (default 10)
+  BENCH_DURATION=S     seconds per measurement (default 4)
   BENCH_REPS=N         repetitions of each measurement per server (default 3)
   BENCH_SCENARIOS=L    comma- or space-separated subset, by number or name (default all):
                          1 ka1k     keep-alive 1 KiB, wrk -t2 -c64
                          2 ka100k   keep-alive 100 KiB, wrk -t2 -c32
                          3 ka10m    10 MiB files, wrk -t2 -c8
-                         4 full     a new TLS connection (full handshake) per request, wrk -t2 -c64
-                         5 res13    resumed TLS 1.3 handshakes, build/resume-load -t2 -c16
-                         6 res12    resumed TLS 1.2 handshakes, build/resume-load -t2 -c16
-                         7 latency  p50/p99 latency at keep-alive 1 KiB, wrk --latency -t2 -c64
-                         8 idlemem  resident memory per idle TLS connection (5,000 held)
-                         9 h2ka1k   HTTP/2 1 KiB, h2load -c32 -m10
-                        10 h2ka100k HTTP/2 100 KiB, h2load -c32 -m4
-                        11 h2fair   HTTP/2 fairness: 1 KiB latency beside a 10 MiB download
+                         4 full     a full TLS 1.3 handshake per connection (no session
+                                    offered), build/resume-load --no-resume -t2 -c64
+                         5 newconn  a new connection per request, resumption allowed,
+                                    wrk -t2 -c64 -H 'Connection: close'
+                         6 res13    resumed TLS 1.3 handshakes, build/resume-load -t2 -c16
+                         7 res12    resumed TLS 1.2 handshakes, build/resume-load -t2 -c16
+                         8 latency  p50/p99 latency at keep-alive 1 KiB, wrk --latency -t2 -c64
+                         9 idlemem  resident memory per idle TLS connection (2,000 held)
+                        13 h2idlemem resident memory per idle HTTP/2 connection (1,000 held,
+                                    one request each, tests/tools/h2end.py)
+                        10 h2ka1k   HTTP/2 1 KiB, h2load -c32 -m10
+                        11 h2ka100k HTTP/2 100 KiB, h2load -c32 -m4
+                        12 h2fair   HTTP/2 fairness: 1 KiB latency beside a 10 MiB download
                                     on the same connection (bench/h2fair.py)
-                       A server that does not select h2 in ALPN gets n/a in 9-11.
+                       A server that does not select h2 in ALPN gets n/a in 10-13.
   BENCH_SERVERS=L      servers to compare (default "tessera nginx h2o")
-  BENCH_WARMUP=S       warm-up seconds per server before each scenario (default 2; 0: none)
-  BENCH_IDLE_CONNS=N   connections held for idlemem (default 5000)
+  BENCH_WARMUP=S       warm-up seconds per server before each scenario (default 1; 0: none)
+  BENCH_IDLE_CONNS=N   connections held for idlemem (default 2000)
   BENCH_RESUME_CONC=N  resume-load concurrency (default 16)
   BENCH_UPDATE_DOCS=0  do not rewrite BENCHMARKS.md / BENCHMARKS.png (default 1)
   BENCH_REPORT_ONLY=1  measure nothing: redo the reports from the last run's raw figures
@@ -42,11 +47,12 @@ case "${1:-}" in -h | --help) usage; exit 0 ;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-DUR=${BENCH_DURATION:-10}
+DUR=${BENCH_DURATION:-4}
 REPS=${BENCH_REPS:-3}
-WARMUP=${BENCH_WARMUP:-2}
-IDLE_CONNS=${BENCH_IDLE_CONNS:-5000}
+WARMUP=${BENCH_WARMUP:-1}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-2000}
 RESUME_CONC=${BENCH_RESUME_CONC:-16}
+H2_IDLE_CONNS=1000
 UPDATE_DOCS=${BENCH_UPDATE_DOCS:-1}
 read -r -a SERVERS <<<"${BENCH_SERVERS:-tessera nginx h2o}"
 RESULTS=$ROOT/bench/results
@@ -70,11 +76,11 @@ done
 [ "${#SERVERS[@]}" -ge 1 ] || die "BENCH_SERVERS is empty"
 
 # ------------------------------------------------------------------ scenarios
-ALL_SCEN=(ka1k ka100k ka10m full res13 res12 latency idlemem h2ka1k h2ka100k h2fair)
+ALL_SCEN=(ka1k ka100k ka10m full newconn res13 res12 latency idlemem h2ka1k h2ka100k h2fair h2idlemem)
 SCEN=()
 for w in ${BENCH_SCENARIOS:-${ALL_SCEN[*]}}; do
     for x in ${w//,/ }; do
-        case "$x" in [1-9] | 1[01]) x=${ALL_SCEN[$((x - 1))]} ;; esac
+        case "$x" in [1-9] | 1[0-3]) x=${ALL_SCEN[$((x - 1))]} ;; esac
         found=0
         for y in "${ALL_SCEN[@]}"; do [ "$x" = "$y" ] && found=1; done
         [ "$found" = 1 ] || die "unknown scenario '$x' (see --help)"
@@ -85,19 +91,25 @@ done
 
 # Metrics (rows of the report). Fields: id|scenario|title|unit|better|target kind|target text
 METRICS=(
-    "ka1k|ka1k|1. keep-alive 1 KiB (wrk -t2 -c64)|req/s|higher|best:1.0|>= best of nginx/h2o"
+    "ka1k|ka1k|1a. keep-alive 1 KiB (wrk -t2 -c64)|req/s|higher|best:1.0|>= best of nginx/h2o"
+    "ka1k_cpu|ka1k|1b. keep-alive 1 KiB: server CPU per request|µs/req|lower|none|-"
     "ka100k|ka100k|2. keep-alive 100 KiB (wrk -t2 -c32)|req/s|higher|best:1.0|>= best of nginx/h2o"
     "ka10m|ka10m|3. 10 MiB file (wrk -t2 -c8)|req/s|higher|nginx:1.0|>= nginx"
-    "full|full|4. full handshake per request (wrk -c64, Connection: close)|conn/s|higher|best:0.95|>= 0.95 x best peer"
-    "res13|res13|5. resumed TLS 1.3 handshakes (resume-load -t2 -c${RESUME_CONC})|conn/s|higher|nginx:1.0|>= nginx"
-    "res12|res12|6. resumed TLS 1.2 handshakes (resume-load -t2 -c${RESUME_CONC})|conn/s|higher|nginx:1.0|>= nginx"
-    "lat50|latency|7a. latency p50, keep-alive 1 KiB (wrk -c64)|ms|lower|none|-"
-    "lat99|latency|7b. latency p99, keep-alive 1 KiB (wrk -c64)|ms|lower|nginxlow:1.0|<= nginx"
-    "idlemem|idlemem|8. memory per idle TLS connection (${IDLE_CONNS} held)|KiB/conn|lower|abs:8|<= 8 KiB/conn"
-    "h2ka1k|h2ka1k|9. HTTP/2 1 KiB (h2load -c32 -m10)|req/s|higher|none|-"
-    "h2ka100k|h2ka100k|10. HTTP/2 100 KiB (h2load -c32 -m4)|req/s|higher|none|-"
-    "h2fair50|h2fair|11a. HTTP/2 1 KiB p50 beside a 10 MiB download, same connection|ms|lower|none|-"
-    "h2fair99|h2fair|11b. HTTP/2 1 KiB p99 beside a 10 MiB download, same connection|ms|lower|none|-"
+    "full|full|4a. full TLS 1.3 handshake per connection, no resumption (resume-load --no-resume -t2 -c64)|conn/s|higher|best:0.95|>= 0.95 x best peer"
+    "full_cpu|full|4b. server CPU per full handshake (and its 1 KiB request)|µs/conn|lower|none|-"
+    "newconn|newconn|5. new connection per request, resumption allowed (wrk -c64, Connection: close)|req/s|higher|none|-"
+    "res13|res13|6. resumed TLS 1.3 handshakes (resume-load -t2 -c${RESUME_CONC})|conn/s|higher|nginx:1.0|>= nginx"
+    "res12|res12|7. resumed TLS 1.2 handshakes (resume-load -t2 -c${RESUME_CONC})|conn/s|higher|nginx:1.0|>= nginx"
+    "lat50|latency|8a. latency p50, keep-alive 1 KiB (wrk -c64)|ms|lower|none|-"
+    "lat99|latency|8b. latency p99, keep-alive 1 KiB (wrk -c64)|ms|lower|nginxlow:1.0|<= nginx"
+    "idlemem|idlemem|9. memory per idle TLS connection, HTTP/1.1 (${IDLE_CONNS} held)|KiB/conn|lower|abs:8|<= 8 KiB/conn"
+    "h2ka1k|h2ka1k|10a. HTTP/2 1 KiB (h2load -c32 -m10)|req/s|higher|none|-"
+    "h2ka1k_cpu|h2ka1k|10b. HTTP/2 1 KiB: server CPU per request|µs/req|lower|none|-"
+    "h2ka100k|h2ka100k|11a. HTTP/2 100 KiB (h2load -c32 -m4)|req/s|higher|none|-"
+    "h2ka100k_cpu|h2ka100k|11b. HTTP/2 100 KiB: server CPU per request|µs/req|lower|none|-"
+    "h2fair50|h2fair|12a. HTTP/2 1 KiB p50 beside a 10 MiB download, same connection|ms|lower|none|-"
+    "h2fair99|h2fair|12b. HTTP/2 1 KiB p99 beside a 10 MiB download, same connection|ms|lower|none|-"
+    "h2idlemem|h2idlemem|13. memory per idle HTTP/2 connection (${H2_IDLE_CONNS} held, one request each)|KiB/conn|lower|none|-"
 )
 
 # ------------------------------------------------------------------ processes
@@ -144,7 +156,7 @@ if [ "${BENCH_REPORT_ONLY:-0}" = 1 ]; then
     note "report only, from the run of $DATE"
 else
 # ------------------------------------------------------------------ preparation
-for t in wrk nginx h2o gnuplot openssl curl ss awk; do
+for t in wrk nginx h2o gnuplot openssl curl ss awk jq; do
     command -v "$t" >/dev/null || die "$t is missing: run 'make bench' (it calls .ci/deps bench)"
 done
 case " ${SCEN[*]} " in *" h2"*)
@@ -310,6 +322,7 @@ error-log: $RUN/h2o/error.log
 $user
 max-connections: 20000
 http1-request-timeout: 120
+http2-idle-timeout: 120
 ssl-session-resumption:
   mode: all
 listen:
@@ -434,12 +447,21 @@ run_wrk() { # SERVER LOGFILE SECONDS WRK-ARGS... -> parse_wrk line
 }
 url_ip() { echo "https://127.0.0.1:${PORT[$1]}${WRK_PATH}"; }
 
-run_resume() { # SERVER LOGFILE SECONDS --tls13|--tls12 -> key=value line
-    local s=$1 log=$2 secs=$3 ver=$4
+run_resume() { # SERVER LOGFILE SECONDS CONCURRENCY RESUME-LOAD-ARGS... -> key=value line
+    local s=$1 log=$2 secs=$3 conc=$4
+    shift 4
     timeout -k 5 $((secs + 60)) "$BIN/resume-load" --port "${PORT[$s]}" --path /1k.html \
-        --concurrency "$RESUME_CONC" --threads 2 --duration "$secs" "$ver" --cafile "$CA" \
+        --concurrency "$conc" --threads 2 --duration "$secs" "$@" --cafile "$CA" \
         --ciphersuites "$TLS13_SUITE" --ciphers "$TLS12_CIPHER" >"$log" 2>&1
     tail -n 1 "$log"
+}
+# resume-load arguments per scenario: full handshakes never offer a session
+resume_args() { # SCENARIO -> CONCURRENCY ARGS...
+    case "$1" in
+    full) echo "64 --tls13 --no-resume" ;;
+    res13) echo "$RESUME_CONC --tls13" ;;
+    res12) echo "$RESUME_CONC --tls12" ;;
+    esac
 }
 kv() { # KEY LINE -> value
     printf '%s\n' "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2; exit }'
@@ -469,12 +491,31 @@ cpu_snap() { # SERVER_PID -> "seconds busy_ticks server_ticks children_ticks"
     ch=$(sed 's/.*) //' "/proc/$$/stat" | awk '{ print $14 + $15 }')
     echo "$t $busy $srv $ch"
 }
-cpu_used() { # BEFORE AFTER -> "srv_cpu=cores cli_cpu=cores other_cpu=cores"
+cpu_used() { # BEFORE AFTER -> "srv_cpu=cores cli_cpu=cores other_cpu=cores srv_cpu_s=seconds"
     awk -v a="$1" -v b="$2" -v hz="$HZ" 'BEGIN {
         split(a, x, " "); split(b, y, " "); dt = y[1] - x[1]; if (dt <= 0) dt = 1
         srv = (y[3] - x[3]) / hz / dt; cli = (y[4] - x[4]) / hz / dt; all = (y[2] - x[2]) / hz / dt
         other = all - srv - cli; if (other < 0) other = 0
-        printf "srv_cpu=%.2f cli_cpu=%.2f other_cpu=%.2f", srv, cli, other }'
+        printf "srv_cpu=%.2f cli_cpu=%.2f other_cpu=%.2f srv_cpu_s=%.2f", srv, cli, other, (y[3] - x[3]) / hz }'
+}
+# Server CPU time per request in microseconds: the server's utime+stime (/proc/PID/stat, all
+# its processes) over the measurement, divided by the requests the client completed.
+cpu_per() { # CPU-LINE REQUESTS -> microseconds, or NA
+    local s
+    s=$(kv srv_cpu_s "$1")
+    awk -v s="$s" -v n="$2" 'BEGIN { if (s == "" || n == "" || n + 0 <= 0) print "NA"; else printf "%.1f\n", s * 1e6 / n }'
+}
+hs_delta() { # "full resumed" BEFORE AFTER -> "hs_full=N hs_resumed=N" (our own /status read is one of them)
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        if (x[1] == "" || y[1] == "" || x[1] == "null") exit
+        printf "hs_full=%d hs_resumed=%d", y[1] - x[1], y[2] - x[2] }'
+}
+wrk_requests() { awk '/ requests in / { print $1; exit }' "$1"; }
+h2load_requests() { awk '/^requests:/ { for (i = 1; i <= NF; i++) if ($(i + 1) ~ /^succeeded/) print $i; exit }' "$1"; }
+# tessera's own count of its handshakes: "full resumed" from /status
+tessera_handshakes() {
+    curl -sS --max-time 10 --cacert "$CA" --resolve "localhost:${PORT[tessera]}:127.0.0.1" \
+        "$(url tessera /status)" 2>/dev/null | jq -r '"\(.tls.handshakes.full) \(.tls.handshakes.resumed)"' 2>/dev/null
 }
 
 # Servers in a different order each repetition, so no server always runs first.
@@ -490,15 +531,16 @@ measure_throughput() { # SCENARIO
     ka1k | latency) WRK_PATH=/1k.html; wargs=(-t2 -c64) ;;
     ka100k) WRK_PATH=/100k.bin; wargs=(-t2 -c32) ;;
     ka10m) WRK_PATH=/10m.bin; wargs=(-t2 -c8) ;;
-    full) WRK_PATH=/1k.html; wargs=(-t2 -c64 -H "Connection: close") ;;
+    newconn) WRK_PATH=/1k.html; wargs=(-t2 -c64 -H "Connection: close") ;;
     esac
     [ "$sc" = latency ] && wargs+=(--latency)
     if [ "$WARMUP" -gt 0 ]; then
         for s in "${SERVERS[@]}"; do
             ensure_alive "$s" "$sc warm-up" || continue
             case "$sc" in
-            res13) run_resume "$s" "$LOGS/$sc-$s-warmup.txt" "$WARMUP" --tls13 >/dev/null ;;
-            res12) run_resume "$s" "$LOGS/$sc-$s-warmup.txt" "$WARMUP" --tls12 >/dev/null ;;
+            full | res13 | res12)
+                # shellcheck disable=SC2046 # resume_args is a word list on purpose
+                run_resume "$s" "$LOGS/$sc-$s-warmup.txt" "$WARMUP" $(resume_args "$sc") >/dev/null ;;
             *) run_wrk "$s" "$LOGS/$sc-$s-warmup.txt" "$WARMUP" "${wargs[@]}" >/dev/null ;;
             esac
         done
@@ -510,26 +552,33 @@ measure_throughput() { # SCENARIO
                 note "$s: could not be restarted; $sc rep $rep skipped"
                 continue
             fi
+            hs0="" hs=""
+            case "$s:$sc" in tessera:full | tessera:newconn) hs0=$(tessera_handshakes) ;; esac
             c0=$(cpu_snap "${SPID[$s]}")
             case "$sc" in
-            res13 | res12)
-                line=$(run_resume "$s" "$log" "$DUR" "--${sc/res/tls}")
+            full | res13 | res12)
+                # shellcheck disable=SC2046 # resume_args is a word list on purpose
+                line=$(run_resume "$s" "$log" "$DUR" $(resume_args "$sc"))
                 cpu=$(cpu_used "$c0" "$(cpu_snap "${SPID[$s]}")")
                 rps=$(kv per_sec "$line")
                 if [ -z "$rps" ] || [ "$(kv conns "$line")" = 0 ]; then rps=NA; fi
-                record "$sc" "$s" "$rep" "$rps" "reuse=$(kv ratio "$line") errors=$(kv errors "$line") conns=$(kv conns "$line") $cpu"
-                note "$sc $s rep $rep: ${rps} conn/s, reuse $(kv ratio "$line"), errors $(kv errors "$line"); $cpu"
+                [ -n "$hs0" ] && hs=$(hs_delta "$hs0" "$(tessera_handshakes)")
+                record "$sc" "$s" "$rep" "$rps" "reuse=$(kv ratio "$line") errors=$(kv errors "$line") conns=$(kv conns "$line") $hs $cpu"
+                [ "$sc" = full ] && record full_cpu "$s" "$rep" "$(cpu_per "$cpu" "$(kv conns "$line")")" "$cpu"
+                note "$sc $s rep $rep: ${rps} conn/s, reuse $(kv ratio "$line"), errors $(kv errors "$line"); $hs $cpu"
                 ;;
             *)
                 read -r rps p50 p99 err <<<"$(run_wrk "$s" "$log" "$DUR" "${wargs[@]}")"
                 cpu=$(cpu_used "$c0" "$(cpu_snap "${SPID[$s]}")")
+                [ -n "$hs0" ] && hs=$(hs_delta "$hs0" "$(tessera_handshakes)")
                 if [ "$sc" = latency ]; then
                     record lat50 "$s" "$rep" "$p50" "errors=$err $cpu"
                     record lat99 "$s" "$rep" "$p99" "errors=$err rps=$rps $cpu"
                     note "$sc $s rep $rep: p50 ${p50} ms, p99 ${p99} ms (${rps} req/s), errors $err; $cpu"
                 else
-                    record "$sc" "$s" "$rep" "$rps" "errors=$err $cpu"
-                    note "$sc $s rep $rep: ${rps} req/s, errors $err; $cpu"
+                    record "$sc" "$s" "$rep" "$rps" "errors=$err $hs $cpu"
+                    [ "$sc" = ka1k ] && record ka1k_cpu "$s" "$rep" "$(cpu_per "$cpu" "$(wrk_requests "$log")")" "$cpu"
+                    note "$sc $s rep $rep: ${rps} req/s, errors $err; $hs $cpu"
                 fi
                 ;;
             esac
@@ -607,6 +656,7 @@ measure_h2() { # SCENARIO
                 read -r rps err <<<"$(run_h2load "$s" "$log" "$DUR" "${hargs[@]}")"
                 cpu=$(cpu_used "$c0" "$(cpu_snap "${SPID[$s]}")")
                 record "$sc" "$s" "$rep" "$rps" "errors=$err $cpu"
+                record "${sc}_cpu" "$s" "$rep" "$(cpu_per "$cpu" "$(h2load_requests "$log")")" "$cpu"
                 note "$sc $s rep $rep: ${rps} req/s, errors $err; $cpu"
             fi
         done
@@ -654,7 +704,55 @@ measure_idlemem() {
     done
 }
 
+# Idle HTTP/2 memory: as idlemem, with h2 connections that each had one request answered.
+measure_h2idlemem() {
+    local rep s before after held failed hp log i per closed
+    for ((rep = 1; rep <= REPS; rep++)); do
+        for s in $(order_for_rep "$rep"); do
+            log=$LOGS/h2idlemem-$s-$rep.txt
+            stop_server "$s"
+            if ! start_server "$s"; then
+                note "$s: did not start for h2idlemem rep $rep"
+                continue
+            fi
+            if ! has_h2 "$s"; then record h2idlemem "$s" "$rep" NA no_h2=1; continue; fi
+            fetch "$s" /1k.html >/dev/null
+            sleep 1
+            before=$(rss_kib "${SPID[$s]}")
+            timeout -k 5 300 /usr/bin/python3 "$ROOT/tests/tools/h2end.py" hold --port "${PORT[$s]}" \
+                --cafile "$CA" --path /1k.html --count "$H2_IDLE_CONNS" --seconds 120 --ignore-stdin \
+                >"$log" 2>&1 </dev/null &
+            hp=$!
+            PIDS+=("$hp")
+            for ((i = 0; i < 1200; i++)); do # up to 120 s for every connection to be up
+                grep -qs '^held=' "$log" && break
+                kill -0 "$hp" 2>/dev/null || break
+                sleep 0.1
+            done
+            sleep 2 # idle buffers given back after 200 ms, the heap trimmed within a second
+            after=$(rss_kib "${SPID[$s]}")
+            held=$(awk -F'[ =]' '/^held=/ { print $2; exit }' "$log")
+            failed=$(awk -F'[ =]' '/^held=/ { print $4; exit }' "$log")
+            stop_pid "$hp" 10
+            closed=$(awk -F= '/^closed_by_server=/ { print $2; exit }' "$log")
+            if [ -n "$held" ] && [ "$held" -gt 0 ]; then
+                per=$(awk -v a="$after" -v b="$before" -v n="$held" 'BEGIN { printf "%.2f", (a - b) / n }')
+            else
+                per=NA
+            fi
+            record h2idlemem "$s" "$rep" "$per" "before_kib=$before after_kib=$after held=${held:-0} failed=${failed:-NA} closed_by_server=${closed:-NA}"
+            note "h2idlemem $s rep $rep: ${per} KiB/conn (RSS $before -> $after KiB, ${held:-0} held, ${failed:-?} failed, ${closed:-?} closed early)"
+        done
+    done
+}
+
 # ------------------------------------------------------------------ run
+# What else uses the CPU now (top's second sample: current use, not lifetime averages).
+busy_others() {
+    top -b -n 2 -d 1 -o %CPU 2>/dev/null | awk '/^top - / { n++ } n == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 5 { printf "%s%s %.0f%%", (c++ ? ", " : ""), $12, $9 }' |
+        head -c 300
+}
+OTHERS0=$(busy_others)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 if awk -v l="${LOAD0%% *}" 'BEGIN { exit !(l > 1.0) }'; then
     note "warning: load average is $LOAD0 before the run: other work on this machine would skew the figures"
@@ -668,6 +766,7 @@ est=0
 for sc in "${SCEN[@]}"; do
     case "$sc" in
     idlemem) est=$((est + REPS * ${#SERVERS[@]} * 12)) ;;
+    h2idlemem) est=$((est + REPS * ${#SERVERS[@]} * 15)) ;;
     *) est=$((est + ${#SERVERS[@]} * (WARMUP + 1 + REPS * (DUR + 1)))) ;;
     esac
 done
@@ -685,6 +784,7 @@ for sc in "${SCEN[@]}"; do
     note "scenario $sc"
     case "$sc" in
     idlemem) measure_idlemem ;;
+    h2idlemem) measure_h2idlemem ;;
     h2*) measure_h2 "$sc" ;;
     *) measure_throughput "$sc" ;;
     esac
@@ -693,7 +793,8 @@ for s in "${SERVERS[@]}"; do stop_server "$s"; done
 ELAPSED=$(($(date +%s) - T0))
 note "measurements done in ${ELAPSED}s"
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -p TLS13 TLS12 DATE ELAPSED COMMIT V_TESSERA LOAD0 LOAD1 SCEN SERVERS DUR REPS IDLE_CONNS RESUME_CONC >"$RUN/meta.env"
+OTHERS1=$(busy_others)
+declare -p TLS13 TLS12 DATE ELAPSED COMMIT V_TESSERA LOAD0 LOAD1 OTHERS0 OTHERS1 SCEN SERVERS DUR REPS IDLE_CONNS RESUME_CONC >"$RUN/meta.env"
 fi
 
 # ------------------------------------------------------------------ report
@@ -739,7 +840,7 @@ extra_median() { # METRIC SERVER KEY
               print (c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2) }' "$RAW"
 }
 # foreign CPU over all measurements: "median max count_above_0.25 measurements"
-FOREIGN=$(awk -F'\t' '$1 != "lat50" { n = split($5, p, " "); for (i = 1; i <= n; i++) if (index(p[i], "other_cpu=") == 1) v[++c] = substr(p[i], 11) + 0 }
+FOREIGN=$(awk -F'\t' '$1 != "lat50" && $1 !~ /_cpu$/ { n = split($5, p, " "); for (i = 1; i <= n; i++) if (index(p[i], "other_cpu=") == 1) v[++c] = substr(p[i], 11) + 0 }
     END { if (!c) { print "NA NA 0 0"; exit }
           for (i = 2; i <= c; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
           for (i = 1; i <= c; i++) if (v[i] > 0.25) hi++
@@ -815,9 +916,17 @@ for row in "${METRICS[@]}"; do
     done
     extra=""
     case "$mid" in
-    res13 | res12)
+    full | res13 | res12)
         for s in "${SERVERS[@]}"; do extra+="$s $(get "$mid" "$s" 6), "; done
-        extra="reuse ratio: ${extra%, }" ;;
+        extra="reuse ratio (client side): ${extra%, }" ;;
+    esac
+    case "$mid" in
+    full | newconn)
+        # what tessera itself counted over the measured runs (nginx and h2o expose no such count)
+        hsf=$(awk -F'\t' -v m="$mid" '$1 == m && $2 == "tessera" { n = split($5, p, " "); for (i = 1; i <= n; i++) {
+                if (p[i] ~ /^hs_full=/) { f += substr(p[i], 9); c = 1 } if (p[i] ~ /^hs_resumed=/) r += substr(p[i], 12) } }
+              END { if (c) printf "%d full, %d resumed", f, r }' "$RAW")
+        [ -n "$hsf" ] && extra+="${extra:+; }tessera /status handshakes during the measured runs: $hsf" ;;
     esac
     errsum=0
     for s in "${SERVERS[@]}"; do
@@ -851,7 +960,7 @@ print_table() {
     while IFS=$'\t' read -r mid title unit cells ttext res extra; do
         [ -n "$extra" ] && echo "  ${title%% (*}: $extra"
     done <"$TABLE"
-    echo "(x) = median / median of the best other server (lower is better for ms and KiB/conn)"
+    echo "(x) = median / median of the best other server (lower is better for ms, µs and KiB/conn)"
     [ -n "$FOREIGN_TEXT" ] && echo "$FOREIGN_TEXT"
     [ "${F_HI:-0}" -gt 0 ] && echo "warning: other work ran on this machine during the run; treat these figures with care"
     return 0
@@ -918,9 +1027,9 @@ JSON=$RESULTS/latest.json
                 [ "$v" != NA ] && printf ', "%s_median": %s' "$k" "$v"
             done
             [ "$rm" != NA ] && printf ', "reuse_ratio_median": %s' "$rm"
-            if [ "$mid" = idlemem ]; then
+            if [ "$mid" = idlemem ] || [ "$mid" = h2idlemem ]; then
                 printf ', "runs": ['
-                awk -F'\t' -v s="$s" '$1 == "idlemem" && $2 == s { n = split($5, p, " "); o = ""
+                awk -F'\t' -v s="$s" -v m="$mid" '$1 == m && $2 == s { n = split($5, p, " "); o = ""
                     for (i = 1; i <= n; i++) { split(p[i], kv, "="); v = kv[2]; if (v !~ /^[0-9.]+$/) v = "null"
                         o = o (o == "" ? "" : ", ") "\"" kv[1] "\": " v }
                     printf "%s{%s}", (c++ ? ", " : ""), o }' "$RAW"
@@ -942,15 +1051,17 @@ CHARTDAT=$RUN/chart.dat
     printf '\n'
     while IFS=$'\t' read -r mid title unit cells ttext res extra; do
         [ "$mid" = lat50 ] && continue
+        case "$mid" in *_cpu) continue ;; esac
         better=higher
-        case "$mid" in lat99 | idlemem | h2fair50 | h2fair99) better=lower ;; esac
+        case "$mid" in lat99 | idlemem | h2idlemem | h2fair50 | h2fair99) better=lower ;; esac
         label=$(case "$mid" in
             ka1k) echo "keep-alive\\n1 KiB" ;; ka100k) echo "keep-alive\\n100 KiB" ;;
-            ka10m) echo "10 MiB\\nfiles" ;; full) echo "full\\nhandshakes" ;;
+            ka10m) echo "10 MiB\\nfiles" ;; full) echo "full\\nhandshakes" ;; newconn) echo "new conn.\\n(resumption)" ;;
             res13) echo "resumed\\nTLS 1.3" ;; res12) echo "resumed\\nTLS 1.2" ;;
             lat99) echo "p99 latency\\n(inverted)" ;; idlemem) echo "idle memory\\n(inverted)" ;;
             h2ka1k) echo "HTTP/2\\n1 KiB" ;; h2ka100k) echo "HTTP/2\\n100 KiB" ;;
-            h2fair50) echo "HTTP/2 fair\\np50 (inv.)" ;; h2fair99) echo "HTTP/2 fair\\np99 (inv.)" ;; esac)
+            h2fair50) echo "HTTP/2 fair\\np50 (inv.)" ;; h2fair99) echo "HTTP/2 fair\\np99 (inv.)" ;;
+            h2idlemem) echo "HTTP/2 idle\\nmem. (inv.)" ;; esac)
         line="\"$label\""
         vals=()
         for s in "${SERVERS[@]}"; do vals+=("$(get "$mid" "$s" 5)"); done
@@ -974,7 +1085,7 @@ if [ "$nrows" -ge 1 ]; then
         labels+="'$CHARTDAT' every ::1 using (\$0 + $off):$col:(sprintf('%.2f', \$$col)) with labels font ',8' offset 0,0.6 notitle, "
     done
     gnuplot >"$LOGS/gnuplot.txt" 2>&1 <<EOF || note "warning: gnuplot failed (see $LOGS/gnuplot.txt)"
-set terminal pngcairo size 1200,560 font 'DejaVu Sans,10'
+set terminal pngcairo size 1450,560 font 'DejaVu Sans,10'
 set output '$CHART'
 set datafile separator '\t'
 set title "tessera vs nginx vs h2o — each scenario normalised to its best server (1.00 = best; higher is better)\n$(jesc "$CPU"), $CORES cores, ${REPS}x${DUR}s medians, $DATE"
@@ -1014,6 +1125,7 @@ if [ "$UPDATE_DOCS" = 1 ]; then
         echo
         echo "- date: $DATE, ${REPS} repetitions of ${DUR} s per server and scenario (medians shown), measurements took ${ELAPSED} s"
         echo "- machine: $CPU, $CORES cores, $MEM, Linux $KERNEL, $OS; load average ${LOAD0:-?} before the run, ${LOAD1:-?} after"
+        echo "- the machine is shared: other people's builds and tests ran beside the benchmark (busiest processes before the run: ${OTHERS0:-none above 5%}; after: ${OTHERS1:-none above 5%}); the foreign CPU figure below says how much they took during the measurements"
         echo "- versions: $V_TESSERA (commit $COMMIT); $V_NGINX; $V_H2O; $V_OPENSSL; $V_WRK"
         for s in "${SERVERS[@]}"; do echo "- $s negotiated: ${TLS13[$s]% verify=0}; ${TLS12[$s]% verify=0}"; done
         echo
@@ -1026,8 +1138,8 @@ if [ "$UPDATE_DOCS" = 1 ]; then
             echo "| $title | $unit | ${cells//;/ | } | $ttext | **$res** |"
         done <"$TABLE"
         echo
-        echo "(x) is the server's median divided by the best other server's median; for ms and KiB/conn"
-        echo "lower is better. Targets are reported, never enforced."
+        echo "(x) is the server's median divided by the best other server's median; for ms, µs (CPU"
+        echo "time) and KiB/conn lower is better. Targets are reported, never enforced."
         while IFS=$'\t' read -r mid title unit cells ttext res extra; do
             [ -n "$extra" ] && echo "- ${title%% (*}: $extra"
         done <"$TABLE"
@@ -1050,15 +1162,30 @@ if [ "$UPDATE_DOCS" = 1 ]; then
   (TLS 1.2), so all three servers negotiate the same suite with X25519 (h2o 2.2.5 runs TLS 1.3 in
   picotls, whose suite order cannot be configured).
 - Each scenario has a short warm-up per server, then the servers take turns, in a rotating order,
-  for each repetition; the median is reported.
-- 1–3, 7: `wrk` with HTTP/1.1 keep-alive; 4: `wrk -H 'Connection: close'` (wrk never resumes, so
-  every request is a full handshake); 5, 6: `build/resume-load` (bench/resume-load.c), which
-  offers each connection's previous session and reports connections per second and the reuse
-  ratio; 7: wrk's `--latency` percentiles; 8: a freshly started server, one request, then
-  `build/tlsprobe hold` opens the idle TLS connections, and (RSS after − RSS before) / connections
-  is summed over all the server's processes.
-- 9, 10: `h2load -t2 -c32 -m10` (1 KiB) and `-m4` (100 KiB) for the run's duration, HTTP/2
-  over TLS with the same suite; 11: `bench/h2fair.py` (python3-h2) keeps one connection with a
+  for each repetition; the median is reported. The defaults (4 s runs, 1 s warm-up, 3
+  repetitions) keep the whole run near 15 minutes on this machine; `BENCH_DURATION=10
+  BENCH_WARMUP=2` gives steadier figures in about twice the time.
+- 1–3, 8: `wrk` with HTTP/1.1 keep-alive (8: its `--latency` percentiles).
+- 4: a full TLS 1.3 handshake per connection: `build/resume-load --no-resume --tls13 -c64`
+  (bench/resume-load.c) connects, handshakes without offering a session, GETs the 1 KiB page
+  with `Connection: close`, closes and starts over. The client's reuse ratio (0) shows no
+  handshake was resumed, and for tessera so do the `tls.handshakes.{full, resumed}` counters of
+  its `/status`, read before and after each run (nginx and h2o have no such counter).
+- 5: `wrk -H 'Connection: close'`: a new connection per request, but wrk's OpenSSL client
+  offers the TLS 1.3 ticket of its previous connection, so nearly all of these handshakes are
+  resumed (tessera's `/status` shows how many); this row is not a full-handshake figure.
+- 6, 7: `build/resume-load` offering each connection's previous session; connections per second
+  and the reuse ratio.
+- 9: a freshly started server, one request, then `build/tlsprobe hold` opens the idle HTTP/1.1
+  TLS connections, and (RSS after − RSS before) / connections is summed over all the server's
+  processes.
+- Server CPU per request (1b, 4b, 10b, 11b): utime + stime of all the server's processes
+  (`/proc/PID/stat`) over the measurement, divided by the requests (connections for 4b) the
+  client completed; the tick is 10 ms, so short runs give coarse figures.
+- 13: as 9, with `tests/tools/h2end.py hold`: 1,000 HTTP/2 connections, each with one request
+  answered, then held idle (h2o's `http2-idle-timeout` raised to 120 s so it keeps them).
+- 10, 11: `h2load -t2 -c32 -m10` (1 KiB) and `-m4` (100 KiB) for the run's duration, HTTP/2
+  over TLS with the same suite; 12: `bench/h2fair.py` (python3-h2) keeps one connection with a
   10 MiB download always in flight and asks for the 1 KiB page on another stream of the same
   connection, one request after another: the 1 KiB latency shows whether the server interleaves
   streams fairly. nginx listens with `ssl http2`, h2o speaks HTTP/2 over TLS by default; a server
@@ -1068,9 +1195,9 @@ if [ "$UPDATE_DOCS" = 1 ]; then
 
 ## How to run
 
-    make bench                                   # installs wrk, nginx, h2o, gnuplot; about 13 min
-    BENCH_DURATION=5 BENCH_REPS=1 make bench     # a quick look
-    BENCH_SCENARIOS=ka1k,res13 make bench        # some scenarios (names or numbers 1-11)
+    make bench                                   # installs wrk, nginx, h2o, gnuplot; about 15 min
+    BENCH_DURATION=2 BENCH_REPS=1 make bench     # a quick look
+    BENCH_SCENARIOS=ka1k,res13 make bench        # some scenarios (names or numbers 1-13)
     BENCH_UPDATE_DOCS=0 make bench               # leave BENCHMARKS.md/.png alone
 
 `bench/run.sh --help` lists the scenarios and every variable (BENCH_DURATION, BENCH_REPS,

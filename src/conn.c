@@ -1091,6 +1091,12 @@ void ts_conn_on_timeout(struct ts_timer *t)
             c->w->released++;
         } else if (c->state == ST_H2 && ts_h2_open_streams(c->h2) == 0) {
             ts_h2_trim(c->h2);
+            /* nothing queued in the session nor staged: the TLS buffers go too, as for an
+             * idle HTTP/1.1 connection (OpenSSL keeps them if a record is half read) */
+            if (!c->plain && !ts_h2_want_write(c->h2) && !(c->out && c->out->off < c->out->len)) {
+                ts_tls_release_buffers(&c->tls);
+                c->w->released++;
+            }
         }
         return;
     }

@@ -12,6 +12,7 @@ gzip -k "$W/gz.txt"
 mkdir -p "$W/list" "$W/private"
 printf 'a\n' >"$W/list/a.txt"
 printf 'secret\n' >"$W/private/s.txt"
+H2END() { timeout $((90 * MULT)) /usr/bin/python3 "$(dirname "$0")/../tools/h2end.py" end "$@" --port "$PORT" --cafile "$CERTS/ca.crt"; }
 H2HOSTILE() { timeout $((60 * MULT)) /usr/bin/python3 "$(dirname "$0")/../tools/h2hostile.py" "$@" --port "$PORT" --cafile "$CERTS/ca.crt"; }
 h2c() { tcurl --http2 "$@"; }
 status_json() { tcurl -s "$BASE/status"; }
@@ -108,6 +109,27 @@ expect_match "a file truncated under a stream: RST_STREAM INTERNAL_ERROR, the ne
 # an idle connection: GOAWAY NO_ERROR after keepalive_s (3 s here), then closed
 R=$(H2HOSTILE idle --seconds $((10 * MULT)))
 expect_match "idle connection: GOAWAY NO_ERROR, then closed" "$R" "result=goaway code=NO_ERROR"
+# on the wire: the answer, GOAWAY NO_ERROR naming the stream, then close_notify (python reads
+# b''), not a bare TCP close (SSLEOFError) nor a reset
+R=$(H2END --path /hello.txt --seconds $((20 * MULT)) | tail -1)
+echo "# keep-alive timeout: $R"
+expect_match "keep-alive timeout: the answer, then GOAWAY NO_ERROR last_stream 1, then close_notify" "$R" \
+    "^goaway=NO_ERROR last_stream=1 done=1 bytes_1=6 end=close_notify order=end_1,goaway,close_notify "
+
+# SIGTERM with a stream in flight, on the wire: GOAWAY NO_ERROR naming it, its body whole, then
+# the TLS close_notify
+H2END --path /huge.bin --rate 4000000 --seconds $((60 * MULT)) >"$T/sigterm.out" 2>&1 &
+EP=$!
+for _ in $(seq 1 $((100 * MULT))); do grep -qs '^started' "$T/sigterm.out" && break; kill -0 $EP 2>/dev/null || break; sleep 0.1; done
+stop_server
+wait $EP
+R=$(tail -1 "$T/sigterm.out")
+echo "# SIGTERM: $R"
+expect_match "SIGTERM: GOAWAY NO_ERROR with last_stream 1 (the stream in flight)" "$R" "^goaway=NO_ERROR last_stream=1 "
+expect_match "...the stream's 10 MiB body complete" "$R" " done=1 bytes_1=10485760 "
+expect_match "...then close_notify: GOAWAY, end of the stream, close_notify in that order" "$R" " end=close_notify order=goaway,end_1,close_notify "
+check_server_log
+TIMEOUTS='"shutdown_s": 1, "keepalive_s": 3, "request_header_s": 3, "send_s": 3' start_server || exit 1
 
 # SIGTERM with a stream in flight: it completes, then GOAWAY and close_notify
 timeout $((60 * MULT)) curl -sS --http2 --cacert "$CERTS/ca.crt" --resolve "localhost:$PORT:127.0.0.1" \
@@ -128,6 +150,10 @@ expect_match "...and GOAWAY NO_ERROR" "$R" "recv GOAWAY.*|error_code=NO_ERROR"
 # the streams that arrived with the fifth, past the GOAWAY's last stream, are refused unanswered:
 # neither handled nor logged
 expect "...the three streams past the GOAWAY are not handled (access log)" "$(($(wc -l <"$T/access.log") - L0))" "5"
+R=$(H2END --path /hello.txt --streams 8 --seconds $((20 * MULT)) | tail -1)
+echo "# max_requests_per_connection: $R"
+expect_match "max_requests_per_connection, on the wire: GOAWAY NO_ERROR last_stream 9, five answers, then close_notify" "$R" \
+    "^goaway=NO_ERROR last_stream=9 done=5 .* end=close_notify order=[a-z_0-9,]*,close_notify "
 expect_match "JSON access log: protocol HTTP/2.0" "$(tail -1 "$T/access.log")" '"protocol":"HTTP/2.0","status":200'
 stop_server
 check_server_log
