@@ -141,7 +141,7 @@ frontend fe
     bind 127.0.0.1:$HP
     default_backend be
 backend be
-    server s1 127.0.0.1:$PP_PORT send-proxy-v2
+    server s1 127.0.0.1:$PP_PORT send-proxy-v2 check check-send-proxy inter 200ms
 CFG
     haproxy -f "$T/haproxy.cfg" -db >"$T/haproxy.log" 2>&1 &
     HAPID=$!
@@ -156,6 +156,12 @@ CFG
     out=$(curl -sS --http2 --max-time $((20 * MULT)) --cacert "$CERTS/ca.crt" \
         --resolve "localhost:$HP:127.0.0.1" "https://localhost:$HP/hello.txt?viahaproxyh2")
     expect "haproxy send-proxy-v2: HTTP/2 served" "$out" hello
+    # its health checks (check-send-proxy: a LOCAL header, then close) fail no handshake
+    a0=$(st accepted)
+    wait_until 10 test "$(st accepted)" -ge $((a0 + 3))
+    check "haproxy's health checks pass the header" test "$(st accepted)" -ge $((a0 + 3))
+    expect "haproxy's health checks fail no TLS handshake" "$(tcurl -s "$BASE/status" | jq .tls.handshakes.failed)" 0
+    expect "haproxy saw the server up" "$(grep -c 'is DOWN' "$T/haproxy.log")" 0
     kill -TERM "$HAPID" 2>/dev/null
     wait "$HAPID" 2>/dev/null
 else
