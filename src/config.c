@@ -360,8 +360,8 @@ static int parse_listen(struct ts_config *cfg, const cJSON *item, const char *pa
     }
     if (cJSON_IsObject(item)) return parse_listen_object(cfg, item, path, err, errlen);
     if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
-        return fail(err, errlen, "%s: must be a string, an object or a non-empty list of them",
-                    path);
+        return fail(err, errlen, "%s: must be a string or a non-empty list of strings and "
+                    "objects", path);
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, item)
@@ -371,7 +371,8 @@ static int parse_listen(struct ts_config *cfg, const cJSON *item, const char *pa
         if (cJSON_IsString(e))
             add_listen(cfg, e->valuestring);
         else if (!cJSON_IsObject(e))
-            return fail(err, errlen, "%s: must be a string \"ADDR:PORT\" or an object", sub);
+            return fail(err, errlen, "%s: every entry must be a string \"ADDR:PORT\" or an "
+                        "object (%s)", path, sub);
         else if (parse_listen_object(cfg, e, sub, err, errlen) < 0)
             return -1;
     }

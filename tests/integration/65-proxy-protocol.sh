@@ -31,7 +31,7 @@ bad_listen "no address" "[{\"proxy_protocol\": true}]" "listen[0].address: requi
 bad_listen "from without proxy_protocol" "[{\"address\": \"127.0.0.1:$P0\", \"proxy_protocol_from\": [\"::1\"]}]" "listen[0].proxy_protocol_from: only with"
 bad_listen "empty from" "[{\"address\": \"127.0.0.1:$P0\", \"proxy_protocol\": true, \"proxy_protocol_from\": []}]" "listen[0].proxy_protocol_from: must be a non-empty list"
 bad_listen "from entry not a string" "[{\"address\": \"127.0.0.1:$P0\", \"proxy_protocol\": true, \"proxy_protocol_from\": [10]}]" "listen[0].proxy_protocol_from[0]: must be a string"
-bad_listen "entry neither string nor object" "[\"127.0.0.1:$P0\", 5]" "listen[1]: must be a string"
+bad_listen "entry neither string nor object" "[\"127.0.0.1:$P0\", 5]" "listen: every entry must be a string \"ADDR:PORT\" or an object (listen[1])"
 bad_listen "bad address in an object" "[{\"address\": \"nohost\", \"proxy_protocol\": true}]" "listen:"
 cfg_out "{\"listen\": [{\"address\": \"127.0.0.1:$P0\", \"proxy_protocol\": false}, {\"address\": \"[::1]:$P0\", \"proxy_protocol\": true, \"proxy_protocol_from\": [\"10.0.0.0/8\", \"::1/128\", \"127.0.0.1\"]}], $base}"
 expect "config: listen objects with and without the PROXY protocol are valid" "$RC" 0
