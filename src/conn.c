@@ -40,7 +40,6 @@
  * the socket (timeouts.send_s, re-armed on progress); AWAIT_CLOSE is the bounded wait for the
  * client's close_notify that follows (timeouts.shutdown_s). */
 enum state {
-    ST_PROXY, /* a PROXY protocol listener: the header comes before the ClientHello */
     ST_HANDSHAKE,
     ST_READ_REQUEST,
     ST_SEND_RESPONSE,
@@ -48,7 +47,8 @@ enum state {
     ST_AWAIT_CLOSE,
     ST_LINGER,
     ST_H2,      /* after ALPN "h2": the HTTP/2 session reads and writes until both are done */
-    ST_H2_CLOSE /* a connection error: the session's GOAWAY is written, then SEND_CLOSE */
+    ST_H2_CLOSE, /* a connection error: the session's GOAWAY is written, then SEND_CLOSE */
+    ST_PROXY     /* a PROXY protocol listener: its header comes before the ClientHello */
 };
 enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
 enum close_kind { CLOSE_CLEAN, CLOSE_PEER_EOF, CLOSE_TIMEOUT, CLOSE_ERROR };
@@ -83,6 +83,7 @@ struct ts_conn {
     uint8_t state, gauge, close_kind;
     bool plain;         /* an http_redirect connection: no TLS */
     bool rdhup;         /* the peer shut its side (seen in ST_PROXY, where reads only peek) */
+    bool proxy_heard;   /* in ST_PROXY: a byte of the header arrived */
     const struct ts_listen_proxy *proxy; /* in ST_PROXY: who may send the header */
     const struct ts_conn_io *io; /* a test transport instead of the socket (plain, not redirected) */
     void *io_ctx;
@@ -578,9 +579,13 @@ static enum step do_proxy(struct ts_conn *c)
     do n = recv(c->fd, buf, sizeof(buf), MSG_PEEK);
     while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return STEP_WAIT;
-    if (n < 0) return proxy_reject(c, TS_PROXY_REJECT_MALFORMED, strerror(errno), CLOSE_PEER_EOF);
-    /* a TCP check that connects and closes sent nothing: nothing failed, as for TLS */
-    if (n == 0) return close_as(c, CLOSE_PEER_EOF);
+    /* a TCP check that connects and closes (or resets) before a byte began no header: nothing
+     * failed, as for TLS; a reset inside one is a header that never came whole */
+    if (n <= 0 && !c->proxy_heard) return close_as(c, CLOSE_PEER_EOF);
+    if (n <= 0)
+        return proxy_reject(c, TS_PROXY_REJECT_MALFORMED, n < 0 ? strerror(errno) : "closed",
+                            CLOSE_PEER_EOF);
+    c->proxy_heard = true;
     struct ts_proxy_result r;
     switch (ts_proxy_parse(buf, (size_t)n, &r)) {
     case TS_PROXY_NEED_MORE:
