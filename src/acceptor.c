@@ -71,7 +71,8 @@ int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, 
     a->srv = srv;
     a->epfd = a->evfd = -1;
     a->fds = calloc(cfg->nlisten + cfg->nredirect_listen, sizeof(int));
-    if (!a->fds) abort();
+    a->proxy = calloc(cfg->nlisten + cfg->nredirect_listen, sizeof(*a->proxy));
+    if (!a->fds || !a->proxy) abort();
     for (size_t i = 0; i < cfg->nlisten + cfg->nredirect_listen; i++) {
         bool plain = i >= cfg->nlisten;
         if (plain && a->ntls == 0) break;
@@ -80,6 +81,8 @@ int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, 
                        : listen_one("listen", cfg->listen[i], err, errlen);
         if (fd == -2) continue;
         if (fd < 0) goto fail;
+        /* indexes differ once an address is skipped: the settings travel with the fd */
+        if (!plain && cfg->listen_proxy[i].enabled) a->proxy[a->nfds] = &cfg->listen_proxy[i];
         a->fds[a->nfds++] = fd;
         if (!plain) a->ntls = a->nfds;
     }
@@ -136,6 +139,7 @@ static int accept_batch(struct ts_acceptor *a, size_t index, bool *woken)
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct ts_handoff h;
         h.plain = index >= a->ntls;
+        h.proxy = a->proxy[index];
         h.addrlen = sizeof(h.addr);
         h.fd = accept4(lfd, &h.addr.sa, &h.addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (h.fd < 0) {
@@ -236,7 +240,9 @@ void ts_acceptor_stop(struct ts_acceptor *a)
     }
     for (size_t i = 0; i < a->nfds; i++) close(a->fds[i]);
     free(a->fds);
+    free(a->proxy);
     a->fds = NULL;
+    a->proxy = NULL;
     a->nfds = 0;
     if (a->epfd >= 0) close(a->epfd);
     if (a->evfd >= 0) close(a->evfd);

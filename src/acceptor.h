@@ -6,11 +6,13 @@
 #include <pthread.h>
 #include <stddef.h>
 
+struct ts_listen_proxy;
 struct ts_server;
 
 struct ts_acceptor {
     struct ts_server *srv;
     int *fds; /* listening sockets: the TLS ones, then the http_redirect ones */
+    const struct ts_listen_proxy **proxy; /* per fd: its PROXY protocol settings, or NULL */
     size_t nfds, ntls;
     int epfd, evfd;
     pthread_t thread;

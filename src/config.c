@@ -224,6 +224,9 @@ static void free_list(char ***list, size_t *n)
 
 static void free_listen(struct ts_config *cfg)
 {
+    for (size_t i = 0; i < cfg->nlisten; i++) free(cfg->listen_proxy[i].from);
+    free(cfg->listen_proxy);
+    cfg->listen_proxy = NULL;
     free_list(&cfg->listen, &cfg->nlisten);
 }
 
@@ -236,9 +239,15 @@ static void add_to_list(char ***list, size_t *n, const char *spec)
     set_string(&l[(*n)++], spec);
 }
 
-static void add_listen(struct ts_config *cfg, const char *spec)
+/* Adds a listen entry without the PROXY protocol; returns its settings to fill. */
+static struct ts_listen_proxy *add_listen(struct ts_config *cfg, const char *spec)
 {
+    struct ts_listen_proxy *lp = realloc(cfg->listen_proxy, (cfg->nlisten + 1) * sizeof(*lp));
+    if (!lp) abort();
+    cfg->listen_proxy = lp;
+    memset(&lp[cfg->nlisten], 0, sizeof(*lp));
     add_to_list(&cfg->listen, &cfg->nlisten, spec);
+    return &lp[cfg->nlisten - 1];
 }
 
 int ts_config_split_listen(const char *spec, char *host, size_t hostlen, char *port,
@@ -308,11 +317,109 @@ static int parse_addresses(char ***list, size_t *n, const cJSON *item, const cha
     return 0;
 }
 
+/* One "ADDR/PREFIX" of proxy_protocol_from, with an error that says what is wrong with it. */
+static int parse_proxy_cidr(const cJSON *e, const char *path, struct ts_cidr *out, char *err,
+                            size_t errlen)
+{
+    if (!cJSON_IsString(e))
+        return fail(err, errlen, "%s: must be a string such as \"10.0.0.0/8\" or \"::1\"", path);
+    if (ts_config_parse_cidr(e->valuestring, out) == 0) return 0;
+    const char *slash = strchr(e->valuestring, '/');
+    char addr[64];
+    size_t n = slash ? (size_t)(slash - e->valuestring) : 0;
+    unsigned char bin[16];
+    if (slash && n < sizeof(addr)) {
+        memcpy(addr, e->valuestring, n);
+        addr[n] = '\0';
+        int v4 = inet_pton(AF_INET, addr, bin) == 1;
+        if (v4 || inet_pton(AF_INET6, addr, bin) == 1)
+            return fail(err, errlen, "%s: bad prefix length in \"%s\" (at most /%d)", path,
+                        e->valuestring, v4 ? 32 : 128);
+    }
+    return fail(err, errlen, "%s: \"%s\" is not an IPv4 or IPv6 address or CIDR block", path,
+                e->valuestring);
+}
+
+/* {"address": "ADDR:PORT", "proxy_protocol": true, "proxy_protocol_from": [CIDR...]} */
+static int parse_listen_object(struct ts_config *cfg, const cJSON *obj, const char *path,
+                               char *err, size_t errlen)
+{
+    const cJSON *addr = cJSON_GetObjectItemCaseSensitive(obj, "address");
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(obj, "proxy_protocol");
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(obj, "proxy_protocol_from");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, obj)
+    {
+        if (strcmp(e->string, "address") != 0 && strcmp(e->string, "proxy_protocol") != 0 &&
+            strcmp(e->string, "proxy_protocol_from") != 0)
+            return fail(err, errlen, "%s.%s: unknown key (address, proxy_protocol, "
+                        "proxy_protocol_from)", path, e->string);
+    }
+    if (!cJSON_IsString(addr))
+        return fail(err, errlen, "%s.address: required, a string \"ADDR:PORT\"", path);
+    if (pp && !cJSON_IsBool(pp))
+        return fail(err, errlen, "%s.proxy_protocol: must be true or false", path);
+    bool on = pp && cJSON_IsTrue(pp);
+    if (from && !on)
+        return fail(err, errlen, "%s.proxy_protocol_from: only with \"proxy_protocol\": true",
+                    path);
+    if (from && (!cJSON_IsArray(from) || cJSON_GetArraySize(from) == 0))
+        return fail(err, errlen, "%s.proxy_protocol_from: must be a non-empty list of "
+                    "addresses or CIDR blocks", path);
+    struct ts_listen_proxy *lp = add_listen(cfg, addr->valuestring);
+    lp->enabled = on;
+    if (!on) return 0;
+    /* Absent: the loopback addresses only, i.e. a proxy on this machine. Any other source
+     * must be listed, so a forgotten key never lets the whole Internet name its address. */
+    static const char *const loopback[] = {"127.0.0.0/8", "::1"};
+    size_t n = from ? (size_t)cJSON_GetArraySize(from) : 2;
+    lp->from = calloc(n, sizeof(*lp->from));
+    if (!lp->from) abort();
+    if (!from) {
+        for (size_t i = 0; i < n; i++) ts_config_parse_cidr(loopback[i], &lp->from[i]);
+        lp->nfrom = n;
+        return 0;
+    }
+    size_t i = 0;
+    cJSON_ArrayForEach(e, from)
+    {
+        char sub[256];
+        snprintf(sub, sizeof(sub), "%s.proxy_protocol_from[%zu]", path, i);
+        if (parse_proxy_cidr(e, sub, &lp->from[i], err, errlen) < 0) return -1;
+        lp->nfrom = ++i;
+    }
+    return 0;
+}
+
+/* A string, an object, or a non-empty list of them. */
 static int parse_listen(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
                         char *err, size_t errlen)
 {
     (void)base;
-    return parse_addresses(&cfg->listen, &cfg->nlisten, item, path, err, errlen);
+    free_listen(cfg);
+    if (cJSON_IsString(item)) {
+        add_listen(cfg, item->valuestring);
+        return 0;
+    }
+    if (cJSON_IsObject(item)) return parse_listen_object(cfg, item, path, err, errlen);
+    if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
+        return fail(err, errlen, "%s: must be a string or a non-empty list of strings and "
+                    "objects", path);
+    const cJSON *e;
+    size_t i = 0;
+    cJSON_ArrayForEach(e, item)
+    {
+        char sub[256];
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i++);
+        if (cJSON_IsString(e))
+            add_listen(cfg, e->valuestring);
+        else if (!cJSON_IsObject(e))
+            return fail(err, errlen, "%s: every entry must be a string \"ADDR:PORT\" or an "
+                        "object (%s)", path, sub);
+        else if (parse_listen_object(cfg, e, sub, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 static int parse_redirect_listen(struct ts_config *cfg, void *base, const cJSON *item,

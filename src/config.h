@@ -72,9 +72,17 @@ struct ts_cidr {
     unsigned char addr[16];
 };
 
+/* The PROXY protocol on one listen entry: who may send the header that names the client. */
+struct ts_listen_proxy {
+    bool enabled;
+    struct ts_cidr *from; /* proxy_protocol_from; loopback only when the key is absent */
+    size_t nfrom;
+};
+
 struct ts_config {
     char **listen; /* "ADDR:PORT" strings */
     size_t nlisten;
+    struct ts_listen_proxy *listen_proxy; /* one per listen entry */
     char *root;
     int workers; /* resolved: never 0 after ts_config_load */
 

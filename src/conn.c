@@ -8,6 +8,7 @@
 #include "h2.h"
 #include "handler.h"
 #include "log.h"
+#include "proxy.h"
 #include "response.h"
 #include "tls.h"
 #include "worker.h"
@@ -46,7 +47,8 @@ enum state {
     ST_AWAIT_CLOSE,
     ST_LINGER,
     ST_H2,      /* after ALPN "h2": the HTTP/2 session reads and writes until both are done */
-    ST_H2_CLOSE /* a connection error: the session's GOAWAY is written, then SEND_CLOSE */
+    ST_H2_CLOSE, /* a connection error: the session's GOAWAY is written, then SEND_CLOSE */
+    ST_PROXY     /* a PROXY protocol listener: its header comes before the ClientHello */
 };
 enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
 enum close_kind { CLOSE_CLEAN, CLOSE_PEER_EOF, CLOSE_TIMEOUT, CLOSE_ERROR };
@@ -81,6 +83,9 @@ struct ts_conn {
     int fd;
     uint8_t state, gauge, close_kind;
     bool plain;         /* an http_redirect connection: no TLS */
+    bool rdhup;         /* the peer shut its side (seen in ST_PROXY, where reads only peek) */
+    bool proxy_heard;   /* in ST_PROXY: a byte of the header arrived */
+    const struct ts_listen_proxy *proxy; /* in ST_PROXY: who may send the header */
     const struct ts_conn_io *io; /* a test transport instead of the socket (plain, not redirected) */
     void *io_ctx;
     bool responding;    /* a request is in flight (counted in requests.in_flight) */
@@ -356,6 +361,21 @@ static enum ts_io conn_write(struct ts_conn *c, const void *buf, size_t len, siz
 
 /* ---- accept and handshake ---- */
 
+/* The client's address as everything after this sees it (logs, status.allow): an IPv4-mapped
+ * IPv6 address is kept as IPv4, so one allow-list entry covers both forms. */
+static void set_peer(struct ts_conn *c, int family, const unsigned char *addr)
+{
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (family == AF_INET6 && memcmp(addr, v4mapped, 12) != 0) {
+        c->peer_family = AF_INET6;
+        memcpy(c->peer_addr, addr, 16);
+    } else {
+        c->peer_family = AF_INET;
+        memcpy(c->peer_addr, family == AF_INET6 ? addr + 12 : addr, 4);
+    }
+    inet_ntop(c->peer_family, c->peer_addr, c->remote, sizeof(c->remote));
+}
+
 static void accept_conn(struct ts_worker *w, const struct ts_handoff *h,
                         const struct ts_conn_io *io, void *io_ctx)
 {
@@ -369,18 +389,10 @@ static void accept_conn(struct ts_worker *w, const struct ts_handoff *h,
     c->fd = h->fd;
     c->timer.kind = TS_TIMER_NONE;
     c->release_timer.kind = TS_TIMER_NONE;
-    const unsigned char *a6 = h->addr.in6.sin6_addr.s6_addr;
-    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (h->addr.sa.sa_family == AF_INET6 && memcmp(a6, v4mapped, 12) != 0) {
-        c->peer_family = AF_INET6;
-        memcpy(c->peer_addr, a6, 16);
-    } else {
-        c->peer_family = AF_INET;
-        memcpy(c->peer_addr, h->addr.sa.sa_family == AF_INET6 ? a6 + 12
-                                                             : (const unsigned char *)&h->addr.in4.sin_addr,
-               4);
-    }
-    inet_ntop(c->peer_family, c->peer_addr, c->remote, sizeof(c->remote));
+    if (h->addr.sa.sa_family == AF_INET6)
+        set_peer(c, AF_INET6, h->addr.in6.sin6_addr.s6_addr);
+    else
+        set_peer(c, AF_INET, (const unsigned char *)&h->addr.in4.sin_addr);
 
     c->plain = h->plain || io != NULL;
     c->io = io;
@@ -406,7 +418,9 @@ static void accept_conn(struct ts_worker *w, const struct ts_handoff *h,
         set_gauge(c, G_IDLE);
         ts_worker_timer_set(w, &c->timer, TS_TIMER_REQUEST);
     } else {
-        c->state = ST_HANDSHAKE;
+        /* the header and the handshake after it share one handshake_s */
+        c->proxy = h->proxy;
+        c->state = h->proxy ? ST_PROXY : ST_HANDSHAKE;
         set_gauge(c, G_HANDSHAKING);
         ts_worker_timer_set(w, &c->timer, TS_TIMER_HANDSHAKE);
     }
@@ -544,6 +558,77 @@ static void count_handshake(struct ts_conn *c)
 }
 
 static enum step start_h2(struct ts_conn *c);
+
+/* Closes a PROXY protocol connection before its handshake. Only a source in
+ * proxy_protocol_from reaches a bad header or the timeout, so those are logged at info (a
+ * misconfigured proxy shows); anyone can connect from elsewhere: that is logged at debug. */
+static enum step proxy_reject(struct ts_conn *c, enum ts_proxy_reject why, const char *detail,
+                              enum close_kind kind)
+{
+    TS_INC(c->w, proxy_rejected[why]);
+    if (why == TS_PROXY_REJECT_NOT_ALLOWED)
+        ts_log_debug("%s: PROXY protocol header refused (%s): %s", c->remote,
+                     ts_stats_proxy_reject_names[why], detail);
+    else
+        ts_log_info("%s: PROXY protocol header refused (%s): %s", c->remote,
+                    ts_stats_proxy_reject_names[why], detail);
+    c->proxy = NULL;
+    return close_as(c, kind);
+}
+
+static bool proxy_allowed(const struct ts_conn *c)
+{
+    for (size_t i = 0; i < c->proxy->nfrom; i++)
+        if (ts_cidr_contains(&c->proxy->from[i], c->peer_family, c->peer_addr)) return true;
+    return false;
+}
+
+/* Reads the PROXY protocol header without taking a byte of what follows it: the header is
+ * looked at with MSG_PEEK until it is whole, then exactly its length is read, so the
+ * ClientHello stays in the socket for the TLS layer. A header arriving in pieces costs one
+ * peek per piece (edge-triggered epoll reports each arrival, read or not). */
+static enum step do_proxy(struct ts_conn *c)
+{
+    if (!proxy_allowed(c))
+        return proxy_reject(c, TS_PROXY_REJECT_NOT_ALLOWED, "not in proxy_protocol_from",
+                            CLOSE_ERROR);
+    uint8_t buf[TS_PROXY_MAX];
+    ssize_t n;
+    do n = recv(c->fd, buf, sizeof(buf), MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return STEP_WAIT;
+    /* a TCP check that connects and closes (or resets) before a byte began no header: nothing
+     * failed, as for TLS; a reset inside one is a header that never came whole */
+    if (n <= 0 && !c->proxy_heard) return close_as(c, CLOSE_PEER_EOF);
+    if (n <= 0)
+        return proxy_reject(c, TS_PROXY_REJECT_MALFORMED, n < 0 ? strerror(errno) : "closed",
+                            CLOSE_PEER_EOF);
+    c->proxy_heard = true;
+    struct ts_proxy_result r;
+    switch (ts_proxy_parse(buf, (size_t)n, &r)) {
+    case TS_PROXY_NEED_MORE:
+        /* a peek shows the same bytes after the FIN: only the event tells the end */
+        if (c->rdhup)
+            return proxy_reject(c, TS_PROXY_REJECT_MALFORMED, "closed inside the header",
+                                CLOSE_PEER_EOF);
+        return STEP_WAIT;
+    case TS_PROXY_ERROR: return proxy_reject(c, TS_PROXY_REJECT_MALFORMED, r.error, CLOSE_ERROR);
+    case TS_PROXY_DONE: break;
+    }
+    /* the bytes are queued already: this read returns them all at once */
+    ssize_t got = recv(c->fd, buf, r.consumed, 0);
+    if (got != (ssize_t)r.consumed)
+        return proxy_reject(c, TS_PROXY_REJECT_MALFORMED, "short read", CLOSE_ERROR);
+    char was[INET6_ADDRSTRLEN];
+    memcpy(was, c->remote, sizeof(was));
+    if (!r.local) set_peer(c, r.family, r.src);
+    TS_INC(c->w, proxy_accepted);
+    ts_log_debug("%s: PROXY protocol v%d header from %s%s", c->remote, r.version, was,
+                 r.local ? " (LOCAL/UNKNOWN: the proxy's own address kept)" : "");
+    c->proxy = NULL;
+    c->state = ST_HANDSHAKE;
+    return STEP_AGAIN;
+}
 
 static enum step do_handshake(struct ts_conn *c)
 {
@@ -1041,6 +1126,7 @@ static void run(struct ts_conn *c)
     for (;;) {
         enum step s = STEP_CLOSE;
         switch ((enum state)c->state) {
+        case ST_PROXY: s = do_proxy(c); break;
         case ST_HANDSHAKE: s = do_handshake(c); break;
         case ST_READ_REQUEST: s = do_read(c); break;
         case ST_SEND_RESPONSE: s = do_send(c); break;
@@ -1078,6 +1164,7 @@ void ts_conn_on_event(struct ts_conn *c, uint32_t events)
     /* Every step retries its own I/O and learns what happened from it; the only thing an
      * event says on its own is that new bytes may have arrived since a read drained it. */
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->tls.drained = false;
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->rdhup = true;
     run(c);
 }
 
@@ -1106,6 +1193,12 @@ void ts_conn_on_timeout(struct ts_timer *t)
     t->kind = TS_TIMER_NONE;
     switch (kind) {
     case TS_TIMER_HANDSHAKE:
+        if (c->state == ST_PROXY) {
+            run_or_close(c, proxy_reject(c, TS_PROXY_REJECT_TIMEOUT,
+                                         "no complete header within timeouts.handshake_s",
+                                         CLOSE_TIMEOUT));
+            return;
+        }
         run_or_close(c, fail_handshake(c, TS_HS_FAIL_TIMEOUT, CLOSE_TIMEOUT));
         return;
     case TS_TIMER_KEEPALIVE:

@@ -39,3 +39,9 @@ const char *const ts_stats_h2_flood_names[TS_H2_FLOOD_N] = {
     [TS_H2_FLOOD_CONTROL] = "control_frames",
     [TS_H2_FLOOD_IDLE_FRAMES] = "idle_frames",
 };
+
+const char *const ts_stats_proxy_reject_names[TS_PROXY_REJECT_N] = {
+    [TS_PROXY_REJECT_MALFORMED] = "malformed",
+    [TS_PROXY_REJECT_NOT_ALLOWED] = "not_allowed",
+    [TS_PROXY_REJECT_TIMEOUT] = "timeout",
+};

@@ -41,6 +41,15 @@ enum ts_h2_flood {
     TS_H2_FLOOD_IDLE_FRAMES,  /* PRIORITY, WINDOW_UPDATE, empty DATA... without a request */
     TS_H2_FLOOD_N
 };
+/* Why a PROXY protocol listener closed a connection before the handshake; keep in step with
+ * ts_stats_proxy_reject_names. */
+enum ts_proxy_reject {
+    TS_PROXY_REJECT_MALFORMED,   /* no header, a broken one, or the client closed mid-header */
+    TS_PROXY_REJECT_NOT_ALLOWED, /* the socket's peer is not in proxy_protocol_from */
+    TS_PROXY_REJECT_TIMEOUT,     /* no complete header within timeouts.handshake_s */
+    TS_PROXY_REJECT_N
+};
+
 /* Which timer expired; keep in step with enum ts_timer_kind. */
 enum { TS_STATS_TIMEOUT_N = 5 };
 
@@ -78,6 +87,8 @@ struct ts_stats {
     _Atomic uint64_t h2_streams_open; /* gauge */
     _Atomic uint64_t h2_goaway_sent, h2_goaway_received, h2_rst_sent, h2_rst_received;
     _Atomic uint64_t h2_flood[TS_H2_FLOOD_N];
+    /* PROXY protocol listeners: headers accepted, connections refused by reason */
+    _Atomic uint64_t proxy_accepted, proxy_rejected[TS_PROXY_REJECT_N];
 };
 
 /* Per site (in cfg->sites order), per worker, written like struct ts_stats: requests, their
@@ -91,6 +102,7 @@ extern const char *const ts_stats_hs_fail_names[TS_HS_FAIL_N];
 extern const char *const ts_stats_cert_reason_names[TS_CERT_REASON_N];
 extern const char *const ts_stats_flood_names[TS_FLOOD_N];
 extern const char *const ts_stats_h2_flood_names[TS_H2_FLOOD_N];
+extern const char *const ts_stats_proxy_reject_names[TS_PROXY_REJECT_N];
 
 static inline void ts_stat_add(_Atomic uint64_t *c, uint64_t n)
 {

@@ -207,6 +207,8 @@ static const struct metric metrics[] = {
      "Log reopens (SIGUSR1) that reopened every log file."},
     {"log/reopen_failures", "tessera_log_reopen_failures_total", NULL, COUNTER,
      X(log_reopen_failures), "Log files that could not be reopened (the old file stays in use)."},
+    {"proxy_protocol/accepted", "tessera_proxy_protocol_accepted_total", NULL, COUNTER,
+     S(proxy_accepted), "Connections whose PROXY protocol header was accepted."},
 };
 
 #define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
@@ -324,6 +326,8 @@ static char *status_json(struct ts_server *srv, bool pretty)
                 TS_FLOOD_N);
     add_reasons(root, "http2/closed_flood", snap.s.h2_flood, ts_stats_h2_flood_names,
                 TS_H2_FLOOD_N);
+    add_reasons(root, "proxy_protocol/rejected", snap.s.proxy_rejected,
+                ts_stats_proxy_reject_names, TS_PROXY_REJECT_N);
     /* index 0 is "verified" itself; the reasons are the ways of not being verified */
     add_reasons(root, "tls/client_certs/reasons", snap.s.cert_reason + 1,
                 ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);
@@ -414,6 +418,9 @@ static void status_metrics(struct ts_server *srv, struct ts_sbuf *b)
     prom_reasons(b, "tessera_http2_closed_flood_total",
                  "HTTP/2 connections ended with GOAWAY for abuse, by kind.", snap.s.h2_flood,
                  ts_stats_h2_flood_names, TS_H2_FLOOD_N);
+    prom_reasons(b, "tessera_proxy_protocol_rejected_total",
+                 "Connections closed for their PROXY protocol header, by reason.",
+                 snap.s.proxy_rejected, ts_stats_proxy_reject_names, TS_PROXY_REJECT_N);
     prom_reasons(b, "tessera_client_cert_reasons_total",
                  "Client certificates that did not verify, by reason.", snap.s.cert_reason + 1,
                  ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);

@@ -16,6 +16,7 @@
 
 struct ts_config;
 struct ts_conn;
+struct ts_listen_proxy;
 
 
 /* Timer kinds: one list per kind, each with a fixed duration, so appending keeps a list
@@ -58,6 +59,7 @@ struct ts_pool {
 struct ts_handoff {
     int fd;
     bool plain; /* from an http_redirect listener */
+    const struct ts_listen_proxy *proxy; /* a PROXY protocol listener's settings, or NULL */
     socklen_t addrlen;
     union {
         struct sockaddr sa;

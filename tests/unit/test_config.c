@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/ts-cfg-XXXXXX";
@@ -176,6 +177,70 @@ static void test_overrides(void **state)
     ts_config_free(&cfg);
 }
 
+static void test_listen_proxy(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+    int rc = load("{\"listen\": [\"127.0.0.1:1\", {\"address\": \"127.0.0.1:2\", "
+                  "\"proxy_protocol\": true}, {\"address\": \"[::1]:3\", \"proxy_protocol\": true, "
+                  "\"proxy_protocol_from\": [\"10.0.0.0/8\", \"2001:db8::1\"]}, "
+                  "{\"address\": \"127.0.0.1:4\", \"proxy_protocol\": false}], " BASE "}}",
+                  &cfg, err, sizeof(err));
+    assert_int_equal(rc, 0);
+    assert_int_equal(cfg.nlisten, 4);
+    assert_string_equal(cfg.listen[1], "127.0.0.1:2");
+    assert_false(cfg.listen_proxy[0].enabled);
+    assert_false(cfg.listen_proxy[3].enabled);
+    /* absent proxy_protocol_from: loopback only */
+    const struct ts_listen_proxy *lp = &cfg.listen_proxy[1];
+    assert_true(lp->enabled);
+    assert_int_equal(lp->nfrom, 2);
+    static const unsigned char lo[4] = {127, 0, 0, 9}, ten[4] = {10, 2, 3, 4}, v6lo[16] = {[15] = 1};
+    assert_true(ts_cidr_contains(&lp->from[0], AF_INET, lo));
+    assert_false(ts_cidr_contains(&lp->from[0], AF_INET, ten));
+    assert_int_equal(lp->from[1].prefix, 128);
+    assert_true(ts_cidr_contains(&lp->from[1], lp->from[1].family, v6lo));
+    lp = &cfg.listen_proxy[2];
+    assert_int_equal(lp->nfrom, 2);
+    assert_true(ts_cidr_contains(&lp->from[0], AF_INET, ten));
+    assert_int_equal(lp->from[0].prefix, 8);
+    assert_int_equal(lp->from[1].prefix, 128); /* a bare address */
+    ts_config_free(&cfg);
+    /* one object alone; --listen replaces it with a plain listener */
+    assert_int_equal(load("{\"listen\": {\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true}, "
+                          BASE "}}", &cfg, err, sizeof(err)), 0);
+    assert_true(cfg.listen_proxy[0].enabled);
+    ts_config_free(&cfg);
+    struct ts_config_overrides ov = {.listen = "127.0.0.1:9", .workers = -1};
+    assert_int_equal(ts_config_load(&cfg, path, &ov, err, sizeof(err)), 0);
+    assert_int_equal(cfg.nlisten, 1);
+    assert_false(cfg.listen_proxy[0].enabled);
+    ts_config_free(&cfg);
+
+    expect_error("{" BASE "}, \"listen\": {\"address\": \"127.0.0.1:2\", \"proxy_protocol\": 1}}",
+                 "listen.proxy_protocol: must be true or false");
+    expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true,"
+                 " \"proxy_protocol_from\": [\"10.0.0.0/40\"]}]}",
+                 "listen[0].proxy_protocol_from[0]: bad prefix length in \"10.0.0.0/40\" (at most /32)");
+    expect_error("{" BASE "}, \"listen\": [\"127.0.0.1:1\", {\"address\": \"127.0.0.1:2\", "
+                 "\"proxy_protocol\": true, \"proxy_protocol_from\": [\"::1\", \"fe80::/200\"]}]}",
+                 "listen[1].proxy_protocol_from[1]: bad prefix length in \"fe80::/200\" (at most /128)");
+    expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true,"
+                 " \"proxy_protocol_from\": [\"example.com\"]}]}",
+                 "listen[0].proxy_protocol_from[0]: \"example.com\" is not an IPv4 or IPv6 address");
+    expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\", \"proxy\": true}]}",
+                 "listen[0].proxy: unknown key");
+    expect_error("{" BASE "}, \"listen\": [{\"proxy_protocol\": true}]}",
+                 "listen[0].address: required");
+    expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\","
+                 " \"proxy_protocol_from\": [\"::1\"]}]}",
+                 "listen[0].proxy_protocol_from: only with \"proxy_protocol\": true");
+    expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true,"
+                 " \"proxy_protocol_from\": \"::1\"}]}",
+                 "listen[0].proxy_protocol_from: must be a non-empty list");
+}
+
 static void test_split_listen(void **state)
 {
     (void)state;
@@ -252,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_defaults),  cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors),    cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_split_listen), cmocka_unit_test(test_sites),
+        cmocka_unit_test(test_listen_proxy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
