@@ -148,10 +148,10 @@ expect "a certificate without a response staples nothing" "$(staple_of b.test -s
 before=$(status_json | jq -r '.tls.ocsp.stapled')
 out=$(sclient a.test -tls1_3)
 expect_no_match "without -status no OCSP response is shown" "$out" "OCSP Response"
-expect_no_match "  (verify: an s_client asking shows one)" "$(sclient a.test -tls1_3 -status)" "no response sent"
 expect_match "without -status the handshake completes" "$out" "Verify return code"
 expect "without -status nothing is stapled (status counter)" "$(status_json | jq -r '.tls.ocsp.stapled')" "$before"
 check "5 staples counted" test "$before" -ge 5
+expect_no_match "  while one asking gets one" "$(sclient a.test -tls1_3 -status)" "no response sent"
 
 ### the default site's response goes stale while the server runs (nextUpdate is a minute away)
 left=$((SHORT_MADE + 62 - $(date +%s)))
