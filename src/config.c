@@ -74,6 +74,7 @@ static const struct key session_cache_keys[] = {
 static const struct key tls_keys[] = {
     {"certificate", K_STRING, F(tls.certificate), 0, 0, 0, 0, 0},
     {"key", K_STRING, F(tls.key), 0, 0, 0, 0, 0},
+    {"ocsp_response", K_STRING, F(tls.ocsp_response), 0, 0, 0, 0, 0},
     {"protocols", K_CUSTOM, 0, 0, 0, 0, 0, parse_protocols},
     {"session_cache", K_OBJECT, 0, 0, 0, session_cache_keys, 0, 0},
     {"session_tickets", K_BOOL, F(tls.session_tickets), 0, 0, 0, 0, 0},
@@ -92,6 +93,7 @@ static const struct key tls_keys[] = {
 static const struct key site_cert_keys[] = {
     {"certificate", K_STRING, C(certificate), 0, 0, 0, 0, 0},
     {"key", K_STRING, C(key), 0, 0, 0, 0, 0},
+    {"ocsp_response", K_STRING, C(ocsp_response), 0, 0, 0, 0, 0},
     {0},
 };
 
@@ -650,6 +652,7 @@ static void free_site_certs(struct ts_site *site)
     for (size_t i = 0; i < site->ncerts && !site->borrowed; i++) {
         free(site->certs[i].certificate);
         free(site->certs[i].key);
+        free(site->certs[i].ocsp_response);
     }
     free(site->certs);
     site->certs = NULL;
@@ -1136,6 +1139,9 @@ static int validate_site(const struct ts_site *site, char *err, size_t errlen)
             if (check_readable("tls.certificate", site->certs[i].certificate, err, errlen) < 0 ||
                 check_readable("tls.key", site->certs[i].key, err, errlen) < 0)
                 return -1;
+            if (site->certs[i].ocsp_response &&
+                check_readable("tls.ocsp_response", site->certs[i].ocsp_response, err, errlen) < 0)
+                return -1;
             continue;
         }
         snprintf(ck, sizeof(ck), "certificates[%zu].certificate", i);
@@ -1145,6 +1151,11 @@ static int validate_site(const struct ts_site *site, char *err, size_t errlen)
         snprintf(ck, sizeof(ck), "certificates[%zu].key", i);
         if (check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].key, err,
                            errlen) < 0)
+            return -1;
+        snprintf(ck, sizeof(ck), "certificates[%zu].ocsp_response", i);
+        if (site->certs[i].ocsp_response &&
+            check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].ocsp_response,
+                           err, errlen) < 0)
             return -1;
     }
     if (validate_client_auth(site, err, errlen) < 0) return -1;
@@ -1208,7 +1219,9 @@ static void make_default_site(struct ts_config *cfg)
     d->root = cfg->root;
     d->certs = calloc(1, sizeof(*d->certs));
     if (!d->certs) abort();
-    d->certs[0] = (struct ts_site_cert){.certificate = cfg->tls.certificate, .key = cfg->tls.key};
+    d->certs[0] = (struct ts_site_cert){.certificate = cfg->tls.certificate,
+                                         .key = cfg->tls.key,
+                                         .ocsp_response = cfg->tls.ocsp_response};
     d->ncerts = 1;
     d->client_auth = cfg->tls.client_auth;
     d->client_ca = cfg->tls.client_ca;
@@ -1310,6 +1323,7 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->root);
     free(cfg->tls.certificate);
     free(cfg->tls.key);
+    free(cfg->tls.ocsp_response);
     free(cfg->tls.ticket_key_file);
     free_sites(cfg);
     free_list(&cfg->server_names, &cfg->nserver_names);

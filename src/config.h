@@ -38,6 +38,7 @@ struct ts_error_page {
 struct ts_site_cert {
     char *certificate;
     char *key;
+    char *ocsp_response; /* DER OCSP response stapled for this certificate, or NULL */
 };
 
 /* A virtual host: what a connection's SNI selects and every request on it is served from.
@@ -89,6 +90,7 @@ struct ts_config {
     struct {
         char *certificate;
         char *key;
+        char *ocsp_response; /* the default certificate's OCSP response (DER), or NULL */
         int min_version, max_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
         int session_cache_size;
         int session_timeout_s;

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "ocsp.h"
 #include "response.h"
 #include "tls.h"
 #include "worker.h"
@@ -27,6 +28,7 @@ struct snapshot {
         cache_refused_full;
     uint64_t log_reopens, log_reopen_failures;
     uint64_t ticket_rotations, ticket_keys, ticket_key_age_s;
+    uint64_t ocsp_stapled, ocsp_stale;
 };
 
 /* struct ts_stats is nothing but _Atomic uint64_t fields, so it can be summed as an array. */
@@ -63,6 +65,7 @@ static void take_snapshot(struct ts_server *srv, struct snapshot *snap)
     snap->ticket_rotations = ti.rotations;
     snap->ticket_keys = ti.keys;
     snap->ticket_key_age_s = ti.current_age_s;
+    ts_ocsp_counts(&snap->ocsp_stapled, &snap->ocsp_stale);
 }
 
 enum kind { COUNTER, GAUGE };
@@ -203,6 +206,10 @@ static const struct metric metrics[] = {
      "Session-ticket keys that decrypt tickets now."},
     {"tls/ticket_keys/current_age_s", "tessera_tls_ticket_key_age_seconds", NULL, GAUGE,
      X(ticket_key_age_s), "Age of the session-ticket key that encrypts new tickets."},
+    {"tls/ocsp/stapled", "tessera_tls_ocsp_staples_total", "result=\"stapled\"", COUNTER,
+     X(ocsp_stapled), "Handshakes whose client asked for OCSP: stapled, or not (stale response)."},
+    {"tls/ocsp/stale", "tessera_tls_ocsp_staples_total", "result=\"stale\"", COUNTER,
+     X(ocsp_stale), NULL},
     {"log/reopens", "tessera_log_reopens_total", NULL, COUNTER, X(log_reopens),
      "Log reopens (SIGUSR1) that reopened every log file."},
     {"log/reopen_failures", "tessera_log_reopen_failures_total", NULL, COUNTER,

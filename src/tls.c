@@ -3,6 +3,7 @@
 #include "tls.h"
 #include "config.h"
 #include "log.h"
+#include "ocsp.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -1118,6 +1119,7 @@ struct site_tls {
     unsigned sid_len;
     int verify_mode;
     SSL_verify_cb verify_cb;
+    struct ts_ocsp *ocsp; /* the certificates' OCSP responses, stapled from this context */
 };
 
 struct sites_tls {
@@ -1273,7 +1275,8 @@ static void check_names(const struct ts_site *site, X509 *leaf, const char *key)
 
 /* Loads a site's certificates: each chain file (leaf first) with its key, at most one per key
  * type (OpenSSL keeps one per type and picks by the client's signature algorithms). */
-static int load_certs(SSL_CTX *ctx, const struct ts_site *site, char *err, size_t errlen)
+static int load_certs(SSL_CTX *ctx, const struct ts_site *site, struct ts_ocsp *ocsp, char *err,
+                      size_t errlen)
 {
     int types[8];
     for (size_t i = 0; i < site->ncerts && i < 8; i++) {
@@ -1317,7 +1320,16 @@ static int load_certs(SSL_CTX *ctx, const struct ts_site *site, char *err, size_
             fail_ssl(err, errlen, kk, kf, what);
             return -1;
         }
+        if (site->certs[i].ocsp_response) {
+            char ok[192];
+            snprintf(sub, sizeof(sub), "certificates[%zu].ocsp_response", i);
+            snprintf(ok, sizeof(ok), "%s.%s", site->label, sub);
+            if (ts_ocsp_add(ocsp, site->certs[i].ocsp_response, cf,
+                            site->borrowed ? "tls.ocsp_response" : ok, err, errlen) < 0)
+                return -1;
+        }
     }
+    ts_ocsp_install(ctx, ocsp);
     return 0;
 }
 
@@ -1327,7 +1339,8 @@ static int setup_site(SSL_CTX *ctx, struct site_tls *s, const struct ts_config *
 {
     const struct ts_site *site = &cfg->sites[idx];
     s->ctx = ctx;
-    if (load_certs(ctx, site, err, errlen) < 0) return -1;
+    s->ocsp = ts_ocsp_new();
+    if (load_certs(ctx, site, s->ocsp, err, errlen) < 0) return -1;
     if (site->client_auth != TS_CLIENT_AUTH_NONE &&
         setup_client_auth(ctx, cfg, site, err, errlen) < 0)
         return -1;
@@ -1345,6 +1358,7 @@ static void free_sites(struct sites_tls *st)
 {
     if (!st) return;
     for (size_t i = 1; i < st->n; i++) SSL_CTX_free(st->site[i].ctx);
+    for (size_t i = 0; i < st->n; i++) ts_ocsp_free(st->site[i].ocsp);
     free(st);
 }
 
