@@ -34,6 +34,7 @@ Environment:
   BENCH_SERVERS=L      servers to compare (default "tessera nginx h2o")
   BENCH_WARMUP=S       warm-up seconds per server before each scenario (default 1; 0: none)
   BENCH_IDLE_CONNS=N   connections held for idlemem (default 2000)
+  BENCH_SITES=1        tessera with three sites (SNI lookup and a context switch per handshake)
   BENCH_RESUME_CONC=N  resume-load concurrency (default 16)
   BENCH_UPDATE_DOCS=0  do not rewrite BENCHMARKS.md / BENCHMARKS.png (default 1)
   BENCH_REPORT_ONLY=1  measure nothing: redo the reports from the last run's raw figures
@@ -246,9 +247,18 @@ for s in "${SERVERS[@]}"; do PORT[$s]=$(pick_port) || die "no free port"; done
 # ------------------------------------------------------------------ server configurations
 # No per-connection request limit: h2load does not reconnect, so the default 10000 ended an
 # HTTP/2 run after 32 x 10000 requests, whatever the server could do (h2o has no such limit).
+# BENCH_SITES=1: tessera serves the default site "localhost" beside two more sites (one
+# wildcard), so every handshake goes through the SNI lookup and a switch of SSL_CTX.
+sites_conf() {
+    [ "${BENCH_SITES:-0}" = 1 ] || return 0
+    local s='{"root": "'"$RUN/www"'", "certificates": [{"certificate": "'"$CERT"'", "key": "'"$KEY"'"}]'
+    echo '  "server_names": ["localhost"],'
+    echo '  "sites": ['"$s"', "server_names": ["a.bench.test"]}, '"$s"', "server_names": ["*.b.bench.test"]}],'
+}
 write_tessera_conf() {
     cat >"$RUN/tessera/tessera.json" <<EOF
 {
+$(sites_conf)
   "listen": "127.0.0.1:${PORT[tessera]}",
   "root": "$RUN/www",
   "workers": 2,
