@@ -23,6 +23,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct ts_config cfg;
+static struct ts_site site; /* the default site, as ts_config_load always makes one */
 static struct ts_server srv;
 static struct ts_worker worker;
 static struct ts_h2 *cur;
@@ -72,6 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cfg.limits.max_header_bytes = 1024;
         cfg.limits.max_uri_bytes = 256;
         cfg.http2_max_concurrent_streams = 40; /* more than the 16 streams kept for reuse */
+        cfg.sites = &site;
+        cfg.nsites = 1;
         srv.cfg = &cfg;
         worker.srv = &srv;
     }
