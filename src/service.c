@@ -154,11 +154,14 @@ int ts_service_drop_privileges(const struct ts_config *cfg, char *err, size_t er
     if (euid != 0 && getuid() != 0) {
         if (!cfg->user) return 0;
         struct passwd *pw = getpwnam(cfg->user);
-        if (pw && pw->pw_uid == euid) return 0; /* already that user: nothing to do */
+        struct group *gr = cfg->group ? getgrnam(cfg->group) : NULL;
+        if (pw && pw->pw_uid == euid && (!cfg->group || (gr && gr->gr_gid == getegid())))
+            return 0; /* already that user (and group): nothing to do */
         snprintf(err, errlen,
-                 "user: \"%s\": tessera runs as uid %u and only a process started as root can "
-                 "switch users (remove the key, or start tessera as root)",
-                 cfg->user, (unsigned)euid);
+                 "user: \"%s\"%s%s%s: tessera runs as uid %u gid %u and only a process started "
+                 "as root can switch (remove the key, or start tessera as root)",
+                 cfg->user, cfg->group ? ", group \"" : "", cfg->group ? cfg->group : "",
+                 cfg->group ? "\"" : "", (unsigned)euid, (unsigned)getegid());
         return -1;
     }
     if (!cfg->user) {

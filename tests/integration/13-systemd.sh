@@ -168,6 +168,30 @@ else
     stop_server
     expect "the server exits 0" "$?" 0
 
+    # started as nobody (setpriv): "user" may only name nobody, and then nothing changes
+    if command -v setpriv >/dev/null; then
+        cp "$CERTS/server.key" "$T/nobody.key"
+        chown nobody "$T/nobody.key"
+        PORT=$(pick_port)
+        TOP_EXTRA='"user": "root",' ACCESS_LOG=$T/logs/access.nobody.log write_config
+        sed -i "s|$CERTS/server.key|$T/nobody.key|; s|$CERTS/server.crt|$T/nobody.crt|" "$T/tessera.json"
+        cp "$CERTS/server.crt" "$T/nobody.crt"
+        chmod 0644 "$T/nobody.crt"
+        chown nobody "$T/logs"
+        as_nobody=(setpriv --reuid=nobody --regid="$gid" --clear-groups)
+        oneshot "${as_nobody[@]}" "$TS_BIN" --config "$T/tessera.json" >"$T/notroot.out"
+        expect "started as nobody with \"user\": \"root\": exit 2" "$?" 2
+        expect_match "...naming the key" "$(cat "$T/notroot.out")" 'configuration error: user: "root": tessera runs as uid [0-9]+'
+        sed -i 's|"user": "root",|"user": "nobody",|' "$T/tessera.json"
+        spawn_server "${as_nobody[@]}" "$TS_BIN" --config "$T/tessera.json"
+        expect "started as nobody with \"user\": \"nobody\": it serves" "$(tcurl "$BASE/hello.txt")" hello
+        expect_no_match "...with no warning and no switch" "$(cat "$T/error.log")" 'running as (root|user)'
+        stop_server
+        expect "...and exits 0" "$?" 0
+    else
+        ok "# SKIP setpriv is not installed"
+    fi
+
     PORT=$(pick_port)
     TOP_EXTRA='"user": "ts-no-such-user-x",' write_config
     oneshot "$TS_BIN" --config "$T/tessera.json" >"$T/nouser.out"
