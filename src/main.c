@@ -285,7 +285,6 @@ int main(int argc, char **argv)
     free(inherited);
     if (ts_service_drop_privileges(&cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "tessera: configuration error: %s\n", err);
-        ts_log_error("%s", err);
         ts_acceptor_stop(&acceptor);
         goto out;
     }
