@@ -144,8 +144,8 @@ else
     expect "CapPrm, CapEff, CapInh, CapAmb and CapBnd are empty" \
         "$(awk '/^Cap(Prm|Eff|Inh|Amb|Bnd):/ {print $2}' "$st" | sort -u)" 0000000000000000
     expect "NoNewPrivs is set" "$(awk '/^NoNewPrivs:/ {print $2}' "$st")" 1
-    for t in $(ls "/proc/$SERVER_PID/task"); do
-        [ "$(awk '/^Uid:/ {print $3}' "/proc/$SERVER_PID/task/$t/status")" = "$uid" ] || echo "thread $t"
+    for t in "/proc/$SERVER_PID/task"/*; do
+        [ "$(awk '/^Uid:/ {print $3}' "$t/status")" = "$uid" ] || echo "thread ${t##*/}"
     done >"$T/threads.out"
     expect "every thread runs as nobody" "$(cat "$T/threads.out")" ""
     expect "it serves a file" "$(tcurl "$BASE/hello.txt")" hello
