@@ -23,6 +23,10 @@ else
     out=$(systemd-analyze verify "$T/unit/tessera.service" 2>&1)
     expect "systemd-analyze verify conf/tessera.service: status 0" "$?" 0
     expect "...and no complaint" "$out" ""
+    cp "$(dirname "$0")/../../conf/tessera.socket" "$T/unit/"
+    out=$(systemd-analyze verify "$T/unit/tessera.socket" 2>&1)
+    expect "systemd-analyze verify conf/tessera.socket: status 0" "$?" 0
+    expect "...and no complaint" "$out" ""
     sec=$(systemd-analyze security --offline=yes "$T/unit/tessera.service" 2>&1 | tail -3)
     level=$(printf '%s' "$sec" | sed -n 's/.*Overall exposure level for tessera.service: \([0-9.]*\).*/\1/p')
     echo "# systemd-analyze security: exposure $level"
