@@ -220,6 +220,11 @@ int main(int argc, char **argv)
         ts_config_free(&cfg);
         return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
     }
+    if (check_only && ts_service_check(&cfg, err, sizeof(err)) < 0) {
+        ts_tls_ctx_free(srv.ssl_ctx);
+        ts_config_free(&cfg);
+        return die_config(err);
+    }
     if (check_only) {
         printf("tessera: configuration %s is valid\n", config_path ? config_path : "(defaults)");
         ts_tls_ctx_free(srv.ssl_ctx);

@@ -148,14 +148,54 @@ static void drop_bounding_set(void)
                     "the switch of user still clears every capability");
 }
 
+/* The ids "user" and "group" name. Returns 1, 0 when "user" is absent, or -1 with err set. */
+static int resolve(const struct ts_config *cfg, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+    if (!cfg->user) {
+        if (!cfg->group) return 0;
+        snprintf(err, errlen, "group: \"%s\" needs \"user\" as well", cfg->group);
+        return -1;
+    }
+    struct passwd *pw = getpwnam(cfg->user);
+    if (!pw) {
+        snprintf(err, errlen, "user: \"%s\": no such user", cfg->user);
+        return -1;
+    }
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    if (cfg->group) {
+        struct group *gr = getgrnam(cfg->group);
+        if (!gr) {
+            snprintf(err, errlen, "group: \"%s\": no such group", cfg->group);
+            return -1;
+        }
+        *gid = gr->gr_gid;
+    }
+    return 1;
+}
+
+int ts_service_check(const struct ts_config *cfg, char *err, size_t errlen)
+{
+    uid_t uid;
+    gid_t gid;
+    int rc = resolve(cfg, &uid, &gid, err, errlen);
+    if (rc <= 0) return rc;
+    if (uid == 0) {
+        snprintf(err, errlen, "user: \"%s\" is root: name an unprivileged user", cfg->user);
+        return -1;
+    }
+    return 0;
+}
+
 int ts_service_drop_privileges(const struct ts_config *cfg, char *err, size_t errlen)
 {
+    uid_t uid = 0;
+    gid_t gid = 0;
+    int named = resolve(cfg, &uid, &gid, err, errlen);
+    if (named < 0) return -1;
     uid_t euid = geteuid();
     if (euid != 0 && getuid() != 0) {
-        if (!cfg->user) return 0;
-        struct passwd *pw = getpwnam(cfg->user);
-        struct group *gr = cfg->group ? getgrnam(cfg->group) : NULL;
-        if (pw && pw->pw_uid == euid && (!cfg->group || (gr && gr->gr_gid == getegid())))
+        if (!named || (uid == euid && gid == getegid()))
             return 0; /* already that user (and group): nothing to do */
         snprintf(err, errlen,
                  "user: \"%s\"%s%s%s: tessera runs as uid %u gid %u and only a process started "
@@ -164,38 +204,12 @@ int ts_service_drop_privileges(const struct ts_config *cfg, char *err, size_t er
                  cfg->group ? "\"" : "", (unsigned)euid, (unsigned)getegid());
         return -1;
     }
-    if (!cfg->user) {
-        if (cfg->group) {
-            snprintf(err, errlen, "group: \"%s\" needs \"user\" as well", cfg->group);
-            return -1;
-        }
+    if (!named) {
         ts_log_warn("running as root: set \"user\" so that tessera serves as an unprivileged "
                     "user once its listeners and files are open");
         return 0;
     }
-    errno = 0;
-    struct passwd *pw = getpwnam(cfg->user);
-    if (!pw) {
-        snprintf(err, errlen, "user: \"%s\": %s", cfg->user,
-                 errno ? strerror(errno) : "no such user");
-        return -1;
-    }
-    uid_t uid = pw->pw_uid;
-    gid_t gid = pw->pw_gid;
-    if (cfg->group) {
-        errno = 0;
-        struct group *gr = getgrnam(cfg->group);
-        if (!gr) {
-            snprintf(err, errlen, "group: \"%s\": %s", cfg->group,
-                     errno ? strerror(errno) : "no such group");
-            return -1;
-        }
-        gid = gr->gr_gid;
-    }
-    if (uid == 0) {
-        snprintf(err, errlen, "user: \"%s\" is root: name an unprivileged user", cfg->user);
-        return -1;
-    }
+    if (ts_service_check(cfg, err, errlen) < 0) return -1;
     /* The user's supplementary groups as a login would have them (ssl-cert is how Debian lets
      * a service read private keys), plus the chosen group; never root's own. */
     drop_bounding_set();

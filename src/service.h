@@ -21,6 +21,10 @@ void ts_service_notify(const char *msg);
  * (or NULL). Returns their number, 0 without activation, or -1 with a message in err. */
 int ts_service_listen_fds(int **fds, const char *const **names, char *err, size_t errlen);
 
+/* Checks that "user" and "group" name an unprivileged user and a group of this system (for
+ * --check-config). Returns 0, or -1 with a message naming the key in err. */
+int ts_service_check(const struct ts_config *cfg, char *err, size_t errlen);
+
 /* Started as root with "user" set: switches to that user and group and gives up every
  * capability; started as root without it: warns; otherwise checks that "user" names the
  * current user. Returns 0, or -1 with a message naming the key in err. */

@@ -204,6 +204,18 @@ else
     TOP_EXTRA='"group": "nogroup",' write_config
     oneshot "$TS_BIN" --config "$T/tessera.json" >"$T/nogroup.out"
     expect "group without user: exit 2" "$?" 2
+    expect_match "...naming the key" "$(cat "$T/nogroup.out")" 'configuration error: group: "nogroup" needs "user" as well'
+    TOP_EXTRA='"user": "nobody", "group": "ts-no-such-group-x",' write_config
+    oneshot "$TS_BIN" --config "$T/tessera.json" --check-config >"$T/check.out"
+    expect "--check-config: an unknown group is an error" "$?" 2
+    expect_match "...naming the key" "$(cat "$T/check.out")" 'configuration error: group: "ts-no-such-group-x": no such group'
+    TOP_EXTRA='"user": "root",' write_config
+    oneshot "$TS_BIN" --config "$T/tessera.json" --check-config >"$T/check.out"
+    expect "--check-config: \"user\": \"root\" is an error" "$?" 2
+    expect_match "...naming the key" "$(cat "$T/check.out")" 'configuration error: user: "root" is root'
+    TOP_EXTRA='"user": "nobody", "group": "nogroup",' write_config
+    oneshot "$TS_BIN" --config "$T/tessera.json" --check-config >"$T/check.out"
+    expect "--check-config: user nobody, group nogroup are valid" "$?" 0
     PORT=$(pick_port)
     write_config
     spawn_server "$TS_BIN" --config "$T/tessera.json"
