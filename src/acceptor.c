@@ -248,3 +248,92 @@ void ts_acceptor_stop(struct ts_acceptor *a)
     if (a->evfd >= 0) close(a->evfd);
     a->epfd = a->evfd = -1;
 }
+
+/* Whether the socket's bound address is the one spec ("ADDR:PORT") names. */
+static bool same_address(int fd, const char *spec)
+{
+    char host[256], port[16];
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (ts_config_split_listen(spec, host, sizeof(host), port, sizeof(port)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return false;
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res;
+    if (getaddrinfo(host, port, &hints, &res) != 0) return false;
+    bool same = false;
+    for (struct addrinfo *ai = res; ai && !same; ai = ai->ai_next) {
+        if (ai->ai_family != ss.ss_family) continue;
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *x = (const void *)&ss, *y = (const void *)ai->ai_addr;
+            same = x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+        } else {
+            const struct sockaddr_in6 *x = (const void *)&ss, *y = (const void *)ai->ai_addr;
+            same = x->sin6_port == y->sin6_port &&
+                   memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+        }
+    }
+    freeaddrinfo(res);
+    return same;
+}
+
+static bool is_redirect(const char *const *names, size_t i)
+{
+    return names && names[i] && strcmp(names[i], "http_redirect") == 0;
+}
+
+int ts_acceptor_inherit(struct ts_acceptor *a, struct ts_server *srv, const int *fds,
+                        const char *const *names, size_t n, char *err, size_t errlen)
+{
+    const struct ts_config *cfg = srv->cfg;
+    memset(a, 0, sizeof(*a));
+    a->srv = srv;
+    a->epfd = a->evfd = -1;
+    a->fds = calloc(n, sizeof(int));
+    a->proxy = calloc(n, sizeof(*a->proxy));
+    if (!a->fds || !a->proxy) abort();
+    /* the TLS sockets first, then the redirecting ones, as ts_acceptor_listen orders them */
+    for (int plain = 0; plain < 2; plain++)
+        for (size_t i = 0; i < n; i++) {
+            if (is_redirect(names, i) != plain) continue;
+            size_t k = a->nfds++;
+            a->fds[k] = fds[i];
+            if (!plain) a->ntls = a->nfds;
+            const char *how = plain ? "http, redirects to https" : "tls";
+            for (size_t j = 0; !plain && j < cfg->nlisten; j++)
+                if (same_address(fds[i], cfg->listen[j])) {
+                    if (cfg->listen_proxy[j].enabled) a->proxy[k] = &cfg->listen_proxy[j];
+                    how = cfg->listen_proxy[j].enabled ? "tls, PROXY protocol" : "tls";
+                    break;
+                }
+            ts_log_info("socket activation: descriptor %d (%s): %s", fds[i],
+                        names && names[i] ? names[i] : "unnamed", how);
+        }
+    for (size_t j = 0; j < cfg->nlisten + cfg->nredirect_listen; j++) {
+        bool plain = j >= cfg->nlisten, found = false;
+        const char *spec = plain ? cfg->redirect_listen[j - cfg->nlisten] : cfg->listen[j];
+        for (size_t k = plain ? a->ntls : 0; k < (plain ? a->nfds : a->ntls) && !found; k++)
+            found = same_address(a->fds[k], spec);
+        if (!found)
+            ts_log_warn("%s: \"%s\": ignored, socket activation passed no socket for it",
+                        plain ? "http_redirect.listen" : "listen", spec);
+    }
+    if (a->ntls == 0) {
+        snprintf(err, errlen, "listen: socket activation passed no socket for TLS (only ones "
+                              "named http_redirect)");
+        goto fail;
+    }
+    a->epfd = epoll_create1(EPOLL_CLOEXEC);
+    a->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (a->epfd < 0 || a->evfd < 0) {
+        snprintf(err, errlen, "listen: %s", strerror(errno));
+        goto fail;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVFD_TAG};
+    epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->evfd, &ev);
+    set_listening(a, 1);
+    return 0;
+fail:
+    ts_acceptor_stop(a);
+    return -1;
+}

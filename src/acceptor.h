@@ -24,6 +24,13 @@ struct ts_acceptor {
  * workers start. Returns 0, or -1 with a message naming the key in err. */
 int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, size_t errlen);
 
+/* Serves on sockets handed over by socket activation instead of binding cfg->listen: a socket
+ * named "http_redirect" (LISTEN_FDNAMES) redirects to https, the others serve TLS, with the
+ * per-listener options of the listen entry of the same address. Entries no socket matches are
+ * ignored with a warning. Takes the descriptors. Returns 0, or -1 with a message in err. */
+int ts_acceptor_inherit(struct ts_acceptor *a, struct ts_server *srv, const int *fds,
+                        const char *const *names, size_t n, char *err, size_t errlen);
+
 /* Starts the accepting thread. Returns 0 or -1 (errno). */
 int ts_acceptor_start(struct ts_acceptor *a);
 

@@ -194,6 +194,8 @@ static const struct key top_keys[] = {
     {"limits", K_OBJECT, 0, 0, 0, limit_keys, 0, 0},
     {"file_cache", K_OBJECT, 0, 0, 0, file_cache_keys, 0, 0},
     {"log", K_OBJECT, 0, 0, 0, log_keys, 0, 0},
+    {"user", K_STRING, F(user), 0, 0, 0, 0, 0},
+    {"group", K_STRING, F(group), 0, 0, 0, 0, 0},
     {0},
 };
 
@@ -1339,5 +1341,7 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->tls.client_crl);
     free(cfg->log.access);
     free(cfg->log.error);
+    free(cfg->user);
+    free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "log.h"
 #include "response.h"
+#include "service.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
         {"version", no_argument, 0, 'v'},       {"serve", required_argument, 0, 's'},
         {0, 0, 0, 0},
     };
+    ts_service_init();
     struct ts_config_overrides ov = {.workers = -1};
     const char *config_path = NULL, *serve_dir = NULL;
     bool check_only = false, implicit_config = false;
@@ -218,6 +220,11 @@ int main(int argc, char **argv)
         ts_config_free(&cfg);
         return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
     }
+    if (check_only && ts_service_check(&cfg, err, sizeof(err)) < 0) {
+        ts_tls_ctx_free(srv.ssl_ctx);
+        ts_config_free(&cfg);
+        return die_config(err);
+    }
     if (check_only) {
         printf("tessera: configuration %s is valid\n", config_path ? config_path : "(defaults)");
         ts_tls_ctx_free(srv.ssl_ctx);
@@ -267,8 +274,23 @@ int main(int argc, char **argv)
      * hand idle memory back with malloc_trim once connections go idle. */
     mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 
-    if (ts_acceptor_listen(&acceptor, &srv, err, sizeof(err)) < 0) {
+    /* Sockets from the service manager replace the listen addresses; either way every
+     * listener is open before the switch to the configured user, which may not bind. */
+    int *inherited;
+    const char *const *fd_names;
+    int ninherited = ts_service_listen_fds(&inherited, &fd_names, err, sizeof(err));
+    if (ninherited < 0 ||
+        (ninherited > 0 ? ts_acceptor_inherit(&acceptor, &srv, inherited, fd_names,
+                                               (size_t)ninherited, err, sizeof(err))
+                        : ts_acceptor_listen(&acceptor, &srv, err, sizeof(err))) < 0) {
+        free(inherited);
         fprintf(stderr, "tessera: configuration error: %s\n", err);
+        goto out;
+    }
+    free(inherited);
+    if (ts_service_drop_privileges(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tessera: configuration error: %s\n", err);
+        ts_acceptor_stop(&acceptor);
         goto out;
     }
     srv.started_at = time(NULL);
@@ -287,16 +309,23 @@ int main(int argc, char **argv)
     }
     if (started == cfg.workers && ts_acceptor_start(&acceptor) == 0) {
         char where[512] = "";
-        for (size_t i = 0; i < cfg.nlisten; i++)
+        if (ninherited > 0)
+            snprintf(where, sizeof(where), "%d socket%s from socket activation", ninherited,
+                     ninherited == 1 ? "" : "s");
+        for (size_t i = 0; ninherited == 0 && i < cfg.nlisten; i++)
             snprintf(where + strlen(where), sizeof(where) - strlen(where), "%s%s", i ? ", " : "",
                      cfg.listen[i]);
-        for (size_t i = 0; i < cfg.nredirect_listen; i++)
+        for (size_t i = 0; ninherited == 0 && i < cfg.nredirect_listen; i++)
             snprintf(where + strlen(where), sizeof(where) - strlen(where),
                      "%s%s (http, redirects to https)", ", ", cfg.redirect_listen[i]);
         ts_log_info("%s %s listening on %s, %d worker%s, root %s, %s", TS_SERVER_NAME,
                     TS_VERSION, where, cfg.workers, cfg.workers == 1 ? "" : "s", cfg.root,
                     OpenSSL_version(OPENSSL_VERSION));
         if (serve_dir) log_serve_url(&cfg);
+        char ready[600];
+        snprintf(ready, sizeof(ready), "READY=1\nSTATUS=listening on %s, %d worker%s", where,
+                 cfg.workers, cfg.workers == 1 ? "" : "s");
+        ts_service_notify(ready);
         uint64_t every_ms = (uint64_t)cfg.log.summary_interval_s * 1000;
         for (;;) {
             uint64_t now = monotonic_ms();
@@ -313,6 +342,7 @@ int main(int argc, char **argv)
             int sig = sigtimedwait(&sigs, NULL, &wait);
             if (sig < 0) continue; /* the interval passed (EAGAIN), or EINTR */
             if (sig == SIGHUP) {
+                /* no RELOADING=1 until reload exists: the manager would believe one happened */
                 ts_log_warn("SIGHUP ignored: restart tessera to apply configuration changes");
                 continue;
             }
@@ -325,6 +355,7 @@ int main(int argc, char **argv)
                 continue;
             }
             ts_log_info("%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            ts_service_notify("STOPPING=1\nSTATUS=draining connections");
             break;
         }
         status = 0;
