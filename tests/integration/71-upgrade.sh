@@ -12,6 +12,18 @@ timeout $((300 * MULT)) python3 "$LOAD" --port "$PORT" --cafile "$CERTS/ca.crt" 
     --stop-file "$T/stop" --progress-file "$T/progress" --max-s $((240 * MULT)) >"$T/load.out" 2>&1 &
 LOAD_PID=$!
 PIDS+=("$LOAD_PID")
+# HTTP/2 too, when h2load is installed: runs of 400 requests on 2 connections, one after
+# the other until the end (bounded in count and time); each run's summary goes to h2load.out
+H2PID=
+if command -v h2load >/dev/null; then
+    (for _ in $(seq 1 1000); do
+        [ -e "$T/stop" ] && break
+        timeout $((60 * MULT)) h2load -n 400 -c 2 -m 4 "https://127.0.0.1:$PORT/hello.txt" </dev/null 2>&1 |
+            grep -E '^requests:'
+    done) >"$T/h2load.out" &
+    H2PID=$!
+    PIDS+=("$H2PID")
+fi
 # done_count: requests the load has completed so far (both kinds)
 done_count() {
     local p
@@ -51,6 +63,13 @@ done
 
 touch "$T/stop"
 wait "$LOAD_PID"
+if [ -n "$H2PID" ]; then
+    wait "$H2PID"
+    echo "# h2load: $(wc -l <"$T/h2load.out") runs, $(grep -c ' 400 succeeded, 0 failed, 0 errored, 0 timeout' "$T/h2load.out") without a failure"
+    expect_no_match "h2load: no HTTP/2 request failed" "$(cat "$T/h2load.out")" ' ([0-9]|[1-3][0-9]{0,2}) succeeded|[1-9][0-9]* (failed|errored|timeout)'
+    check "h2load: HTTP/2 served by the servers that took over too" \
+        grep -q '"GET /hello.txt HTTP/2' "$T/access.1.log" "$T/access.2.log" "$T/access.3.log"
+fi
 OUT=$(cat "$T/load.out")
 echo "# load: $OUT" | head -12
 line=$(printf '%s\n' "$OUT" | grep '^new_ok=')
