@@ -78,3 +78,4 @@ check "requests were made on new connections and on kept-alive ones" \
 stop_server
 expect "the last server exits 0" "$?" 0
 check_server_log
+exit $((FAILS > 0))

@@ -12,8 +12,8 @@ if ! command -v haproxy >/dev/null; then
     exit 0
 fi
 RL=$TS_BUILD/resume-load
-[ -x "$RL" ] || make -s -C "$TS_TOP" "$RL" >/dev/null 2>&1
-[ -x "$RL" ] || { not_ok "no $RL"; exit 1; }
+[ -x "$RL" ] || RL=$TS_TOP/build/resume-load # built by make all
+[ -x "$RL" ] || { not_ok "no resume-load: make all builds it"; exit 1; }
 
 # six distinct ports: the PROXY protocol listener and a direct one (for /status) per instance
 ports=()
