@@ -6,6 +6,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,12 +46,23 @@ static int listen_one(const char *key, const char *spec, char *err, size_t errle
     }
     if (fd < 0) goto fail;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* a new tessera binds the address while the old one still runs: see after listen() */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     /* "[::]:P" and "0.0.0.0:P" may both be listed: keep the IPv6 socket IPv6-only */
     if (res->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     /* Accepted sockets inherit TCP_NODELAY from the listener on Linux: responses are written
      * whole, so Nagle would only delay them, and this saves a setsockopt per connection. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) goto fail;
+    /* While two tessera share the address (an upgrade), the kernel picks a listener per new
+     * connection. This program, run for the whole group, picks the second socket, the newest
+     * process's: the old one gets no connection it could leave in its backlog when it closes
+     * its listener (those would be reset). Alone, index 1 does not exist and the kernel hashes
+     * as usual. A kernel without it only loses that guarantee. */
+    struct sock_filter pick_newest = BPF_STMT(BPF_RET | BPF_K, 1);
+    struct sock_fprog prog = {.len = 1, .filter = &pick_newest};
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
+        ts_log_debug("%s: \"%s\": SO_ATTACH_REUSEPORT_CBPF: %s", key, spec, strerror(errno));
     freeaddrinfo(res);
     return fd;
 fail:
@@ -130,7 +142,8 @@ static void reject(struct ts_server *srv, int fd)
     atomic_fetch_add_explicit(&srv->rejected, 1, memory_order_relaxed);
 }
 
-/* Accepts what is pending on fd. Returns -1 when out of descriptors (pause accepting). */
+/* Accepts what is pending on fd. Returns 0 once the backlog is empty, 1 when a batch was taken
+ * and more may wait, -1 when out of descriptors (pause accepting). */
 static int accept_batch(struct ts_acceptor *a, size_t index, bool *woken)
 {
     struct ts_server *srv = a->srv;
@@ -177,7 +190,17 @@ static int accept_batch(struct ts_acceptor *a, size_t index, bool *woken)
         }
         woken[w->id] = true;
     }
-    return 0;
+    return 1;
+}
+
+/* At stop: the connections the kernel already completed and queued on the listeners would be
+ * reset when they are closed; take them, to be served while the workers drain. Bounded by the
+ * listen backlog, in case connections keep coming. */
+static void accept_rest(struct ts_acceptor *a, bool *woken)
+{
+    for (size_t i = 0; i < a->nfds; i++)
+        for (int batch = 0; batch < 4096 / ACCEPT_BATCH; batch++)
+            if (accept_batch(a, i, woken) <= 0) break;
 }
 
 static void *acceptor_main(void *arg)
@@ -207,6 +230,7 @@ static void *acceptor_main(void *arg)
                 paused = true;
             }
         }
+        if (stop) accept_rest(a, woken);
         for (int i = 0; i < srv->nworkers; i++)
             if (woken[i]) {
                 ts_worker_notify(&srv->workers[i]);

@@ -978,8 +978,9 @@ static void h2_request(void *conn, struct ts_req *req)
         ts_handler_handle(req);
     ts_h2_respond(c->h2, req, w->date);
     /* the last request this connection takes: GOAWAY names it, the streams in flight end */
-    if (cfg->limits.max_requests_per_connection > 0 &&
-        c->nrequests >= (uint32_t)cfg->limits.max_requests_per_connection)
+    if ((cfg->limits.max_requests_per_connection > 0 &&
+         c->nrequests >= (uint32_t)cfg->limits.max_requests_per_connection) ||
+        atomic_load_explicit(&w->stopping, memory_order_relaxed)) /* opened while draining */
         ts_h2_goaway(c->h2);
 }
 

@@ -198,15 +198,12 @@ static void take_handoffs(struct ts_worker *w)
     struct ts_handoff_ring *r = &w->ring;
     uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
-    bool stopping = atomic_load_explicit(&w->stopping, memory_order_relaxed);
+    /* served even while stopping: the acceptor stopped first, so these were accepted before
+     * the stop and a client waits on each (closing them unread would reset them); they get
+     * one response each, with Connection: close or a GOAWAY */
     while (head != tail) {
         struct ts_handoff h = r->slots[head & (TS_HANDOFF_CAP - 1)];
         atomic_store_explicit(&r->head, ++head, memory_order_release);
-        if (stopping) {
-            close(h.fd);
-            atomic_fetch_sub_explicit(&w->srv->open_conns, 1, memory_order_relaxed);
-            continue;
-        }
         ts_conn_accept(w, &h);
         ts_worker_touch_clock(w); /* a batch of handshakes takes a while */
     }
@@ -265,7 +262,7 @@ static void *worker_main(void *arg)
                 w->drain_deadline = w->now_ms + (uint64_t)w->srv->cfg->timeouts.drain_s * 1000;
                 for_each_conn(w, ts_conn_drain);
             }
-            if (w->nconns == 0) break;
+            if (w->nconns == 0 && !handoffs_waiting(w)) break;
             if (w->now_ms >= w->drain_deadline) {
                 for_each_conn(w, ts_conn_abort);
                 break;

@@ -97,6 +97,8 @@ for f in "$TS_TOP"/conf/tessera.json "$TS_TOP"/conf/examples/*.json; do
     case $f in
     */production.json) # names files of a real host: everything but those must be right
         expect_match "shipped ${f#$TS_TOP/} only lacks the host's files" "$OUT" "root: /srv/www: No such file" ;;
+    */fleet-instance.json) # the fleet's shared key file is the host's
+        expect_match "shipped ${f#$TS_TOP/} only lacks the host's key file" "$OUT" "tls.ticket_key_file: /etc/tessera/ticket.key" ;;
     *) expect "shipped ${f#$TS_TOP/} is valid" "$rc" 0 ;;
     esac
 done
