@@ -34,7 +34,7 @@ HARDEN := -fstack-protector-strong -fPIE
 # The build's Debian packages are installed before anything else is read: make builds this
 # stamp first, then reads the Makefile again, so pkg-config below and the llhttp sources are
 # found on a fresh machine, with -j too.
-ifeq ($(filter clean help format,$(MAKECMDGOALS)),)
+ifeq ($(filter clean help format format-check,$(MAKECMDGOALS)),)
 include build/.deps.mk
 endif
 build/.deps.mk: .ci/deps
@@ -66,7 +66,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 TOOLS := $(BUILD)/tlsprobe $(BUILD)/resume-load
 
-.PHONY: all deps run serve test unit integration certs asan tsan fuzz bench format clean help tools
+.PHONY: all deps run serve test unit integration certs asan tsan fuzz bench format format-check clean help tools
 
 all: deps $(BUILD)/tessera $(TOOLS)
 
@@ -173,13 +173,18 @@ bench: all
 	$(Q).ci/deps bench
 	$(Q)bench/run.sh $(BUILD)
 
+FORMAT_FILES = $(wildcard src/*.c src/*.h tests/unit/*.c tests/tools/*.c tests/fuzz/*.c bench/*.c)
 format:
-	clang-format -i src/*.c src/*.h tests/unit/*.c tests/tools/*.c
+	clang-format -i $(FORMAT_FILES)
+
+# what tests/integration/05-build-targets.sh runs: fails on any file `make format` would change
+format-check:
+	$(Q)clang-format --dry-run -Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf build
 
 help:
-	@echo "make run | serve DIR=... | test | unit | integration | certs | tools | asan | tsan | fuzz | bench | format | clean"
+	@echo "make run | serve DIR=... | test | unit | integration | certs | tools | asan | tsan | fuzz | bench | format | format-check | clean"
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)

@@ -32,9 +32,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#define HDR_MAX 8192
+#define HDR_MAX         8192
 #define MAX_CONCURRENCY 10000
-#define MAX_THREADS 64
+#define MAX_THREADS     64
 
 static const char usage_text[] =
     "usage: resume-load --port N [options]\n"
@@ -171,26 +171,36 @@ static void parse_args(int argc, char **argv)
         }
         if (i + 1 >= argc) die("%s: unknown option or missing value (see --help)", a);
         const char *v = argv[++i];
-        if (!strcmp(a, "--host")) opt.host = v;
+        if (!strcmp(a, "--host"))
+            opt.host = v;
         else if (!strcmp(a, "--port")) {
             parse_long(a, v, 1, 65535);
             opt.port = v;
-        } else if (!strcmp(a, "--servername")) opt.servername = v;
-        else if (!strcmp(a, "--path")) opt.path = v;
-        else if (!strcmp(a, "--cafile")) opt.cafile = v;
-        else if (!strcmp(a, "--ciphers")) opt.ciphers = v;
-        else if (!strcmp(a, "--ciphersuites")) opt.ciphersuites = v;
+        } else if (!strcmp(a, "--servername"))
+            opt.servername = v;
+        else if (!strcmp(a, "--path"))
+            opt.path = v;
+        else if (!strcmp(a, "--cafile"))
+            opt.cafile = v;
+        else if (!strcmp(a, "--ciphers"))
+            opt.ciphers = v;
+        else if (!strcmp(a, "--ciphersuites"))
+            opt.ciphersuites = v;
         else if (!strcmp(a, "--concurrency"))
             opt.concurrency = (int)parse_long(a, v, 1, MAX_CONCURRENCY);
-        else if (!strcmp(a, "--threads")) opt.threads = (int)parse_long(a, v, 1, MAX_THREADS);
-        else if (!strcmp(a, "--timeout-ms")) opt.timeout_ms = parse_long(a, v, 10, 3600000);
-        else if (!strcmp(a, "--max-conns")) opt.max_conns = parse_long(a, v, 1, 1000000000L);
+        else if (!strcmp(a, "--threads"))
+            opt.threads = (int)parse_long(a, v, 1, MAX_THREADS);
+        else if (!strcmp(a, "--timeout-ms"))
+            opt.timeout_ms = parse_long(a, v, 10, 3600000);
+        else if (!strcmp(a, "--max-conns"))
+            opt.max_conns = parse_long(a, v, 1, 1000000000L);
         else if (!strcmp(a, "--duration")) {
             char *end;
             opt.duration = strtod(v, &end);
             if (end == v || *end || !(opt.duration > 0 && opt.duration <= 86400))
                 die("--duration: expected seconds from 0 to 86400, got '%s'", v);
-        } else die("unknown option %s (see --help)", a);
+        } else
+            die("unknown option %s (see --help)", a);
     }
     if (!opt.port) die("--port is required (see --help)");
     if (opt.threads > opt.concurrency) opt.threads = opt.concurrency;
@@ -304,7 +314,8 @@ static void start(struct worker *w, struct slot *s)
     int one = 1;
     setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     s->state = ST_CONNECT;
-    if (connect(s->fd, (struct sockaddr *)&server_addr, server_addrlen) == 0 || errno == EINPROGRESS)
+    if (connect(s->fd, (struct sockaddr *)&server_addr, server_addrlen) == 0 ||
+        errno == EINPROGRESS)
         watch(w, s, EPOLLOUT);
     else
         fail(w, s, E_CONNECT, "connect: %s", strerror(errno));
@@ -485,8 +496,7 @@ static void advance(struct worker *w, struct slot *s)
             ERR_clear_error();
             release(w, s);
             return;
-        default:
-            return;
+        default: return;
         }
     }
     fail(w, s, E_HTTP, "too many steps without waiting");
@@ -535,12 +545,15 @@ static void *run_worker(void *arg)
             for (int i = 0; i < w->nslots; i++) {
                 struct slot *s = &w->slots[i];
                 if (s->state == ST_IDLE || s->deadline > now) continue;
-                if (s->state == ST_DRAIN || s->state == ST_SHUTDOWN) release(w, s); /* done */
-                else fail(w, s, E_TIMEOUT, "timed out in state %d", s->state);
+                if (s->state == ST_DRAIN || s->state == ST_SHUTDOWN)
+                    release(w, s); /* done */
+                else
+                    fail(w, s, E_TIMEOUT, "timed out in state %d", s->state);
             }
         }
     }
-    for (int i = 0; i < w->nslots; i++) { /* abandon what is in flight: neither counted nor an error */
+    for (int i = 0; i < w->nslots;
+         i++) { /* abandon what is in flight: neither counted nor an error */
         release(w, &w->slots[i]);
         if (w->slots[i].session) SSL_SESSION_free(w->slots[i].session);
         w->slots[i].session = NULL;

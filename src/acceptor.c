@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define ACCEPT_BATCH 64
-#define PAUSE_MS 100
+#define PAUSE_MS     100
 
 static int listen_one(const char *key, const char *spec, char *err, size_t errlen)
 {
@@ -343,8 +343,9 @@ int ts_acceptor_inherit(struct ts_acceptor *a, struct ts_server *srv, const int 
                         plain ? "http_redirect.listen" : "listen", spec);
     }
     if (a->ntls == 0) {
-        snprintf(err, errlen, "listen: socket activation passed no socket for TLS (only ones "
-                              "named http_redirect)");
+        snprintf(err, errlen,
+                 "listen: socket activation passed no socket for TLS (only ones "
+                 "named http_redirect)");
         goto fail;
     }
     a->epfd = epoll_create1(EPOLL_CLOEXEC);

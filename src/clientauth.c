@@ -42,8 +42,7 @@ const char *ts_clientauth_message(int reason)
 static bool wants_json(const struct ts_req *req)
 {
     struct ts_str a = req->rq.hdr[TS_HDR_ACCEPT];
-    return ts_http_has_token(a, "application/json") &&
-           !ts_http_has_token(a, "text/html");
+    return ts_http_has_token(a, "application/json") && !ts_http_has_token(a, "text/html");
 }
 
 /* What the page may say about the certificate, or NULL. */
@@ -130,7 +129,7 @@ void ts_clientauth_forbidden(struct ts_req *req)
     }
     struct ts_sbuf details = {0}, page = {0};
     details_html(&details, has_desc, &d);
-    static const char *const names[] = {"status", "reason",    "message",   "subject",
+    static const char *const names[] = {"status", "reason",     "message",   "subject",
                                         "issuer", "not_before", "not_after", "serial"};
     const char *values[] = {"403",
                             ts_stats_cert_reason_names[reason],

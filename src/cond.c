@@ -18,8 +18,7 @@
  * both happened to share size and mtime. */
 void ts_etag(const struct stat *st, const char *rel, char out[TS_ETAG_MAX])
 {
-    static const char b64url[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char in[24 + PATH_MAX], md[EVP_MAX_MD_SIZE];
     uint64_t fields[3] = {(uint64_t)st->st_size, (uint64_t)st->st_mtim.tv_sec,
                           (uint64_t)st->st_mtim.tv_nsec};

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define TS_ETAG_MAX 64
+#define TS_ETAG_MAX   64
 #define TS_MAX_RANGES 16 /* more ranges than this are answered with the whole file */
 
 /* A strong entity tag for the file at rel (path under the root): 96 bits of SHA-256 over its

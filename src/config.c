@@ -30,7 +30,7 @@ struct key {
     const char *name;
     enum key_type type;
     size_t offset;
-    long min, max; /* K_INT bounds */
+    long min, max;             /* K_INT bounds */
     const struct key *sub;     /* K_OBJECT: its keys, terminated by a NULL name */
     const char *const *values; /* K_ENUM: accepted strings, index stored as int */
     custom_parse_fn parse;     /* K_CUSTOM */
@@ -153,8 +153,8 @@ static const struct key limit_keys[] = {
     {"max_connections", K_INT, F(limits.max_connections), 1, 1000000, 0, 0, 0},
     {"max_header_bytes", K_INT, F(limits.max_header_bytes), 256, 1 << 20, 0, 0, 0},
     {"max_uri_bytes", K_INT, F(limits.max_uri_bytes), 16, 8192, 0, 0, 0},
-    {"max_requests_per_connection", K_INT, F(limits.max_requests_per_connection), 0, INT_MAX,
-     0, 0, 0},
+    {"max_requests_per_connection", K_INT, F(limits.max_requests_per_connection), 0, INT_MAX, 0, 0,
+     0},
     {0},
 };
 
@@ -254,8 +254,7 @@ static struct ts_listen_proxy *add_listen(struct ts_config *cfg, const char *spe
     return &lp[cfg->nlisten - 1];
 }
 
-int ts_config_split_listen(const char *spec, char *host, size_t hostlen, char *port,
-                           size_t portlen)
+int ts_config_split_listen(const char *spec, char *host, size_t hostlen, char *port, size_t portlen)
 {
     const char *colon;
     const char *h = spec;
@@ -288,10 +287,8 @@ static int check_listen(const char *spec, const char *path, char *err, size_t er
                     spec);
     char *end;
     long p = strtol(port, &end, 10);
-    if (*end || p < 0 || p > 65535)
-        return fail(err, errlen, "%s: bad port in \"%s\"", path, spec);
-    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                             .ai_socktype = SOCK_STREAM};
+    if (*end || p < 0 || p > 65535) return fail(err, errlen, "%s: bad port in \"%s\"", path, spec);
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0)
@@ -301,8 +298,8 @@ static int check_listen(const char *spec, const char *path, char *err, size_t er
 }
 
 /* A string or a non-empty list of "ADDR:PORT" strings. */
-static int parse_addresses(char ***list, size_t *n, const cJSON *item, const char *path,
-                           char *err, size_t errlen)
+static int parse_addresses(char ***list, size_t *n, const cJSON *item, const char *path, char *err,
+                           size_t errlen)
 {
     free_list(list, n);
     if (cJSON_IsString(item)) {
@@ -345,8 +342,8 @@ static int parse_proxy_cidr(const cJSON *e, const char *path, struct ts_cidr *ou
 }
 
 /* {"address": "ADDR:PORT", "proxy_protocol": true, "proxy_protocol_from": [CIDR...]} */
-static int parse_listen_object(struct ts_config *cfg, const cJSON *obj, const char *path,
-                               char *err, size_t errlen)
+static int parse_listen_object(struct ts_config *cfg, const cJSON *obj, const char *path, char *err,
+                               size_t errlen)
 {
     const cJSON *addr = cJSON_GetObjectItemCaseSensitive(obj, "address");
     const cJSON *pp = cJSON_GetObjectItemCaseSensitive(obj, "proxy_protocol");
@@ -356,8 +353,10 @@ static int parse_listen_object(struct ts_config *cfg, const cJSON *obj, const ch
     {
         if (strcmp(e->string, "address") != 0 && strcmp(e->string, "proxy_protocol") != 0 &&
             strcmp(e->string, "proxy_protocol_from") != 0)
-            return fail(err, errlen, "%s.%s: unknown key (address, proxy_protocol, "
-                        "proxy_protocol_from)", path, e->string);
+            return fail(err, errlen,
+                        "%s.%s: unknown key (address, proxy_protocol, "
+                        "proxy_protocol_from)",
+                        path, e->string);
     }
     if (!cJSON_IsString(addr))
         return fail(err, errlen, "%s.address: required, a string \"ADDR:PORT\"", path);
@@ -368,8 +367,10 @@ static int parse_listen_object(struct ts_config *cfg, const cJSON *obj, const ch
         return fail(err, errlen, "%s.proxy_protocol_from: only with \"proxy_protocol\": true",
                     path);
     if (from && (!cJSON_IsArray(from) || cJSON_GetArraySize(from) == 0))
-        return fail(err, errlen, "%s.proxy_protocol_from: must be a non-empty list of "
-                    "addresses or CIDR blocks", path);
+        return fail(err, errlen,
+                    "%s.proxy_protocol_from: must be a non-empty list of "
+                    "addresses or CIDR blocks",
+                    path);
     struct ts_listen_proxy *lp = add_listen(cfg, addr->valuestring);
     lp->enabled = on;
     if (!on) return 0;
@@ -407,8 +408,10 @@ static int parse_listen(struct ts_config *cfg, void *base, const cJSON *item, co
     }
     if (cJSON_IsObject(item)) return parse_listen_object(cfg, item, path, err, errlen);
     if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
-        return fail(err, errlen, "%s: must be a string or a non-empty list of strings and "
-                    "objects", path);
+        return fail(err, errlen,
+                    "%s: must be a string or a non-empty list of strings and "
+                    "objects",
+                    path);
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, item)
@@ -418,8 +421,10 @@ static int parse_listen(struct ts_config *cfg, void *base, const cJSON *item, co
         if (cJSON_IsString(e))
             add_listen(cfg, e->valuestring);
         else if (!cJSON_IsObject(e))
-            return fail(err, errlen, "%s: every entry must be a string \"ADDR:PORT\" or an "
-                        "object (%s)", path, sub);
+            return fail(err, errlen,
+                        "%s: every entry must be a string \"ADDR:PORT\" or an "
+                        "object (%s)",
+                        path, sub);
         else if (parse_listen_object(cfg, e, sub, err, errlen) < 0)
             return -1;
     }
@@ -430,8 +435,7 @@ static int parse_redirect_listen(struct ts_config *cfg, void *base, const cJSON 
                                  const char *path, char *err, size_t errlen)
 {
     (void)base;
-    return parse_addresses(&cfg->redirect_listen, &cfg->nredirect_listen, item, path, err,
-                           errlen);
+    return parse_addresses(&cfg->redirect_listen, &cfg->nredirect_listen, item, path, err, errlen);
 }
 
 static void free_error_pages(struct ts_error_page **pages, size_t *npages)
@@ -469,8 +473,8 @@ static int parse_page_list(struct ts_error_page **pages, size_t *npages, const c
     return 0;
 }
 
-static int parse_error_pages(struct ts_config *cfg, void *base, const cJSON *item,
-                             const char *path, char *err, size_t errlen)
+static int parse_error_pages(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                             char *err, size_t errlen)
 {
     (void)base;
     return parse_page_list(&cfg->error_pages, &cfg->nerror_pages, item, path, err, errlen);
@@ -484,8 +488,8 @@ static int parse_site_error_pages(struct ts_config *cfg, void *base, const cJSON
     return parse_page_list(&site->error_pages, &site->nerror_pages, item, path, err, errlen);
 }
 
-static int parse_protocols(struct ts_config *cfg, void *base, const cJSON *item,
-                           const char *path, char *err, size_t errlen)
+static int parse_protocols(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                           char *err, size_t errlen)
 {
     (void)base;
     if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
@@ -501,8 +505,9 @@ static int parse_protocols(struct ts_config *cfg, void *base, const cJSON *item,
         else if (cJSON_IsString(e) && strcmp(e->valuestring, "TLSv1.3") == 0)
             v = TLS1_3_VERSION;
         else
-            return fail(err, errlen, "%s: unsupported protocol %s%s%s (supported: TLSv1.2, TLSv1.3)",
-                        path, cJSON_IsString(e) ? "\"" : "",
+            return fail(err, errlen,
+                        "%s: unsupported protocol %s%s%s (supported: TLSv1.2, TLSv1.3)", path,
+                        cJSON_IsString(e) ? "\"" : "",
                         cJSON_IsString(e) ? e->valuestring : "(not a string)",
                         cJSON_IsString(e) ? "\"" : "");
         if (!min || v < min) min = v;
@@ -532,8 +537,9 @@ static int parse_location_list(struct ts_config *cfg, struct ts_location **locs,
 {
     free_locations(locs, nlocs);
     if (!cJSON_IsArray(item))
-        return fail(err, errlen, "%s: must be a list of objects such as "
-                                 "{\"path\": \"/private/\", \"require_client_cert\": true}",
+        return fail(err, errlen,
+                    "%s: must be a list of objects such as "
+                    "{\"path\": \"/private/\", \"require_client_cert\": true}",
                     path);
     size_t n = (size_t)cJSON_GetArraySize(item);
     *locs = calloc(n ? n : 1, sizeof(**locs));
@@ -564,8 +570,7 @@ static int parse_site_locations(struct ts_config *cfg, void *base, const cJSON *
                                 const char *path, char *err, size_t errlen)
 {
     struct ts_site *site = base;
-    return parse_location_list(cfg, &site->locations, &site->nlocations, item, path, err,
-                               errlen);
+    return parse_location_list(cfg, &site->locations, &site->nlocations, item, path, err, errlen);
 }
 
 /* ---- sites ---- */
@@ -609,21 +614,24 @@ bad:
     return NULL;
 }
 
-static int parse_name_list(char ***list, size_t *n, const cJSON *item, const char *path,
-                           char *err, size_t errlen)
+static int parse_name_list(char ***list, size_t *n, const cJSON *item, const char *path, char *err,
+                           size_t errlen)
 {
     free_list(list, n);
     if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) == 0)
-        return fail(err, errlen, "%s: must be a non-empty list of names such as "
-                                 "[\"example.com\", \"*.example.com\"]", path);
+        return fail(err, errlen,
+                    "%s: must be a non-empty list of names such as "
+                    "[\"example.com\", \"*.example.com\"]",
+                    path);
     const cJSON *e;
     size_t i = 0;
     cJSON_ArrayForEach(e, item)
     {
         char *name = cJSON_IsString(e) ? normalize_name(e->valuestring) : NULL;
         if (!name)
-            return fail(err, errlen, "%s[%zu]: not a host name (letters, digits, '-', '_' "
-                                     "and dots; a wildcard only as \"*.\" before a name)",
+            return fail(err, errlen,
+                        "%s[%zu]: not a host name (letters, digits, '-', '_' "
+                        "and dots; a wildcard only as \"*.\" before a name)",
                         path, i);
         char **l = realloc(*list, (*n + 1) * sizeof(*l));
         if (!l) abort();
@@ -641,8 +649,8 @@ static int parse_default_names(struct ts_config *cfg, void *base, const cJSON *i
     return parse_name_list(&cfg->server_names, &cfg->nserver_names, item, path, err, errlen);
 }
 
-static int parse_site_names(struct ts_config *cfg, void *base, const cJSON *item,
-                            const char *path, char *err, size_t errlen)
+static int parse_site_names(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                            char *err, size_t errlen)
 {
     (void)cfg;
     struct ts_site *site = base;
@@ -661,15 +669,17 @@ static void free_site_certs(struct ts_site *site)
     site->ncerts = 0;
 }
 
-static int parse_site_certs(struct ts_config *cfg, void *base, const cJSON *item,
-                            const char *path, char *err, size_t errlen)
+static int parse_site_certs(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                            char *err, size_t errlen)
 {
     struct ts_site *site = base;
     free_site_certs(site);
     int n = cJSON_IsArray(item) ? cJSON_GetArraySize(item) : 0;
     if (n < 1 || n > 3)
-        return fail(err, errlen, "%s: must be a list of 1 to 3 objects such as "
-                                 "{\"certificate\": \"chain.pem\", \"key\": \"key.pem\"}", path);
+        return fail(err, errlen,
+                    "%s: must be a list of 1 to 3 objects such as "
+                    "{\"certificate\": \"chain.pem\", \"key\": \"key.pem\"}",
+                    path);
     site->certs = calloc((size_t)n, sizeof(*site->certs));
     if (!site->certs) abort();
     const cJSON *e;
@@ -718,8 +728,9 @@ static int parse_sites(struct ts_config *cfg, void *base, const cJSON *item, con
     (void)base;
     free_sites(cfg);
     if (!cJSON_IsArray(item))
-        return fail(err, errlen, "%s: must be a list of site objects such as {\"server_names\": "
-                                 "[\"example.com\"], \"root\": ..., \"certificates\": [...]}",
+        return fail(err, errlen,
+                    "%s: must be a list of site objects such as {\"server_names\": "
+                    "[\"example.com\"], \"root\": ..., \"certificates\": [...]}",
                     path);
     size_t n = (size_t)cJSON_GetArraySize(item);
     cfg->sites = calloc(n + 1, sizeof(*cfg->sites));
@@ -1012,8 +1023,7 @@ static char *read_file(const char *path, char *err, size_t errlen)
 static int check_readable(const char *key, const char *file, char *err, size_t errlen)
 {
     struct stat st;
-    if (stat(file, &st) < 0)
-        return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
+    if (stat(file, &st) < 0) return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
     if (!S_ISREG(st.st_mode)) return fail(err, errlen, "%s: %s: not a regular file", key, file);
     if (access(file, R_OK) < 0) return fail(err, errlen, "%s: %s: %s", key, file, strerror(errno));
     return 0;
@@ -1147,8 +1157,8 @@ static int validate_site(const struct ts_site *site, char *err, size_t errlen)
             continue;
         }
         snprintf(ck, sizeof(ck), "certificates[%zu].certificate", i);
-        if (check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].certificate,
-                           err, errlen) < 0)
+        if (check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].certificate, err,
+                           errlen) < 0)
             return -1;
         snprintf(ck, sizeof(ck), "certificates[%zu].key", i);
         if (check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].key, err,
@@ -1163,8 +1173,9 @@ static int validate_site(const struct ts_site *site, char *err, size_t errlen)
     if (validate_client_auth(site, err, errlen) < 0) return -1;
     if (site->hsts && strspn(site->hsts, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                          "0123456789-=; ") != strlen(site->hsts))
-        return fail(err, errlen, "%s: \"%s\" is not a header value such as "
-                                 "\"max-age=31536000; includeSubDomains\"",
+        return fail(err, errlen,
+                    "%s: \"%s\" is not a header value such as "
+                    "\"max-age=31536000; includeSubDomains\"",
                     site_key(site, "hsts", false, k, sizeof(k)), site->hsts);
     if (site->cache_control && bad_header_value(site->cache_control))
         return fail(err, errlen, "%s: not a valid header value",
@@ -1198,7 +1209,7 @@ static int validate_names(const struct ts_config *cfg, char *err, size_t errlen)
                     return fail(err, errlen, "%s: \"%s\" is already a name of %s",
                                 site_key(&cfg->sites[i], "server_names", false, k, sizeof(k)),
                                 cfg->sites[i].names[j],
-                                a == i ? "this site"
+                                a == i   ? "this site"
                                 : a == 0 ? "the default site (server_names)"
                                          : cfg->sites[a].label);
                 }
@@ -1222,8 +1233,8 @@ static void make_default_site(struct ts_config *cfg)
     d->certs = calloc(1, sizeof(*d->certs));
     if (!d->certs) abort();
     d->certs[0] = (struct ts_site_cert){.certificate = cfg->tls.certificate,
-                                         .key = cfg->tls.key,
-                                         .ocsp_response = cfg->tls.ocsp_response};
+                                        .key = cfg->tls.key,
+                                        .ocsp_response = cfg->tls.ocsp_response};
     d->ncerts = 1;
     d->client_auth = cfg->tls.client_auth;
     d->client_ca = cfg->tls.client_ca;
@@ -1257,8 +1268,9 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
         return -1;
     /* "off" is a word of log.access only: refused here rather than taken as a file name */
     if (strcmp(cfg->log.error, "off") == 0)
-        return fail(err, errlen, "log.error: \"off\" is not accepted: the error log cannot be "
-                                 "turned off; use \"-\" (stderr), a file, or /dev/null");
+        return fail(err, errlen,
+                    "log.error: \"off\" is not accepted: the error log cannot be "
+                    "turned off; use \"-\" (stderr), a file, or /dev/null");
     if (check_log_dest("log.error", cfg->log.error, err, errlen) < 0) return -1;
     for (size_t i = 0; i < cfg->nredirect_listen; i++)
         if (check_listen(cfg->redirect_listen[i], "http_redirect.listen", err, errlen) < 0)
@@ -1268,8 +1280,7 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
         if (ts_config_split_listen(cfg->listen[0], host, sizeof(host), port, sizeof(port)) == 0)
             cfg->https_port = atoi(port);
     }
-    if (cfg->status.path[0] != '/')
-        return fail(err, errlen, "status.path: must start with \"/\"");
+    if (cfg->status.path[0] != '/') return fail(err, errlen, "status.path: must start with \"/\"");
     if (cfg->status.metrics_path[0] != '/')
         return fail(err, errlen, "status.metrics_path: must start with \"/\"");
     if (strcmp(cfg->status.path, cfg->status.metrics_path) == 0)

@@ -61,9 +61,9 @@ struct ts_site {
     char *hsts, *cache_control;
     bool precompressed;
     enum ts_dotfiles dotfiles;
-    bool borrowed;   /* the default site: strings and lists belong to struct ts_config */
-    char label[96];  /* "sites[0] (a.example.com)" or "" for the default, to name keys */
-    char name[64];   /* first server name, or "default": status and logs */
+    bool borrowed;  /* the default site: strings and lists belong to struct ts_config */
+    char label[96]; /* "sites[0] (a.example.com)" or "" for the default, to name keys */
+    char name[64];  /* first server name, or "default": status and logs */
 };
 
 /* An address block for status.allow; IPv4 is kept as IPv4 (family AF_INET, 4 bytes). */
@@ -90,20 +90,20 @@ struct ts_config {
     struct {
         char *certificate;
         char *key;
-        char *ocsp_response; /* the default certificate's OCSP response (DER), or NULL */
+        char *ocsp_response;          /* the default certificate's OCSP response (DER), or NULL */
         int min_version, max_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
         int session_cache_size;
         int session_timeout_s;
         int session_cache_max_bytes;         /* estimated memory of all cached sessions */
         int session_cache_max_session_bytes; /* largest serialized session cached */
         bool session_tickets;
-        char *ticket_key_file; /* NULL: random keys per process */
+        char *ticket_key_file;     /* NULL: random keys per process */
         int ticket_key_rotation_s; /* random keys: new one this often; 0: session_timeout_s */
         enum ts_client_auth client_auth;
         char *client_ca;  /* CA bundle: trusted for client certificates, sent as acceptable */
         char *client_crl; /* CRLs checked for client certificates, or NULL */
         int verify_depth;
-        int max_client_chain_bytes; /* largest client Certificate message */
+        int max_client_chain_bytes;             /* largest client Certificate message */
         enum ts_cert_detail client_cert_detail; /* what a 403 page reveals */
         bool strict_sni; /* an unknown SNI name gets the unrecognized_name alert */
     } tls;
@@ -153,8 +153,8 @@ struct ts_config {
     struct {
         char *access; /* "-" (stdout), "off", or a file */
         enum ts_log_format format;
-        char *error; /* "-" (stderr) or a file */
-        int level;   /* enum ts_log_level */
+        char *error;            /* "-" (stderr) or a file */
+        int level;              /* enum ts_log_level */
         int summary_interval_s; /* failed handshakes are counted and logged this often */
     } log;
 

@@ -30,7 +30,7 @@
  * most 16 KiB of plaintext; SSL_write in partial-write mode returns after each record), and
  * a bulk body is read from the file 64 KiB per pread(2). Measured against 16 KiB: about 7%
  * more 100 KiB responses per second, no change for 1 KiB ones. */
-#define OUT_CAP (64 * 1024)
+#define OUT_CAP              (64 * 1024)
 #define SHUTDOWN_DISCARD_MAX (1 << 20)
 /* Bytes a connection may read and write in one turn of its worker's loop before it yields to
  * the others (see ts_conn_run_ready): about 0.2 ms of AES-GCM, 16 records of a large file. */
@@ -46,7 +46,7 @@ enum state {
     ST_SEND_CLOSE,
     ST_AWAIT_CLOSE,
     ST_LINGER,
-    ST_H2,      /* after ALPN "h2": the HTTP/2 session reads and writes until both are done */
+    ST_H2,       /* after ALPN "h2": the HTTP/2 session reads and writes until both are done */
     ST_H2_CLOSE, /* a connection error: the session's GOAWAY is written, then SEND_CLOSE */
     ST_PROXY     /* a PROXY protocol listener: its header comes before the ClientHello */
 };
@@ -72,7 +72,7 @@ struct outblock {
 };
 
 struct ts_conn {
-    struct ts_timer timer; /* first: the worker's timer lists point here */
+    struct ts_timer timer;         /* first: the worker's timer lists point here */
     struct ts_timer release_timer; /* TS_TIMER_RELEASE while idle */
     struct ts_conn *prev, *next;
     struct ts_conn *ready_prev, *ready_next; /* on the worker's ready list */
@@ -82,24 +82,25 @@ struct ts_conn {
     int site;                 /* the site SNI selected (cfg->sites index), 0 until then */
     int fd;
     uint8_t state, gauge, close_kind;
-    bool plain;         /* an http_redirect connection: no TLS */
-    bool rdhup;         /* the peer shut its side (seen in ST_PROXY, where reads only peek) */
-    bool proxy_heard;   /* in ST_PROXY: a byte of the header arrived */
+    bool plain;       /* an http_redirect connection: no TLS */
+    bool rdhup;       /* the peer shut its side (seen in ST_PROXY, where reads only peek) */
+    bool proxy_heard; /* in ST_PROXY: a byte of the header arrived */
     const struct ts_listen_proxy *proxy; /* in ST_PROXY: who may send the header */
-    const struct ts_conn_io *io; /* a test transport instead of the socket (plain, not redirected) */
+    /* a test transport instead of the socket (plain, not redirected) */
+    const struct ts_conn_io *io;
     void *io_ctx;
-    bool responding;    /* a request is in flight (counted in requests.in_flight) */
-    bool ready;         /* on the worker's ready list: runs again this loop turn */
-    bool yielded;       /* this turn's budget is spent: run again after the others */
+    bool responding;     /* a request is in flight (counted in requests.in_flight) */
+    bool ready;          /* on the worker's ready list: runs again this loop turn */
+    bool yielded;        /* this turn's budget is spent: run again after the others */
     uint32_t turn_bytes; /* bytes read and written in this turn */
     uint32_t nrequests;
-    uint64_t sent;      /* bytes of the response in flight written so far */
-    size_t head_len;    /* bytes of it that are the header block */
+    uint64_t sent;   /* bytes of the response in flight written so far */
+    size_t head_len; /* bytes of it that are the header block */
     uint64_t shutdown_discarded;
     uint64_t req_start_us; /* CLOCK_MONOTONIC at the request's first byte, for duration_us */
     struct inblock *in;
     struct outblock *out;
-    struct ts_h2 *h2; /* the HTTP/2 session, in ST_H2 */
+    struct ts_h2 *h2;    /* the HTTP/2 session, in ST_H2 */
     uint8_t peer_family; /* AF_INET or AF_INET6 */
     unsigned char peer_addr[16];
     char remote[INET6_ADDRSTRLEN];
@@ -527,7 +528,7 @@ static void answer_plain_http(struct ts_conn *c)
 }
 
 static const char *const resumption_names[] = {"full", "resumed tls12_session_id",
-                                                "resumed tls12_ticket", "resumed tls13_ticket"};
+                                               "resumed tls12_ticket", "resumed tls13_ticket"};
 
 static void count_handshake(struct ts_conn *c)
 {
@@ -538,8 +539,8 @@ static void count_handshake(struct ts_conn *c)
         TS_INC(w, proto_tls13);
     else
         TS_INC(w, proto_tls12);
-    ts_log_debug("%s: worker %d: %s handshake (%s)", c->remote, w->id,
-                 v13 ? "TLSv1.3" : "TLSv1.2", resumption_names[how]);
+    ts_log_debug("%s: worker %d: %s handshake (%s)", c->remote, w->id, v13 ? "TLSv1.3" : "TLSv1.2",
+                 resumption_names[how]);
     c->site = ts_tls_site(&c->tls);
     ts_stat_add(&w->site_stats[c->site].handshakes, 1);
     enum ts_client_auth auth = cfg_of(c)->sites[c->site].client_auth;
@@ -748,8 +749,8 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
         ts_handler_handle(req);
     c->out = ts_pool_get(&w->outbufs);
     c->out->off = 0;
-    c->out->len = c->head_len = ts_h1_head(&req->resp, req->rq.http_minor, w->date, c->out->data,
-                                           OUT_CAP);
+    c->out->len = c->head_len =
+        ts_h1_head(&req->resp, req->rq.http_minor, w->date, c->out->data, OUT_CAP);
     if (fill_body(c) < 0) return close_as(c, CLOSE_ERROR);
     c->state = ST_SEND_RESPONSE;
     ts_worker_timer_set(w, &c->timer, TS_TIMER_SEND);
@@ -795,8 +796,8 @@ static enum step do_read(struct ts_conn *c)
         struct inblock *b = c->in;
         if (b && b->len > b->parsed) {
             size_t used = 0;
-            enum ts_h1_parse r = ts_h1_parse(&b->h1, b->data + b->parsed, b->len - b->parsed,
-                                             &used, (size_t)cfg->limits.max_uri_bytes);
+            enum ts_h1_parse r = ts_h1_parse(&b->h1, b->data + b->parsed, b->len - b->parsed, &used,
+                                             (size_t)cfg->limits.max_uri_bytes);
             b->parsed += used;
             if (r == TS_H1_REQUEST) return begin_response(c, false);
             if (r == TS_H1_ERROR) return begin_response(c, true);
@@ -838,7 +839,8 @@ static enum step do_read(struct ts_conn *c)
 
 static enum step finish_response(struct ts_conn *c)
 {
-    bool keep = c->in->req.resp.keep_alive && !atomic_load_explicit(&c->w->stopping, memory_order_relaxed);
+    bool keep =
+        c->in->req.resp.keep_alive && !atomic_load_explicit(&c->w->stopping, memory_order_relaxed);
     end_request(c);
     release_out(c);
     if (!keep) return start_shutdown(c);
@@ -1217,8 +1219,7 @@ void ts_conn_on_timeout(struct ts_timer *t)
             return;
         }
         break;
-    case TS_TIMER_REQUEST:
-        break;
+    case TS_TIMER_REQUEST: break;
     case TS_TIMER_SHUTDOWN:
     case TS_TIMER_RELEASE:
     case TS_TIMER_N: break;

@@ -23,7 +23,7 @@ struct ts_fcache {
         int fd;
         char *real;
         size_t len;
-    } *roots;
+    } * roots;
     unsigned nroots;
 };
 

@@ -12,8 +12,8 @@
 struct ts_fcache;
 
 struct ts_file {
-    int fd;             /* -1 for a cached failure (err) */
-    int err;            /* errno of the failed open */
+    int fd;  /* -1 for a cached failure (err) */
+    int err; /* errno of the failed open */
     struct stat st;
     char etag[TS_ETAG_MAX];
     char last_modified[32];

@@ -65,8 +65,8 @@ int ts_file_resolve(const char *p, size_t len, char *out, size_t outlen)
         if (sl == 0 || (sl == 1 && out[seg] == '.')) {
             o = seg;
         } else if (sl == 2 && out[seg] == '.' && out[seg + 1] == '.') {
-            if (seg == 0) return 400; /* above the root */
-            o = seg - 1;              /* drop the '/' before this segment... */
+            if (seg == 0) return 400;               /* above the root */
+            o = seg - 1;                            /* drop the '/' before this segment... */
             while (o > 0 && out[o - 1] != '/') o--; /* ...and the segment before it */
         } else if (slash) {
             out[o++] = '/';
@@ -162,7 +162,8 @@ static int openat2_state(int rootfd)
         return OPENAT2_UNKNOWN; /* decide on a later call */
     } else {
         ts_log_info("openat2 is not available (%s): files are opened with openat and a check "
-                    "of /proc/self/fd", strerror(errno));
+                    "of /proc/self/fd",
+                    strerror(errno));
         s = OPENAT2_ABSENT;
     }
     atomic_store_explicit(&state, s, memory_order_relaxed);
@@ -238,7 +239,8 @@ static void redirect_slash(struct ts_req *req, const char *rel)
     ts_sbuf_add(&loc, "/", 1);
     add_encoded(&loc, rel, strlen(rel), "!$&'()*+,;=:@/");
     ts_sbuf_add(&loc, "/", 1);
-    if (req->rq.query.len) add_encoded(&loc, req->rq.query.p, req->rq.query.len, "!$&'()*+,;=:@/?%");
+    if (req->rq.query.len)
+        add_encoded(&loc, req->rq.query.p, req->rq.query.len, "!$&'()*+,;=:@/?%");
     if (loc.len > 16384) {
         free(loc.p);
         ts_response_error(req, 414, NULL);
@@ -272,7 +274,9 @@ static double coding_q(struct ts_str ae, const char *coding)
                 if (end - v >= 2 && (v[0] == 'q' || v[0] == 'Q') && v[1] == '=') {
                     char num[8] = "";
                     size_t k = 0;
-                    for (v += 2; v < end && k < sizeof(num) - 1 && (isdigit((unsigned char)*v) || *v == '.'); v++)
+                    for (v += 2; v < end && k < sizeof(num) - 1 &&
+                                 (isdigit((unsigned char)*v) || *v == '.');
+                         v++)
                         num[k++] = *v;
                     q = strtod(num, NULL);
                     if (q < 0 || q > 1) q = 0;
@@ -369,8 +373,7 @@ static bool not_modified(const struct ts_req *req, const char *etag, time_t mtim
 /* multipart/byteranges: a head before each range and a closing delimiter, made in one
  * buffer the segments point into, with the ranges read from the file in between. */
 static void send_multipart(struct ts_req *req, const struct ts_location *loc, const char *type,
-                           struct variant *v, bool vary,
-                           const struct ts_range *r, int n)
+                           struct variant *v, bool vary, const struct ts_range *r, int n)
 {
     /* unpredictable, and different on every start: an unseeded random() gave every process
      * the same sequence. RAND_bytes is thread-safe; should it fail, the clock keeps the
@@ -384,8 +387,7 @@ static void send_multipart(struct ts_req *req, const struct ts_location *loc, co
         memcpy(rnd, &t, sizeof(rnd));
     }
     char boundary[40] = "tessera-";
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(boundary + 8 + 2 * i, 3, "%02x", rnd[i]);
+    for (size_t i = 0; i < sizeof(rnd); i++) snprintf(boundary + 8 + 2 * i, 3, "%02x", rnd[i]);
     struct ts_sbuf parts = {0};
     size_t off[TS_MAX_RANGES + 1], len[TS_MAX_RANGES + 1];
     uint64_t size = (uint64_t)v->f->st.st_size, total = 0;
@@ -459,7 +461,8 @@ static void send_listing(struct ts_req *req, const char *rel)
     struct ts_sbuf b = {0};
     char title[PATH_MAX + 8];
     snprintf(title, sizeof(title), "/%s", rel);
-    ts_sbuf_puts(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Index of ");
+    ts_sbuf_puts(
+        &b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Index of ");
     ts_sbuf_add_html(&b, title);
     ts_sbuf_puts(&b, "</title><style>body{font:15px/1.5 system-ui,sans-serif;max-width:50em;"
                      "margin:3em auto;padding:0 1em}td{padding:.1em 1.5em .1em 0}"

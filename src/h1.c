@@ -236,7 +236,7 @@ enum ts_h1_parse ts_h1_parse(struct ts_h1 *h1, const char *data, size_t len, siz
     if (!rq->error) {
         rq->error = e == HPE_INVALID_METHOD && is_method_token(h1->raw, data + len) ? 501 : 400;
         rq->error_reason = rq->error == 501 ? "This server does not implement that method."
-                                              : llhttp_get_error_reason(parser);
+                                            : llhttp_get_error_reason(parser);
     }
     return TS_H1_ERROR;
 }
@@ -245,8 +245,8 @@ void ts_h1_overflow(struct ts_h1 *h1)
 {
     struct ts_request *rq = h1->rq;
     rq->error = h1->in_url || !rq->path.p ? 414 : 431;
-    rq->error_reason = rq->error == 414 ? "The request target is too long."
-                                        : "The request header is too large.";
+    rq->error_reason =
+        rq->error == 414 ? "The request target is too long." : "The request header is too large.";
 }
 
 bool ts_h1_keep_alive(const struct ts_h1 *h1)

@@ -20,9 +20,9 @@ struct stream {
     struct ts_req req;
     struct stream *prev, *next; /* the session's streams, to free them with it */
     int32_t id;
-    bool dispatched;  /* reported to the connection */
-    bool remote_done; /* the client ended its side (END_STREAM) */
-    bool too_big;     /* the header list passed max_header_bytes: 431 */
+    bool dispatched;      /* reported to the connection */
+    bool remote_done;     /* the client ended its side (END_STREAM) */
+    bool too_big;         /* the header list passed max_header_bytes: 431 */
     uint64_t unscheduled; /* body bytes not yet given to a DATA frame */
     uint64_t body_sent;
     size_t hdr_bytes; /* header list size as RFC 9113 counts it (name + value + 32) */
@@ -42,7 +42,7 @@ struct ts_h2 {
     struct stream *reading; /* the stream whose header block is being read, or NULL */
     struct stream *spare;   /* closed streams kept for the next requests (next-linked) */
     unsigned nspare;
-    unsigned open; /* dispatched streams not yet closed */
+    unsigned open;    /* dispatched streams not yet closed */
     unsigned pending; /* streams whose body is not all given to DATA frames (ts_h2_stalled) */
     uint64_t now_ms;
     char *buf; /* the write block being filled by ts_h2_send */
@@ -77,7 +77,10 @@ static int method_of(const uint8_t *v, size_t len)
     return -1;
 }
 
-#define HDR_NAME(s) {s, sizeof(s) - 1}
+#define HDR_NAME(s)                                                                                \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
 static const struct {
     const char *p;
     size_t len;
@@ -154,8 +157,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
-                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
-                     void *ud)
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *ud)
 {
     (void)flags;
     struct ts_h2 *h = ud;
@@ -231,8 +233,8 @@ static void dispatch(struct ts_h2 *h, struct stream *st)
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     struct ts_h2 *h = ud;
-    struct stream *st = f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id)
-                                        : NULL;
+    struct stream *st =
+        f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id) : NULL;
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
     switch (f->hd.type) {
     case NGHTTP2_HEADERS:
@@ -338,8 +340,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
              * to stop (RFC 9113 8.1) */
             struct stream *st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
             if (st && !st->remote_done)
-                nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id,
-                                          NGHTTP2_NO_ERROR);
+                nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
         }
         break;
     default: break;
@@ -360,8 +361,8 @@ static ssize_t send_cb(nghttp2_session *s, const uint8_t *data, size_t len, int 
     return (ssize_t)n;
 }
 
-static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
-                       uint32_t *flags, nghttp2_data_source *src, void *ud)
+static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                       nghttp2_data_source *src, void *ud)
 {
     (void)s, (void)id, (void)buf;
     struct stream *st = src->ptr;
@@ -408,8 +409,8 @@ static int copy_body(struct stream *st, char *out, size_t len)
     return len == 0 ? 0 : -1;
 }
 
-static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd,
-                        size_t length, nghttp2_data_source *src, void *ud)
+static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *framehd, size_t length,
+                        nghttp2_data_source *src, void *ud)
 {
     (void)s;
     struct ts_h2 *h = ud;
@@ -458,7 +459,11 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
     char *status = scratch + TS_RESP_MAX_HDRS * 64, *clen = status + 4;
     char *datecopy = clen + 24;
     size_t n = 0;
-#define NV(nm, nml, v, vl) nv[n++] = (nghttp2_nv){(uint8_t *)(nm), (uint8_t *)(v), (nml), (vl), flags}
+#define NV(nm, nml, v, vl)                                                                         \
+    nv[n++] = (nghttp2_nv)                                                                         \
+    {                                                                                              \
+        (uint8_t *)(nm), (uint8_t *)(v), (nml), (vl), flags                                        \
+    }
     unsigned code = (unsigned)resp->status % 1000;
     status[0] = (char)('0' + code / 100);
     status[1] = (char)('0' + code / 10 % 10);

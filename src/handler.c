@@ -104,7 +104,8 @@ static void redirect_to_https(struct ts_req *req, const struct ts_config *cfg)
     }
     char loc[8192 + 300];
     int n = snprintf(loc, sizeof(loc), "https://%.*s", (int)hl, host.p);
-    if (cfg->https_port != 443) n += snprintf(loc + n, sizeof(loc) - (size_t)n, ":%d", cfg->https_port);
+    if (cfg->https_port != 443)
+        n += snprintf(loc + n, sizeof(loc) - (size_t)n, ":%d", cfg->https_port);
     struct ts_str t = req->rq.target;
     const char *target = t.p && t.p[0] == '/' ? t.p : "/";
     size_t tl = t.p && t.p[0] == '/' ? t.len : 1;
@@ -132,8 +133,9 @@ void ts_handler_handle(struct ts_req *req)
         return;
     }
     if (misdirected(req, cfg)) {
-        ts_response_error(req, 421, "This connection does not serve the host the request names: "
-                                    "open a new connection to it.");
+        ts_response_error(req, 421,
+                          "This connection does not serve the host the request names: "
+                          "open a new connection to it.");
         return;
     }
     /* a body is never read, so the connection cannot carry another request */

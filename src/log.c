@@ -291,7 +291,7 @@ size_t ts_log_escape(char *out, size_t room, const char *str, size_t len, unsign
 
 /* Each client-supplied field gets at most this much of a line (escapes included), so a line
  * always ends as it should, however long the strings: a JSON line cut short would not parse. */
-#define FIELD_MAX 1024
+#define FIELD_MAX  1024
 #define TARGET_MAX 3072
 
 #define PUT_ESC(s, l, max, flags)                                                                  \
@@ -299,11 +299,12 @@ size_t ts_log_escape(char *out, size_t room, const char *str, size_t len, unsign
                        (flags))
 #define RAW(s)                                                                                     \
     do {                                                                                           \
-        if (n + sizeof(s) < sizeof(line)) memcpy(line + n, (s), sizeof(s) - 1), n += sizeof(s) - 1; \
+        if (n + sizeof(s) < sizeof(line))                                                          \
+            memcpy(line + n, (s), sizeof(s) - 1), n += sizeof(s) - 1;                              \
     } while (0)
 #define PUT_FMT(...)                                                                               \
     do {                                                                                           \
-        int w_ = snprintf(line + n, sizeof(line) - n, __VA_ARGS__);                               \
+        int w_ = snprintf(line + n, sizeof(line) - n, __VA_ARGS__);                                \
         if (w_ > 0) n += (size_t)w_ < sizeof(line) - n ? (size_t)w_ : sizeof(line) - n - 1;        \
     } while (0)
 
@@ -336,8 +337,8 @@ void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
         }
         PUT_FMT("\",\"method\":\"%s\",\"target\":\"", e->method);
         PUT_ESC(e->target, e->target_len, TARGET_MAX, esc);
-        PUT_FMT("\",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%llu,\"referer\":\"",
-                proto, e->status, (unsigned long long)e->bytes);
+        PUT_FMT("\",\"protocol\":\"%s\",\"status\":%d,\"bytes\":%llu,\"referer\":\"", proto,
+                e->status, (unsigned long long)e->bytes);
         PUT_ESC(e->referer, e->referer_len, FIELD_MAX, esc);
         RAW("\",\"user_agent\":\"");
         PUT_ESC(e->user_agent, e->user_agent_len, FIELD_MAX, esc);

@@ -37,8 +37,8 @@ void ts_log_ssl(enum ts_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 #define ts_log_error(...) ts_log(TS_LOG_ERROR, __VA_ARGS__)
-#define ts_log_warn(...) ts_log(TS_LOG_WARN, __VA_ARGS__)
-#define ts_log_info(...) ts_log(TS_LOG_INFO, __VA_ARGS__)
+#define ts_log_warn(...)  ts_log(TS_LOG_WARN, __VA_ARGS__)
+#define ts_log_info(...)  ts_log(TS_LOG_INFO, __VA_ARGS__)
 #define ts_log_debug(...)                                                                          \
     do {                                                                                           \
         if (ts_log_enabled(TS_LOG_DEBUG)) ts_log(TS_LOG_DEBUG, __VA_ARGS__);                       \
@@ -48,7 +48,7 @@ void ts_log_ssl(enum ts_log_level level, const char *fmt, ...)
 struct ts_access_entry {
     const char *remote;
     const char *site; /* the site's first server name or "default" (JSON only), or NULL */
-    const char *user;            /* verified client certificate subject, or NULL */
+    const char *user; /* verified client certificate subject, or NULL */
     const char *user_unverified; /* subject of an accepted certificate from an unknown issuer
                                     (tls.client_auth optional_no_ca), or NULL */
     time_t time;

@@ -20,11 +20,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define EXIT_CONFIG 2
+#define EXIT_CONFIG    2
 #define DEFAULT_CONFIG "conf/tessera.json"
-#define SERVE_LISTEN "127.0.0.1:8443" /* --serve: this machine only unless --listen says */
-#define FD_RESERVE 64   /* listeners, logs, the root, stdio, OpenSSL's /dev/urandom */
-#define FD_PER_WORKER 2 /* each worker's epoll set and eventfd */
+#define SERVE_LISTEN   "127.0.0.1:8443" /* --serve: this machine only unless --listen says */
+#define FD_RESERVE     64 /* listeners, logs, the root, stdio, OpenSSL's /dev/urandom */
+#define FD_PER_WORKER  2  /* each worker's epoll set and eventfd */
 
 static void usage(FILE *out)
 {
@@ -32,8 +32,7 @@ static void usage(FILE *out)
             "usage: tessera [options]\n"
             "  --serve DIR       serve DIR with the built-in defaults (no configuration file)\n"
             "                    on https://localhost:8443/, the certificate from make certs\n"
-            "  --config FILE     configuration file (default " DEFAULT_CONFIG
-            " if it exists)\n"
+            "  --config FILE     configuration file (default " DEFAULT_CONFIG " if it exists)\n"
             "  --listen ADDR:PORT  listen address, e.g. 0.0.0.0:8443 or [::]:8443\n"
             "  --root DIR        document root\n"
             "  --workers N       worker threads (0: one per CPU)\n"
@@ -78,8 +77,7 @@ static void log_handshake_failures(const struct ts_server *srv, uint64_t seen[TS
     if (total > 0)
         ts_log_info("TLS handshakes failed in the last %llu s: %llu (%s); one line each at "
                     "log.level debug",
-                    (unsigned long long)(elapsed_ms + 500) / 1000, (unsigned long long)total,
-                    list);
+                    (unsigned long long)(elapsed_ms + 500) / 1000, (unsigned long long)total, list);
 }
 
 static int die_config(const char *msg)
@@ -153,11 +151,16 @@ static int parse_workers(const char *s)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},  {"listen", required_argument, 0, 'l'},
-        {"root", required_argument, 0, 'r'},    {"workers", required_argument, 0, 'w'},
-        {"cert", required_argument, 0, 'C'},    {"key", required_argument, 0, 'K'},
-        {"check-config", no_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'v'},       {"serve", required_argument, 0, 's'},
+        {"config", required_argument, 0, 'c'},
+        {"listen", required_argument, 0, 'l'},
+        {"root", required_argument, 0, 'r'},
+        {"workers", required_argument, 0, 'w'},
+        {"cert", required_argument, 0, 'C'},
+        {"key", required_argument, 0, 'K'},
+        {"check-config", no_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'v'},
+        {"serve", required_argument, 0, 's'},
         {0, 0, 0, 0},
     };
     ts_service_init();
@@ -237,8 +240,7 @@ int main(int argc, char **argv)
     }
     srv.rootfd = open(cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (srv.rootfd < 0) {
-        fprintf(stderr, "tessera: configuration error: root: %s: %s\n", cfg.root,
-                strerror(errno));
+        fprintf(stderr, "tessera: configuration error: root: %s: %s\n", cfg.root, strerror(errno));
         goto out;
     }
     if (cfg.nsites > 1) {
@@ -281,7 +283,7 @@ int main(int argc, char **argv)
     int ninherited = ts_service_listen_fds(&inherited, &fd_names, err, sizeof(err));
     if (ninherited < 0 ||
         (ninherited > 0 ? ts_acceptor_inherit(&acceptor, &srv, inherited, fd_names,
-                                               (size_t)ninherited, err, sizeof(err))
+                                              (size_t)ninherited, err, sizeof(err))
                         : ts_acceptor_listen(&acceptor, &srv, err, sizeof(err))) < 0) {
         free(inherited);
         fprintf(stderr, "tessera: configuration error: %s\n", err);
@@ -318,8 +320,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; ninherited == 0 && i < cfg.nredirect_listen; i++)
             snprintf(where + strlen(where), sizeof(where) - strlen(where),
                      "%s%s (http, redirects to https)", ", ", cfg.redirect_listen[i]);
-        ts_log_info("%s %s listening on %s, %d worker%s, root %s, %s", TS_SERVER_NAME,
-                    TS_VERSION, where, cfg.workers, cfg.workers == 1 ? "" : "s", cfg.root,
+        ts_log_info("%s %s listening on %s, %d worker%s, root %s, %s", TS_SERVER_NAME, TS_VERSION,
+                    where, cfg.workers, cfg.workers == 1 ? "" : "s", cfg.root,
                     OpenSSL_version(OPENSSL_VERSION));
         if (serve_dir) log_serve_url(&cfg);
         char ready[600];

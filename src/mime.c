@@ -62,7 +62,7 @@ const char *ts_mime_type(const char *name, size_t len)
     char ext[16];
     memcpy(ext, name + i, len - i);
     ext[len - i] = '\0';
-    const struct mime *m = bsearch(ext, types, sizeof(types) / sizeof(types[0]), sizeof(types[0]),
-                                   cmp);
+    const struct mime *m =
+        bsearch(ext, types, sizeof(types) / sizeof(types[0]), sizeof(types[0]), cmp);
     return m ? m->type : fallback;
 }

@@ -97,7 +97,7 @@ static unsigned char *read_der(const char *file, int *len, const char **why)
 }
 
 /* The certificates of a PEM chain file, leaf first, or NULL. */
-static STACK_OF(X509) *read_chain(const char *file)
+static STACK_OF(X509) * read_chain(const char *file)
 {
     BIO *b = BIO_new_file(file, "r");
     STACK_OF(X509) *chain = b ? sk_X509_new_null() : NULL;
@@ -139,7 +139,7 @@ static time_t to_time(const ASN1_GENERALIZEDTIME *t)
 /* Checks the signature: the responder must be the issuer itself or a certificate it issued
  * for OCSP signing (carried in the response). The issuer is the only trust anchor, hence
  * PARTIAL_CHAIN when it is an intermediate. */
-static bool verify_signature(OCSP_BASICRESP *bs, STACK_OF(X509) *chain, X509 *issuer)
+static bool verify_signature(OCSP_BASICRESP *bs, STACK_OF(X509) * chain, X509 *issuer)
 {
     X509_STORE *store = X509_STORE_new();
     bool ok = store && X509_STORE_add_cert(store, issuer) == 1 &&
@@ -192,8 +192,9 @@ int ts_ocsp_add(struct ts_ocsp *o, const char *file, const char *chain_file, con
         if (X509_check_issued(sk_X509_value(chain, i), leaf) == X509_V_OK)
             issuer = sk_X509_value(chain, i);
     if (!issuer) {
-        fail(err, errlen, key, chain_file, "holds no issuer of the certificate: OCSP needs "
-                                           "it, put the issuing CA's certificate after the leaf");
+        fail(err, errlen, key, chain_file,
+             "holds no issuer of the certificate: OCSP needs "
+             "it, put the issuing CA's certificate after the leaf");
         goto done;
     }
     OCSP_SINGLERESP *sr = find_single(bs, leaf, issuer);
@@ -239,8 +240,8 @@ int ts_ocsp_add(struct ts_ocsp *o, const char *file, const char *chain_file, con
     if (!e) abort();
     o->e = e;
     if (!X509_up_ref(leaf)) abort();
-    o->e[o->n++] = (struct entry){.leaf = leaf, .der = der, .len = len, .from = from,
-                                  .until = until};
+    o->e[o->n++] =
+        (struct entry){.leaf = leaf, .der = der, .len = len, .from = from, .until = until};
     der = NULL;
     rc = 0;
 done:

@@ -9,15 +9,15 @@
 
 #define TS_PROXY_V1_MAX 107 /* the longest v1 line, "PROXY TCP6 ..." with its CRLF */
 #define TS_PROXY_V2_MAX 536 /* the longest v2 header accepted: 16 bytes + addresses + TLVs */
-#define TS_PROXY_MAX TS_PROXY_V2_MAX
+#define TS_PROXY_MAX    TS_PROXY_V2_MAX
 
 enum ts_proxy_status { TS_PROXY_NEED_MORE, TS_PROXY_DONE, TS_PROXY_ERROR };
 
 struct ts_proxy_result {
-    size_t consumed;  /* TS_PROXY_DONE: the header's length; the bytes after it are the client's */
-    int version;      /* 1 or 2 */
-    bool local;       /* no address to use (v1 UNKNOWN, v2 LOCAL, UNSPEC or UNIX): keep the peer */
-    int family;       /* AF_INET or AF_INET6 when !local */
+    size_t consumed; /* TS_PROXY_DONE: the header's length; the bytes after it are the client's */
+    int version;     /* 1 or 2 */
+    bool local;      /* no address to use (v1 UNKNOWN, v2 LOCAL, UNSPEC or UNIX): keep the peer */
+    int family;      /* AF_INET or AF_INET6 when !local */
     unsigned char src[16], dst[16]; /* 4 bytes for AF_INET */
     uint16_t src_port, dst_port;
     const char *error; /* TS_PROXY_ERROR: why, a static string for the log */

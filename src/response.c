@@ -303,8 +303,8 @@ char *ts_response_read_page(const struct ts_req *req, const char *rel)
     if (fd < 0) return NULL;
     struct stat st;
     char *text = NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-        st.st_size <= PAGE_MAX && (text = malloc((size_t)st.st_size + 1))) {
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size <= PAGE_MAX &&
+        (text = malloc((size_t)st.st_size + 1))) {
         ssize_t n = pread(fd, text, (size_t)st.st_size, 0);
         if (n <= 0) {
             free(text);
@@ -341,4 +341,3 @@ void ts_response_render(struct ts_sbuf *out, const char *tpl, const char *const 
     }
     ts_sbuf_puts(out, p);
 }
-

@@ -14,10 +14,10 @@ struct ts_cert_info;
 struct ts_file;
 struct ts_worker;
 
-#define TS_NO_LENGTH ((uint64_t)-1) /* a response without Content-Length (204, 304) */
-#define TS_RESP_MAX_HDRS 32
-#define TS_RESP_ARENA 4096             /* header bytes kept inside the response */
-#define TS_RESP_ARENA_MAX (32 * 1024)  /* beyond: on the heap; a header past this is dropped */
+#define TS_NO_LENGTH      ((uint64_t)-1) /* a response without Content-Length (204, 304) */
+#define TS_RESP_MAX_HDRS  32
+#define TS_RESP_ARENA     4096        /* header bytes kept inside the response */
+#define TS_RESP_ARENA_MAX (32 * 1024) /* beyond: on the heap; a header past this is dropped */
 
 /* One header: name and value as offsets into the response's arena. */
 struct ts_resp_hdr {
@@ -52,7 +52,7 @@ struct ts_req_ctx {
     const struct ts_cert_info *cert;
     const struct ts_site *site; /* the site the connection's handshake selected */
     int site_idx;               /* its index in cfg->sites (0: the default site) */
-    bool plain; /* arrived on an http_redirect listener: answer with a redirect to https */
+    bool plain;        /* arrived on an http_redirect listener: answer with a redirect to https */
     uint64_t start_us; /* CLOCK_MONOTONIC (µs) when the request was taken, for duration_us */
 };
 
@@ -65,7 +65,7 @@ struct ts_req {
 };
 
 #define TS_SERVER_NAME "tessera"
-#define TS_VERSION "0.1.0"
+#define TS_VERSION     "0.1.0"
 
 struct ts_site;
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define LISTEN_FDS_START 3
-#define MAX_LISTEN_FDS 64
+#define MAX_LISTEN_FDS   64
 
 static char notify_path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 static char *listen_pid, *listen_fds, *listen_fdnames;
@@ -54,9 +54,8 @@ void ts_service_notify(const char *msg)
     memcpy(sa.sun_path, notify_path, len);
     if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0'; /* an abstract socket: no terminator */
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 ||
-        sendto(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
-               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+    if (fd < 0 || sendto(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
         ts_log_debug("NOTIFY_SOCKET %s: %s", notify_path, strerror(errno));
     if (fd >= 0) close(fd);
 }
@@ -109,7 +108,8 @@ int ts_service_listen_fds(int **fds, const char *const **names, char *err, size_
             goto fail;
         }
         int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
             snprintf(err, errlen, "LISTEN_FDS: descriptor %d: %s", fd, strerror(errno));
             goto fail;
         }
@@ -223,8 +223,8 @@ int ts_service_drop_privileges(const struct ts_config *cfg, char *err, size_t er
         return -1;
     }
     if (setresuid(uid, uid, uid) < 0) {
-        snprintf(err, errlen, "user: \"%s\": cannot switch to uid %u: %s", cfg->user,
-                 (unsigned)uid, strerror(errno));
+        snprintf(err, errlen, "user: \"%s\": cannot switch to uid %u: %s", cfg->user, (unsigned)uid,
+                 strerror(errno));
         return -1;
     }
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
@@ -233,13 +233,12 @@ int ts_service_drop_privileges(const struct ts_config *cfg, char *err, size_t er
     uid_t r, e, s;
     gid_t gr, ge, gs;
     if (getresuid(&r, &e, &s) < 0 || r != uid || e != uid || s != uid ||
-        getresgid(&gr, &ge, &gs) < 0 || gr != gid || ge != gid || gs != gid ||
-        setuid(0) == 0 || capabilities_left() != 0) {
+        getresgid(&gr, &ge, &gs) < 0 || gr != gid || ge != gid || gs != gid || setuid(0) == 0 ||
+        capabilities_left() != 0) {
         snprintf(err, errlen, "user: \"%s\": the switch from root did not take full effect",
                  cfg->user);
         return -1;
     }
-    ts_log_info("running as user %s (uid %u, gid %u)", cfg->user, (unsigned)uid,
-                (unsigned)gid);
+    ts_log_info("running as user %s (uid %u, gid %u)", cfg->user, (unsigned)uid, (unsigned)gid);
     return 0;
 }

@@ -24,8 +24,7 @@ struct snapshot {
     struct ts_stats s;
     uint64_t rejected, uptime_s, workers;
     uint64_t cache_entries, cache_capacity, cache_hits, cache_misses, cache_timeouts,
-        cache_evictions, cache_bytes, cache_max_bytes, cache_refused_oversized,
-        cache_refused_full;
+        cache_evictions, cache_bytes, cache_max_bytes, cache_refused_oversized, cache_refused_full;
     uint64_t log_reopens, log_reopen_failures;
     uint64_t ticket_rotations, ticket_keys, ticket_key_age_s;
     uint64_t ocsp_stapled, ocsp_stale;
@@ -99,8 +98,8 @@ static const struct metric metrics[] = {
      "Connections in the TLS handshake."},
     {"connections/closed_clean", "tessera_connections_closed_total", "how=\"clean\"", COUNTER,
      S(closed_clean), "Closed connections by how they ended."},
-    {"connections/closed_peer_eof", "tessera_connections_closed_total", "how=\"peer_eof\"",
-     COUNTER, S(closed_peer_eof), NULL},
+    {"connections/closed_peer_eof", "tessera_connections_closed_total", "how=\"peer_eof\"", COUNTER,
+     S(closed_peer_eof), NULL},
     {"connections/closed_timeout", "tessera_connections_closed_total", "how=\"timeout\"", COUNTER,
      S(closed_timeout), NULL},
     {"connections/closed_error", "tessera_connections_closed_total", "how=\"error\"", COUNTER,
@@ -113,49 +112,47 @@ static const struct metric metrics[] = {
      S(timeouts[1]), NULL},
     {"timeouts/keepalive", "tessera_timeouts_total", "timeout=\"keepalive\"", COUNTER,
      S(timeouts[2]), NULL},
-    {"timeouts/send", "tessera_timeouts_total", "timeout=\"send\"", COUNTER, S(timeouts[3]),
+    {"timeouts/send", "tessera_timeouts_total", "timeout=\"send\"", COUNTER, S(timeouts[3]), NULL},
+    {"timeouts/shutdown", "tessera_timeouts_total", "timeout=\"shutdown\"", COUNTER, S(timeouts[4]),
      NULL},
-    {"timeouts/shutdown", "tessera_timeouts_total", "timeout=\"shutdown\"", COUNTER,
-     S(timeouts[4]), NULL},
     {"requests/total", "tessera_requests_total", NULL, COUNTER, S(requests),
      "Requests answered or being answered."},
     {"requests/in_flight", "tessera_requests_in_flight", NULL, GAUGE, S(in_flight),
      "Requests being answered now."},
-    {"requests/status/1xx", "tessera_responses_total", "class=\"1xx\"", COUNTER,
-     S(status_class[1]), "Responses by status class."},
-    {"requests/status/2xx", "tessera_responses_total", "class=\"2xx\"", COUNTER,
-     S(status_class[2]), NULL},
-    {"requests/status/3xx", "tessera_responses_total", "class=\"3xx\"", COUNTER,
-     S(status_class[3]), NULL},
-    {"requests/status/4xx", "tessera_responses_total", "class=\"4xx\"", COUNTER,
-     S(status_class[4]), NULL},
-    {"requests/status/5xx", "tessera_responses_total", "class=\"5xx\"", COUNTER,
-     S(status_class[5]), NULL},
-    {"http2/connections_http11", "tessera_connections_by_protocol_total",
-     "protocol=\"http/1.1\"", COUNTER, S(conns_http11),
-     "TLS connections by the application protocol ALPN chose."},
-    {"http2/connections_h2", "tessera_connections_by_protocol_total", "protocol=\"h2\"",
-     COUNTER, S(conns_h2), NULL},
+    {"requests/status/1xx", "tessera_responses_total", "class=\"1xx\"", COUNTER, S(status_class[1]),
+     "Responses by status class."},
+    {"requests/status/2xx", "tessera_responses_total", "class=\"2xx\"", COUNTER, S(status_class[2]),
+     NULL},
+    {"requests/status/3xx", "tessera_responses_total", "class=\"3xx\"", COUNTER, S(status_class[3]),
+     NULL},
+    {"requests/status/4xx", "tessera_responses_total", "class=\"4xx\"", COUNTER, S(status_class[4]),
+     NULL},
+    {"requests/status/5xx", "tessera_responses_total", "class=\"5xx\"", COUNTER, S(status_class[5]),
+     NULL},
+    {"http2/connections_http11", "tessera_connections_by_protocol_total", "protocol=\"http/1.1\"",
+     COUNTER, S(conns_http11), "TLS connections by the application protocol ALPN chose."},
+    {"http2/connections_h2", "tessera_connections_by_protocol_total", "protocol=\"h2\"", COUNTER,
+     S(conns_h2), NULL},
     {"http2/requests_http11", "tessera_requests_by_protocol_total", "protocol=\"http/1.1\"",
      COUNTER, S(requests_http11), "Requests by protocol."},
     {"http2/requests_h2", "tessera_requests_by_protocol_total", "protocol=\"h2\"", COUNTER,
      S(requests_h2), NULL},
     {"http2/streams_open", "tessera_http2_streams_open", NULL, GAUGE, S(h2_streams_open),
      "HTTP/2 streams carrying a request now."},
-    {"http2/goaway_sent", "tessera_http2_goaway_total", "dir=\"sent\"", COUNTER,
-     S(h2_goaway_sent), "HTTP/2 GOAWAY frames sent and received."},
+    {"http2/goaway_sent", "tessera_http2_goaway_total", "dir=\"sent\"", COUNTER, S(h2_goaway_sent),
+     "HTTP/2 GOAWAY frames sent and received."},
     {"http2/goaway_received", "tessera_http2_goaway_total", "dir=\"received\"", COUNTER,
      S(h2_goaway_received), NULL},
     {"http2/rst_stream_sent", "tessera_http2_rst_stream_total", "dir=\"sent\"", COUNTER,
      S(h2_rst_sent), "HTTP/2 RST_STREAM frames sent and received."},
-    {"http2/rst_stream_received", "tessera_http2_rst_stream_total", "dir=\"received\"",
-     COUNTER, S(h2_rst_received), NULL},
+    {"http2/rst_stream_received", "tessera_http2_rst_stream_total", "dir=\"received\"", COUNTER,
+     S(h2_rst_received), NULL},
     {"bytes/received", "tessera_bytes_received_total", NULL, COUNTER, S(bytes_received),
      "Decrypted bytes received."},
     {"bytes/sent", "tessera_bytes_sent_total", NULL, COUNTER, S(bytes_sent),
      "Bytes of responses written to TLS."},
-    {"tls/handshakes/full", "tessera_tls_handshakes_total", "result=\"full\"", COUNTER,
-     S(hs_full), "TLS handshakes by result."},
+    {"tls/handshakes/full", "tessera_tls_handshakes_total", "result=\"full\"", COUNTER, S(hs_full),
+     "TLS handshakes by result."},
     {"tls/handshakes/resumed", "tessera_tls_handshakes_total", "result=\"resumed\"", COUNTER,
      S(hs_resumed), NULL},
     {"tls/handshakes/failed", "tessera_tls_handshakes_total", "result=\"failed\"", COUNTER,
@@ -167,16 +164,16 @@ static const struct metric metrics[] = {
     {"tls/resumptions/tls12_session_id", "tessera_tls_resumptions_total",
      "mechanism=\"tls12_session_id\"", COUNTER, S(resumed_tls12_session_id),
      "Resumed handshakes by mechanism."},
-    {"tls/resumptions/tls12_ticket", "tessera_tls_resumptions_total",
-     "mechanism=\"tls12_ticket\"", COUNTER, S(resumed_tls12_ticket), NULL},
-    {"tls/resumptions/tls13_ticket", "tessera_tls_resumptions_total",
-     "mechanism=\"tls13_ticket\"", COUNTER, S(resumed_tls13_ticket), NULL},
+    {"tls/resumptions/tls12_ticket", "tessera_tls_resumptions_total", "mechanism=\"tls12_ticket\"",
+     COUNTER, S(resumed_tls12_ticket), NULL},
+    {"tls/resumptions/tls13_ticket", "tessera_tls_resumptions_total", "mechanism=\"tls13_ticket\"",
+     COUNTER, S(resumed_tls13_ticket), NULL},
     {"tls/session_cache/entries", "tessera_tls_session_cache_entries", NULL, GAUGE,
      X(cache_entries), "Sessions in the shared cache."},
     {"tls/session_cache/capacity", "tessera_tls_session_cache_capacity", NULL, GAUGE,
      X(cache_capacity), "Size of the shared session cache."},
-    {"tls/session_cache/hits", "tessera_tls_session_cache_hits_total", NULL, COUNTER,
-     X(cache_hits), "Sessions reused (OpenSSL's count)."},
+    {"tls/session_cache/hits", "tessera_tls_session_cache_hits_total", NULL, COUNTER, X(cache_hits),
+     "Sessions reused (OpenSSL's count)."},
     {"tls/session_cache/misses", "tessera_tls_session_cache_misses_total", NULL, COUNTER,
      X(cache_misses), "Session IDs offered but not found in the cache."},
     {"tls/session_cache/timeouts", "tessera_tls_session_cache_timeouts_total", NULL, COUNTER,
@@ -190,8 +187,8 @@ static const struct metric metrics[] = {
     {"tls/session_cache/refused_oversized", "tessera_tls_session_cache_refused_total",
      "reason=\"oversized\"", COUNTER, X(cache_refused_oversized),
      "Sessions not cached, by reason."},
-    {"tls/session_cache/refused_full", "tessera_tls_session_cache_refused_total",
-     "reason=\"full\"", COUNTER, X(cache_refused_full), NULL},
+    {"tls/session_cache/refused_full", "tessera_tls_session_cache_refused_total", "reason=\"full\"",
+     COUNTER, X(cache_refused_full), NULL},
     {"tls/client_certs/verified", "tessera_client_certs_total", "outcome=\"verified\"", COUNTER,
      S(cert_verified), "Connections by client certificate outcome."},
     {"tls/client_certs/absent", "tessera_client_certs_total", "outcome=\"absent\"", COUNTER,
@@ -208,8 +205,8 @@ static const struct metric metrics[] = {
      X(ticket_key_age_s), "Age of the session-ticket key that encrypts new tickets."},
     {"tls/ocsp/stapled", "tessera_tls_ocsp_staples_total", "result=\"stapled\"", COUNTER,
      X(ocsp_stapled), "Handshakes whose client asked for OCSP: stapled, or not (stale response)."},
-    {"tls/ocsp/stale", "tessera_tls_ocsp_staples_total", "result=\"stale\"", COUNTER,
-     X(ocsp_stale), NULL},
+    {"tls/ocsp/stale", "tessera_tls_ocsp_staples_total", "result=\"stale\"", COUNTER, X(ocsp_stale),
+     NULL},
     {"log/reopens", "tessera_log_reopens_total", NULL, COUNTER, X(log_reopens),
      "Log reopens (SIGUSR1) that reopened every log file."},
     {"log/reopen_failures", "tessera_log_reopen_failures_total", NULL, COUNTER,
@@ -262,11 +259,11 @@ static void add_reasons(cJSON *root, const char *path, const _Atomic uint64_t *v
     char leaf[64];
     cJSON *parent = json_parent(root, path, leaf, sizeof(leaf));
     cJSON *o = cJSON_AddObjectToObject(parent, leaf);
-    for (int i = 0; i < n; i++) cJSON_AddNumberToObject(o, names[i], (double)ts_stat_get(&values[i]));
+    for (int i = 0; i < n; i++)
+        cJSON_AddNumberToObject(o, names[i], (double)ts_stat_get(&values[i]));
 }
 
-static const char *const client_auth_names[] = {"none", "optional", "optional_no_ca",
-                                                "required"};
+static const char *const client_auth_names[] = {"none", "optional", "optional_no_ca", "required"};
 
 /* One site's counters summed over the workers. */
 static void site_sum(const struct ts_server *srv, size_t site, struct ts_site_stats *out)
@@ -333,8 +330,8 @@ static char *status_json(struct ts_server *srv, bool pretty)
                 TS_FLOOD_N);
     add_reasons(root, "http2/closed_flood", snap.s.h2_flood, ts_stats_h2_flood_names,
                 TS_H2_FLOOD_N);
-    add_reasons(root, "proxy_protocol/rejected", snap.s.proxy_rejected,
-                ts_stats_proxy_reject_names, TS_PROXY_REJECT_N);
+    add_reasons(root, "proxy_protocol/rejected", snap.s.proxy_rejected, ts_stats_proxy_reject_names,
+                TS_PROXY_REJECT_N);
     /* index 0 is "verified" itself; the reasons are the ways of not being verified */
     add_reasons(root, "tls/client_certs/reasons", snap.s.cert_reason + 1,
                 ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);

@@ -30,7 +30,7 @@
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                                   \
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 #define TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-#define TLS_GROUPS "X25519:P-256"
+#define TLS_GROUPS   "X25519:P-256"
 
 /* Session-ticket keys, 80 bytes each as in nginx's files. keys[0] encrypts new tickets; every
  * key decrypts, and a ticket under another than keys[0] is renewed. Keys from
@@ -149,12 +149,12 @@ static int load_ticket_keys(struct ticket_keys *tk, const struct ts_config *cfg,
         tk->keep_ms = (lifetime + 1) * 1000;
         tk->rotation_ms = rotation * 1000;
         if (1 + (tk->keep_ms + tk->rotation_ms - 1) / tk->rotation_ms > TICKET_KEYS_MAX) {
-            snprintf(err, errlen,
-                     "tls.ticket_key_rotation_s: %lld s would keep more than %d keys alive "
-                     "for tls.session_cache.timeout_s %lld s; use at least %lld s",
-                     (long long)rotation, TICKET_KEYS_MAX, (long long)lifetime,
-                     (long long)((tk->keep_ms / 1000 + TICKET_KEYS_MAX - 2) /
-                                 (TICKET_KEYS_MAX - 1)));
+            snprintf(
+                err, errlen,
+                "tls.ticket_key_rotation_s: %lld s would keep more than %d keys alive "
+                "for tls.session_cache.timeout_s %lld s; use at least %lld s",
+                (long long)rotation, TICKET_KEYS_MAX, (long long)lifetime,
+                (long long)((tk->keep_ms / 1000 + TICKET_KEYS_MAX - 2) / (TICKET_KEYS_MAX - 1)));
             return -1;
         }
         tk->generated = true;
@@ -202,8 +202,8 @@ static int load_ticket_keys(struct ticket_keys *tk, const struct ts_config *cfg,
     return 0;
 }
 
-static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
-                         EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                         EVP_MAC_CTX *hctx, int enc)
 {
     /* called on the session context's behalf (the default site's, where the keys are) */
     const struct ts_tls_conn *tc = SSL_get_app_data(ssl);
@@ -365,8 +365,7 @@ static int session_context(const struct ts_site *site, size_t idx, unsigned char
              EVP_DigestUpdate(m, policy, strlen(policy) + 1);
     for (size_t i = 0; ok && i < site->nnames; i++)
         ok = EVP_DigestUpdate(m, site->names[i], strlen(site->names[i]) + 1);
-    for (size_t i = 0; ok && i < site->ncerts; i++)
-        ok = digest_file(m, site->certs[i].certificate);
+    for (size_t i = 0; ok && i < site->ncerts; i++) ok = digest_file(m, site->certs[i].certificate);
     ok = ok && digest_file(m, site->client_auth ? site->client_ca : NULL) &&
          digest_file(m, site->client_auth ? site->client_crl : NULL) &&
          EVP_DigestFinal_ex(m, md, mdlen);
@@ -549,7 +548,7 @@ static SSL_TICKET_RETURN ticket_dec_cb(SSL *ssl, SSL_SESSION *s, const unsigned 
     case SSL_TICKET_SUCCESS:
     case SSL_TICKET_SUCCESS_RENEW:
         if (read_mark(s, &deadline, &unused) ? (int64_t)time(NULL) >= deadline
-                                              : SSL_SESSION_get0_peer(s) != NULL)
+                                             : SSL_SESSION_get0_peer(s) != NULL)
             return SSL_TICKET_RETURN_IGNORE_RENEW;
         return status == SSL_TICKET_SUCCESS ? SSL_TICKET_RETURN_USE : SSL_TICKET_RETURN_USE_RENEW;
     case SSL_TICKET_NONE: return SSL_TICKET_RETURN_IGNORE;
@@ -628,9 +627,9 @@ static bool flush_expired(SSL_CTX *ctx)
 {
     int64_t now = (int64_t)time(NULL);
     int64_t last = atomic_load_explicit(&cache_last_flush, memory_order_relaxed);
-    if (last == now || !atomic_compare_exchange_strong_explicit(&cache_last_flush, &last, now,
-                                                                memory_order_relaxed,
-                                                                memory_order_relaxed))
+    if (last == now ||
+        !atomic_compare_exchange_strong_explicit(&cache_last_flush, &last, now,
+                                                 memory_order_relaxed, memory_order_relaxed))
         return false;
     SSL_CTX_flush_sessions(ctx, (long)now);
     return true;
@@ -649,8 +648,7 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
     /* what OpenSSL would store itself: TLS 1.2 session IDs, and TLS 1.3 stateful tickets
      * (tickets off; stateless ones carry the leaf only already) */
-    if (SSL_version(ssl) == TLS1_3_VERSION && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET))
-        return 0;
+    if (SSL_version(ssl) == TLS1_3_VERSION && !(SSL_get_options(ssl) & SSL_OP_NO_TICKET)) return 0;
     if (SSL_SESSION_get_ex_data(sess, sess_cost_index)) return 0; /* cached already */
     int len = i2d_SSL_SESSION(sess, NULL);
     if (len <= 0) return 0;
@@ -782,7 +780,8 @@ void ts_tls_cert_examine(const struct ts_tls_conn *t, int client_auth, struct ts
     ci->failed = t->err_cert;
     int64_t deadline;
     bool err_not_leaf = false;
-    if (!ci->failed && !ci->verified && read_mark(SSL_get_session(t->ssl), &deadline, &err_not_leaf))
+    if (!ci->failed && !ci->verified &&
+        read_mark(SSL_get_session(t->ssl), &deadline, &err_not_leaf))
         ci->failed_unknown = err_not_leaf;
     ci->subject = name_string(X509_get_subject_name(ci->peer));
 }
@@ -977,8 +976,10 @@ static int sock_read(BIO *b, char *data, size_t len, size_t *got)
         return 1;
     }
     t->drained = true;
-    if (n == 0) t->eof = true;
-    else if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(b);
+    if (n == 0)
+        t->eof = true;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK)
+        BIO_set_retry_read(b);
     return 0;
 }
 
@@ -1014,7 +1015,8 @@ static int make_sock_method(void)
     sock_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tessera socket");
     if (!sock_method || !BIO_meth_set_write_ex(sock_method, sock_write) ||
         !BIO_meth_set_read_ex(sock_method, sock_read) ||
-        !BIO_meth_set_ctrl(sock_method, sock_ctrl) || !BIO_meth_set_create(sock_method, sock_create))
+        !BIO_meth_set_ctrl(sock_method, sock_ctrl) ||
+        !BIO_meth_set_create(sock_method, sock_create))
         return -1;
     return 0;
 }
@@ -1221,10 +1223,10 @@ static int ctx_common(SSL_CTX *ctx, const struct ts_config *cfg, char *err, size
         fail_ssl(err, errlen, "tls", NULL, "cannot set ciphers or groups");
         return -1;
     }
-    /* No renegotiation (OpenSSL 3 already refuses client-initiated ones), no compression, our cipher order for TLS 1.2.
-     * IGNORE_UNEXPECTED_EOF: a peer that closes without close_notify must not turn into a
-     * fatal error, which would evict its session from the cache; info_cb still tells the two
-     * apart. */
+    /* No renegotiation (OpenSSL 3 already refuses client-initiated ones), no compression, our
+     * cipher order for TLS 1.2. IGNORE_UNEXPECTED_EOF: a peer that closes without close_notify must
+     * not turn into a fatal error, which would evict its session from the cache; info_cb still
+     * tells the two apart. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
     /* Partial writes return after each record, and a retried write may come from a moved
@@ -1296,8 +1298,9 @@ static int load_certs(SSL_CTX *ctx, const struct ts_site *site, struct ts_ocsp *
         for (size_t j = 0; j < i && types[i] >= 0; j++)
             if (types[j] == types[i]) {
                 X509_free(leaf);
-                snprintf(err, errlen, "%s: %s: a second certificate with a %s key (one per key "
-                                      "type: one ECDSA and one RSA)",
+                snprintf(err, errlen,
+                         "%s: %s: a second certificate with a %s key (one per key "
+                         "type: one ECDSA and one RSA)",
                          ck, cf, OBJ_nid2sn(types[i]));
                 return -1;
             }
@@ -1371,10 +1374,8 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
         fail_ssl(err, errlen, "tls", NULL, "cannot create the TLS context");
         return NULL;
     }
-    if (ctx_keys_index < 0)
-        ctx_keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    if (ctx_sites_index < 0)
-        ctx_sites_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (ctx_keys_index < 0) ctx_keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (ctx_sites_index < 0) ctx_sites_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     if (sess_cost_index < 0)
         sess_cost_index =
             SSL_SESSION_get_ex_new_index(0, NULL, NULL, sess_cost_dup, sess_cost_free);

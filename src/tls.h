@@ -57,39 +57,39 @@ struct ts_tls_conn {
     bool heard;   /* read(2) returned bytes at least once: the client began a handshake */
     char *wbuf;   /* records staged for one write(2), see tls.c */
     size_t woff, wlen;
-    uint64_t flushed;     /* bytes handed to the socket so far (progress of a flush) */
-    size_t read_budget;   /* bytes the socket BIO may still read in this turn */
-    bool out_of_turn;     /* a read or write was refused because the budget ran out */
-    uint8_t turn_messages; /* KeyUpdates/renegotiation attempts in this turn */
-    bool flooded;         /* passed TS_TLS_POST_HANDSHAKE_MAX: every SSL call fails */
-    uint8_t flood_kind;   /* enum ts_flood, when flooded */
+    uint64_t flushed;       /* bytes handed to the socket so far (progress of a flush) */
+    size_t read_budget;     /* bytes the socket BIO may still read in this turn */
+    bool out_of_turn;       /* a read or write was refused because the budget ran out */
+    uint8_t turn_messages;  /* KeyUpdates/renegotiation attempts in this turn */
+    bool flooded;           /* passed TS_TLS_POST_HANDSHAKE_MAX: every SSL call fails */
+    uint8_t flood_kind;     /* enum ts_flood, when flooded */
     uint8_t post_handshake; /* KeyUpdates/renegotiation attempts since application data */
     unsigned long err;      /* first OpenSSL error of the last failed call, 0 if none */
     int sys_errno;          /* errno of the last SSL_ERROR_SYSCALL */
     bool peer_close_notify; /* a close_notify alert was read (not just EOF) */
     bool ticket_decrypted;  /* the client's ticket was decrypted with one of our keys */
     bool sent_close_notify;
-    int cert_err; /* the most telling client-certificate error seen while verifying */
-    X509 *err_cert;          /* the certificate cert_err is about (owned), NULL if none */
-    bool chain_oversized;    /* the client sent more certificates than could ever verify */
-    SSL_CTX *session_ctx;    /* the context the SSL was made from: session cache, ticket keys */
-    int site;                /* index in cfg->sites chosen by SNI (0: the default site) */
-    bool site_chosen;        /* the client-hello callback ran */
-    bool sni_refused;        /* tls.strict_sni: the name was unknown, unrecognized_name sent */
+    int cert_err;         /* the most telling client-certificate error seen while verifying */
+    X509 *err_cert;       /* the certificate cert_err is about (owned), NULL if none */
+    bool chain_oversized; /* the client sent more certificates than could ever verify */
+    SSL_CTX *session_ctx; /* the context the SSL was made from: session cache, ticket keys */
+    int site;             /* index in cfg->sites chosen by SNI (0: the default site) */
+    bool site_chosen;     /* the client-hello callback ran */
+    bool sni_refused;     /* tls.strict_sni: the name was unknown, unrecognized_name sent */
     struct ts_hello_guard hello;
 };
 
 /* What the client's certificate says, worked out once per connection after the handshake
  * (from the session, so a resumed connection has the identity it was verified with). */
 struct ts_cert_info {
-    X509 *peer;         /* borrowed from the session; NULL if none was presented */
-    char *subject;      /* RFC 2253 subject (malloc'ed), NULL if none presented */
-    X509 *failed;       /* the chain certificate the verify error is about (borrowed), or NULL */
+    X509 *peer;          /* borrowed from the session; NULL if none was presented */
+    char *subject;       /* RFC 2253 subject (malloc'ed), NULL if none presented */
+    X509 *failed;        /* the chain certificate the verify error is about (borrowed), or NULL */
     bool failed_unknown; /* resumed: the error was about a chain certificate no longer known */
-    long verify_result; /* X509_V_OK or the error kept with the session */
-    uint8_t reason;     /* enum ts_cert_reason */
-    bool verified;      /* presented and verified against tls.client_ca */
-    bool identity;      /* the subject may be shown and logged (verified, or optional_no_ca) */
+    long verify_result;  /* X509_V_OK or the error kept with the session */
+    uint8_t reason;      /* enum ts_cert_reason */
+    bool verified;       /* presented and verified against tls.client_ca */
+    bool identity;       /* the subject may be shown and logged (verified, or optional_no_ca) */
 };
 
 /* Printable facts of a certificate for the 403 page; names are whole (malloc'ed). */

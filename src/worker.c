@@ -15,8 +15,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define MAX_EVENTS 256
-#define POOL_MAX_FREE 128
+#define MAX_EVENTS       256
+#define POOL_MAX_FREE    128
 #define TRIM_INTERVAL_MS 1000 /* malloc_trim at most this often */
 
 static uint64_t monotonic_ms(void)
@@ -146,7 +146,8 @@ int ts_worker_init(struct ts_worker *w, struct ts_server *srv, int id)
     w->inbufs.max_free = POOL_MAX_FREE;
     w->outbufs.block_size = ts_conn_outbuf_size();
     w->outbufs.max_free = POOL_MAX_FREE;
-    w->fcache = ts_fcache_new((unsigned)cfg->file_cache.entries, (unsigned)cfg->file_cache.valid_ms);
+    w->fcache =
+        ts_fcache_new((unsigned)cfg->file_cache.entries, (unsigned)cfg->file_cache.valid_ms);
     w->site_stats = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(*w->site_stats));
     if (!w->site_stats) abort();
     w->now_ms = monotonic_ms();

@@ -18,7 +18,6 @@ struct ts_config;
 struct ts_conn;
 struct ts_listen_proxy;
 
-
 /* Timer kinds: one list per kind, each with a fixed duration, so appending keeps a list
  * ordered by expiry and the earliest deadline is always at a head (no scanning). */
 enum ts_timer_kind {
@@ -58,7 +57,7 @@ struct ts_pool {
 /* One accepted socket on its way from the acceptor to a worker. */
 struct ts_handoff {
     int fd;
-    bool plain; /* from an http_redirect listener */
+    bool plain;                          /* from an http_redirect listener */
     const struct ts_listen_proxy *proxy; /* a PROXY protocol listener's settings, or NULL */
     socklen_t addrlen;
     union {
@@ -100,7 +99,7 @@ struct ts_worker {
     unsigned nready;
     struct ts_pool inbufs, outbufs;
     struct ts_fcache *fcache;
-    unsigned released;      /* idle connections that gave back buffers since the last trim */
+    unsigned released; /* idle connections that gave back buffers since the last trim */
     uint64_t last_trim_ms;
     struct ts_access_log access_log;
 
@@ -118,11 +117,11 @@ struct ts_server {
     SSL_CTX *ssl_ctx;
     struct ts_worker *workers;
     int nworkers;
-    int rootfd; /* O_PATH descriptor of the document root (the default site's) */
+    int rootfd;        /* O_PATH descriptor of the document root (the default site's) */
     int *site_rootfds; /* per site, [0] == rootfd; NULL: every request uses rootfd */
     time_t started_at;
-    _Atomic int open_conns;           /* for limits.max_connections; acceptor + workers */
-    _Atomic uint64_t rejected;        /* closed at once by the acceptor (limits, queue full) */
+    _Atomic int open_conns;    /* for limits.max_connections; acceptor + workers */
+    _Atomic uint64_t rejected; /* closed at once by the acceptor (limits, queue full) */
 };
 
 /* Creates the worker's epoll set, eventfd and pools. Main thread. Returns 0 or -1 (errno). */

@@ -30,20 +30,20 @@
  * (0: would block; for a write, 253: the client stops reading for good, 254: it resets);
  * once they run out, every read and write takes all it can. */
 enum {
-    F_CONFIG = 1,      /* configuration B: small buffers, no file cache, 3 requests, no linger */
-    F_END = 7 << 1,    /* after the stream: FIN, reset, error, idle (timers), drain (stop) */
+    F_CONFIG = 1,         /* configuration B: small buffers, no file cache, 3 requests, no linger */
+    F_END = 7 << 1,       /* after the stream: FIN, reset, error, idle (timers), drain (stop) */
     F_PEER_OPEN = 1 << 4, /* the socket lingering reads from still has its peer */
-    F_IPV6 = 1 << 5,   /* the client is ::1 (not allowed to see /status) */
-    F_SHRINK = 1 << 6, /* big.bin shrinks once the first response bytes are out */
+    F_IPV6 = 1 << 5,      /* the client is ::1 (not allowed to see /status) */
+    F_SHRINK = 1 << 6,    /* big.bin shrinks once the first response bytes are out */
 };
 enum end_mode { END_FIN, END_RESET, END_ERROR, END_IDLE, END_DRAIN };
 
 #define MAX_IN_BYTES (32 * 1024)
-#define MAX_OUTPUT (2 * 1024 * 1024) /* then the client "resets": writes fail */
-#define MAX_TURNS 200000
-#define MAX_REQS 4096
-#define BIG_SIZE 150001 /* several 64 KiB fill_body rounds, an odd tail */
-#define BIG_SHRUNK 70000
+#define MAX_OUTPUT   (2 * 1024 * 1024) /* then the client "resets": writes fail */
+#define MAX_TURNS    200000
+#define MAX_REQS     4096
+#define BIG_SIZE     150001 /* several 64 KiB fill_body rounds, an odd tail */
+#define BIG_SHRUNK   70000
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -149,7 +149,8 @@ static void put_file(const char *rel, const void *data, size_t len)
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) < 0) die("cannot write %s", path);
+    if (fd < 0 || write(fd, data, len) != (ssize_t)len || close(fd) < 0)
+        die("cannot write %s", path);
 }
 
 static void put_dir(const char *rel)
@@ -251,10 +252,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* ---- what the server should answer: the stream parsed in one piece by the same parser ---- */
 
 struct expect {
-    int error;      /* the status a parse error or a full buffer must give, else 0 */
-    bool head;      /* a HEAD request: no body follows the headers */
-    bool keep;      /* the connection may carry another request after this one */
-    uint8_t minor;  /* HTTP/1.minor */
+    int error;     /* the status a parse error or a full buffer must give, else 0 */
+    bool head;     /* a HEAD request: no body follows the headers */
+    bool keep;     /* the connection may carry another request after this one */
+    uint8_t minor; /* HTTP/1.minor */
 };
 
 /* Fills ex with the requests the server must answer, in order, until one that ends the
@@ -462,17 +463,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ts_worker *w = &workers[ci];
     enum end_mode mode = (enum end_mode)((flags & F_END) >> 1);
     if (mode > END_DRAIN) mode = END_FIN;
-    static const enum ts_io ends[] = {TS_IO_CLOSE_NOTIFY, TS_IO_EOF, TS_IO_ERROR,
-                                      TS_IO_WANT_READ, TS_IO_WANT_READ};
+    static const enum ts_io ends[] = {TS_IO_CLOSE_NOTIFY, TS_IO_EOF, TS_IO_ERROR, TS_IO_WANT_READ,
+                                      TS_IO_WANT_READ};
     /* the stream in a block of its own size, so ASan sees any read past it */
     uint8_t *in = malloc(slen ? slen : 1);
     if (!in) return 0;
     memcpy(in, data, slen);
-    struct mem m = {.in = in, .in_len = slen, .ctl = data + slen, .ctl_len = size - slen,
-                    .end = ends[mode], .out = outbuf};
+    struct mem m = {.in = in,
+                    .in_len = slen,
+                    .ctl = data + slen,
+                    .ctl_len = size - slen,
+                    .end = ends[mode],
+                    .out = outbuf};
 
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+        die("socketpair");
     if (!(flags & F_PEER_OPEN)) close(sv[1]);
     struct ts_handoff h = {.fd = sv[0]};
     if (flags & F_IPV6) {
@@ -525,8 +531,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nresp = check_output(&m, ex, nex, &closed);
     /* every request was answered, unless a response closed the connection or the client
      * stopped reading (the output cap) */
-    if (!m.cut && !closed && nresp != nex)
-        die("%zu responses to %zu requests", nresp, nex);
+    if (!m.cut && !closed && nresp != nex) die("%zu responses to %zu requests", nresp, nex);
     uint64_t begun = ts_stat_get(&w->stats.requests) - ts_stat_get(&before.requests);
     if (begun != nresp && !(m.cut && begun == nresp + 1))
         die("%llu responses begun, %zu arrived", (unsigned long long)begun, nresp);

@@ -46,7 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (req.hdr[TS_HDR_RANGE].p) ts_range_parse(req.hdr[TS_HDR_RANGE], 1000, ranges, &nr);
         if (req.hdr[TS_HDR_IF_NONE_MATCH].p)
             ts_etag_list_matches(req.hdr[TS_HDR_IF_NONE_MATCH], "\"1-2-3\"");
-        if (req.hdr[TS_HDR_IF_MODIFIED_SINCE].p) ts_http_date_parse(req.hdr[TS_HDR_IF_MODIFIED_SINCE]);
+        if (req.hdr[TS_HDR_IF_MODIFIED_SINCE].p)
+            ts_http_date_parse(req.hdr[TS_HDR_IF_MODIFIED_SINCE]);
         if (req.hdr[TS_HDR_IF_RANGE].p) ts_if_range_holds(req.hdr[TS_HDR_IF_RANGE], "\"1-2-3\"", 7);
         start = fed;
     }

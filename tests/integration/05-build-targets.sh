@@ -28,3 +28,13 @@ timeout $((120 * MULT)) "$TS_TOP/certs/make-certs.sh" "$P" >/dev/null
 expect "a missing key is made again too" "$(ls "$P/client.key" 2>/dev/null | wc -l)" 1
 OUT=$(openssl verify -CAfile "$P/ca.crt" -CRLfile "$P/ca.crl" -crl_check "$P/client-revoked.crt" 2>&1)
 expect_match "...and the CRL revokes the new client-revoked" "$OUT" "revoked"
+
+# the C sources are as `make format` leaves them (Debian's clang-format, the repository's
+# .clang-format): an unformatted change fails here, in CI too
+if command -v clang-format >/dev/null; then
+    OUT=$(make -s -C "$TS_TOP" format-check 2>&1)
+    expect "every C source is clang-format clean (make format-check)" "$?" 0
+    if [ -n "$OUT" ]; then printf '%s\n' "$OUT" | head -20 | sed 's/^/# /'; fi
+else
+    not_ok "clang-format is installed (.ci/deps test installs clang)"
+fi

@@ -31,22 +31,21 @@
 
 enum { M_RESUME, M_CLOSE, M_HOLD, M_ALERT, M_VANISH, M_GET, M_SOAK, M_SLOW, M_KEYUPDATE, M_COUNT };
 #define ALL_MODES ((1u << M_COUNT) - 1)
-#define ONLY(m) (1u << (m))
+#define ONLY(m)   (1u << (m))
 enum { MECH_TLS13, MECH_TICKET, MECH_ID };
 enum { ST_CONNECT, ST_HANDSHAKE, ST_REQUEST, ST_RESPONSE };
 /* How a stream ended; negative so that it can share a return value with byte counts. */
 enum { END_NONE = 0, END_CLOSE_NOTIFY = -1, END_EOF = -2, END_TIMEOUT = -3, END_ERROR = -4 };
 
-#define MAX_HEADERS 16
-#define MAX_KEEPALIVE 1000
-#define HOLD_BATCH 200 /* connects in flight at once: well below a listen backlog of 511 */
-#define VANISH_READ 16384
-#define REQ_MAX 65536
+#define MAX_HEADERS     16
+#define MAX_KEEPALIVE   1000
+#define HOLD_BATCH      200 /* connects in flight at once: well below a listen backlog of 511 */
+#define VANISH_READ     16384
+#define REQ_MAX         65536
 #define MAX_FAIL_STREAK 5 /* resume gives up after this many failed connections in a row */
 
-static const char *const mode_names[M_COUNT] = {"resume", "close-notify", "hold", "alert",
-                                                "vanish", "get",          "soak", "slow",
-                                                "keyupdate"};
+static const char *const mode_names[M_COUNT] = {
+    "resume", "close-notify", "hold", "alert", "vanish", "get", "soak", "slow", "keyupdate"};
 static const char *const mech_names[] = {"tls13", "tls12-ticket", "tls12-id"};
 static const char *const stage_names[] = {"connect", "handshake", "request", "response"};
 
@@ -82,8 +81,16 @@ static struct {
     int no_reply, keepalive_close, client_first, has_min_ratio, nheaders;
     double min_ratio;
     const char *headers[MAX_HEADERS];
-} opt = {.host = "127.0.0.1", .servername = "localhost", .path = "/", .timeout_ms = 5000,
-         .seconds = 30, .requests = 1, .stage = -1, .count = -1, .procs = 8, .seed = 1,
+} opt = {.host = "127.0.0.1",
+         .servername = "localhost",
+         .path = "/",
+         .timeout_ms = 5000,
+         .seconds = 30,
+         .requests = 1,
+         .stage = -1,
+         .count = -1,
+         .procs = 8,
+         .seed = 1,
          .interval_ms = 500};
 
 static struct sockaddr_storage peer;
@@ -176,20 +183,40 @@ static const char *end_name(int end)
  * 86, 109 and 116 (certificate_required), so the table is kept here. */
 static const char *alert_name(int code)
 {
-    static const char *const t[121] = {
-        [0] = "close_notify", [10] = "unexpected_message", [20] = "bad_record_mac",
-        [21] = "decryption_failed", [22] = "record_overflow", [30] = "decompression_failure",
-        [40] = "handshake_failure", [41] = "no_certificate", [42] = "bad_certificate",
-        [43] = "unsupported_certificate", [44] = "certificate_revoked",
-        [45] = "certificate_expired", [46] = "certificate_unknown", [47] = "illegal_parameter",
-        [48] = "unknown_ca", [49] = "access_denied", [50] = "decode_error",
-        [51] = "decrypt_error", [60] = "export_restriction", [70] = "protocol_version",
-        [71] = "insufficient_security", [80] = "internal_error", [86] = "inappropriate_fallback",
-        [90] = "user_canceled", [100] = "no_renegotiation", [109] = "missing_extension",
-        [110] = "unsupported_extension", [111] = "certificate_unobtainable",
-        [112] = "unrecognized_name", [113] = "bad_certificate_status_response",
-        [114] = "bad_certificate_hash_value", [115] = "unknown_psk_identity",
-        [116] = "certificate_required", [120] = "no_application_protocol"};
+    static const char *const t[121] = {[0] = "close_notify",
+                                       [10] = "unexpected_message",
+                                       [20] = "bad_record_mac",
+                                       [21] = "decryption_failed",
+                                       [22] = "record_overflow",
+                                       [30] = "decompression_failure",
+                                       [40] = "handshake_failure",
+                                       [41] = "no_certificate",
+                                       [42] = "bad_certificate",
+                                       [43] = "unsupported_certificate",
+                                       [44] = "certificate_revoked",
+                                       [45] = "certificate_expired",
+                                       [46] = "certificate_unknown",
+                                       [47] = "illegal_parameter",
+                                       [48] = "unknown_ca",
+                                       [49] = "access_denied",
+                                       [50] = "decode_error",
+                                       [51] = "decrypt_error",
+                                       [60] = "export_restriction",
+                                       [70] = "protocol_version",
+                                       [71] = "insufficient_security",
+                                       [80] = "internal_error",
+                                       [86] = "inappropriate_fallback",
+                                       [90] = "user_canceled",
+                                       [100] = "no_renegotiation",
+                                       [109] = "missing_extension",
+                                       [110] = "unsupported_extension",
+                                       [111] = "certificate_unobtainable",
+                                       [112] = "unrecognized_name",
+                                       [113] = "bad_certificate_status_response",
+                                       [114] = "bad_certificate_hash_value",
+                                       [115] = "unknown_psk_identity",
+                                       [116] = "certificate_required",
+                                       [120] = "no_application_protocol"};
     static char other[24];
     if (code < 0) return "none";
     if (code <= 120 && t[code]) return t[code];
@@ -244,26 +271,40 @@ static void parse_args(int argc, char **argv)
     int request_close = 0;
     for (nargs = argc, args = argv, argi = 2; argi < argc; argi++) {
         const char *a = argv[argi];
-        if (is_opt(a, "--host", ALL_MODES)) opt.host = value();
-        else if (is_opt(a, "--port", ALL_MODES)) opt.port = (int)num_arg(a, value(), 1, 65535);
-        else if (is_opt(a, "--cafile", ALL_MODES)) opt.cafile = value();
-        else if (is_opt(a, "--servername", ALL_MODES)) opt.servername = value();
-        else if (is_opt(a, "--cert", ALL_MODES)) opt.cert = value();
-        else if (is_opt(a, "--key", ALL_MODES)) opt.key = value();
-        else if (is_opt(a, "--tls12", ALL_MODES)) opt.proto = 12;
-        else if (is_opt(a, "--tls13", ALL_MODES)) opt.proto = 13;
-        else if (is_opt(a, "--path", ALL_MODES)) opt.path = value();
+        if (is_opt(a, "--host", ALL_MODES))
+            opt.host = value();
+        else if (is_opt(a, "--port", ALL_MODES))
+            opt.port = (int)num_arg(a, value(), 1, 65535);
+        else if (is_opt(a, "--cafile", ALL_MODES))
+            opt.cafile = value();
+        else if (is_opt(a, "--servername", ALL_MODES))
+            opt.servername = value();
+        else if (is_opt(a, "--cert", ALL_MODES))
+            opt.cert = value();
+        else if (is_opt(a, "--key", ALL_MODES))
+            opt.key = value();
+        else if (is_opt(a, "--tls12", ALL_MODES))
+            opt.proto = 12;
+        else if (is_opt(a, "--tls13", ALL_MODES))
+            opt.proto = 13;
+        else if (is_opt(a, "--path", ALL_MODES))
+            opt.path = value();
         else if (is_opt(a, "--timeout-ms", ALL_MODES))
             opt.timeout_ms = (int)num_arg(a, value(), 1, 3600000);
-        else if (is_opt(a, "--procs", ONLY(M_SOAK))) opt.procs = num_arg(a, value(), 1, 256);
-        else if (is_opt(a, "--seed", ONLY(M_SOAK))) opt.seed = num_arg(a, value(), 0, 1L << 30);
+        else if (is_opt(a, "--procs", ONLY(M_SOAK)))
+            opt.procs = num_arg(a, value(), 1, 256);
+        else if (is_opt(a, "--seed", ONLY(M_SOAK)))
+            opt.seed = num_arg(a, value(), 0, 1L << 30);
         else if (is_opt(a, "--interval-ms", ONLY(M_SLOW)))
             opt.interval_ms = num_arg(a, value(), 1, 600000);
         else if (is_opt(a, "--count", ONLY(M_RESUME) | ONLY(M_HOLD) | ONLY(M_SOAK) | ONLY(M_SLOW)))
             opt.count = num_arg(a, value(), 1, 1000000);
-        else if (is_opt(a, "--mech", ONLY(M_RESUME))) opt.mech = pick(a, value(), mech_names, 3);
-        else if (is_opt(a, "--sess-in", ONLY(M_RESUME))) opt.sess_in = value();
-        else if (is_opt(a, "--sess-out", ONLY(M_RESUME))) opt.sess_out = value();
+        else if (is_opt(a, "--mech", ONLY(M_RESUME)))
+            opt.mech = pick(a, value(), mech_names, 3);
+        else if (is_opt(a, "--sess-in", ONLY(M_RESUME)))
+            opt.sess_in = value();
+        else if (is_opt(a, "--sess-out", ONLY(M_RESUME)))
+            opt.sess_out = value();
         else if (is_opt(a, "--min-ratio", ONLY(M_RESUME))) {
             const char *v = value();
             char *end;
@@ -271,30 +312,43 @@ static void parse_args(int argc, char **argv)
             if (end == v || *end || !(opt.min_ratio >= 0.0 && opt.min_ratio <= 1.0))
                 usage("bad value for --min-ratio: '%s' (allowed 0..1)", v);
             opt.has_min_ratio = 1;
-        } else if (is_opt(a, "--no-reply", ONLY(M_CLOSE))) opt.no_reply = 1;
+        } else if (is_opt(a, "--no-reply", ONLY(M_CLOSE)))
+            opt.no_reply = 1;
         else if (is_opt(a, "--linger-ms", ONLY(M_CLOSE)))
             opt.linger_ms = num_arg(a, value(), 0, 3600000);
-        else if (is_opt(a, "--request-close", ONLY(M_CLOSE))) request_close = 1;
-        else if (is_opt(a, "--keepalive-then-close", ONLY(M_CLOSE))) opt.keepalive_close = 1;
-        else if (is_opt(a, "--client-first", ONLY(M_CLOSE))) opt.client_first = 1;
+        else if (is_opt(a, "--request-close", ONLY(M_CLOSE)))
+            request_close = 1;
+        else if (is_opt(a, "--keepalive-then-close", ONLY(M_CLOSE)))
+            opt.keepalive_close = 1;
+        else if (is_opt(a, "--client-first", ONLY(M_CLOSE)))
+            opt.client_first = 1;
         else if (is_opt(a, "--data-every", ONLY(M_KEYUPDATE)))
             opt.data_every = num_arg(a, value(), 1, 1000000);
-        else if (is_opt(a, "--seconds", ONLY(M_HOLD) | ONLY(M_SLOW) | ONLY(M_KEYUPDATE))) opt.seconds = num_arg(a, value(), 0, 86400);
-        else if (is_opt(a, "--plain", ONLY(M_HOLD))) opt.plain = 1;
-        else if (is_opt(a, "--ignore-stdin", ONLY(M_HOLD))) opt.ignore_stdin = 1;
-        else if (is_opt(a, "--request", ONLY(M_ALERT))) opt.alert_request = 1;
-        else if (is_opt(a, "--stage", ONLY(M_VANISH))) opt.stage = pick(a, value(), stage_names, 4);
-        else if (is_opt(a, "--rst", ONLY(M_VANISH))) opt.rst = 1;
-        else if (is_opt(a, "--full-hello", ONLY(M_VANISH))) opt.full_hello = 1;
+        else if (is_opt(a, "--seconds", ONLY(M_HOLD) | ONLY(M_SLOW) | ONLY(M_KEYUPDATE)))
+            opt.seconds = num_arg(a, value(), 0, 86400);
+        else if (is_opt(a, "--plain", ONLY(M_HOLD)))
+            opt.plain = 1;
+        else if (is_opt(a, "--ignore-stdin", ONLY(M_HOLD)))
+            opt.ignore_stdin = 1;
+        else if (is_opt(a, "--request", ONLY(M_ALERT)))
+            opt.alert_request = 1;
+        else if (is_opt(a, "--stage", ONLY(M_VANISH)))
+            opt.stage = pick(a, value(), stage_names, 4);
+        else if (is_opt(a, "--rst", ONLY(M_VANISH)))
+            opt.rst = 1;
+        else if (is_opt(a, "--full-hello", ONLY(M_VANISH)))
+            opt.full_hello = 1;
         else if (is_opt(a, "--keepalive", ONLY(M_GET)))
             opt.requests = num_arg(a, value(), 1, MAX_KEEPALIVE);
-        else if (is_opt(a, "--pipeline", ONLY(M_GET))) opt.pipeline = 1;
+        else if (is_opt(a, "--pipeline", ONLY(M_GET)))
+            opt.pipeline = 1;
         else if (is_opt(a, "--header", ONLY(M_GET))) {
             const char *h = value();
             if (opt.nheaders == MAX_HEADERS || strpbrk(h, "\r\n") || !strchr(h, ':'))
                 usage("bad or too many --header values (at most %d, 'Name: value')", MAX_HEADERS);
             opt.headers[opt.nheaders++] = h;
-        } else usage("unknown option '%s'", a);
+        } else
+            usage("unknown option '%s'", a);
     }
     if (!opt.port) usage("--port is required");
     if ((opt.mode == M_RESUME || opt.mode == M_HOLD || opt.mode == M_SOAK || opt.mode == M_SLOW) &&
@@ -492,8 +546,10 @@ static int handshake(SSL *ssl, long long deadline)
         long v = SSL_get_verify_result(ssl);
         if (opt.cafile && v != X509_V_OK)
             diag("certificate verification failed: %s", X509_verify_cert_error_string(v));
-        if (w == 0) diag("handshake timed out");
-        else diag_ssl("handshake", err);
+        if (w == 0)
+            diag("handshake timed out");
+        else
+            diag_ssl("handshake", err);
         return 0;
     }
 }
@@ -513,8 +569,10 @@ static int tls_write_all(SSL *ssl, const char *p, size_t len, long long deadline
         }
         int err = errno, w = tls_wait(ssl, n, deadline);
         if (w > 0) continue;
-        if (w == 0) diag("write timed out");
-        else diag_ssl("write", err);
+        if (w == 0)
+            diag("write timed out");
+        else
+            diag_ssl("write", err);
         return 0;
     }
     return 1;
@@ -525,8 +583,7 @@ static int end_of(SSL *ssl, int ret, int err)
 {
     int e = SSL_get_error(ssl, ret);
     unsigned long q = ERR_peek_error();
-    if (e == SSL_ERROR_ZERO_RETURN)
-        return END_CLOSE_NOTIFY; /* the peer's close_notify */
+    if (e == SSL_ERROR_ZERO_RETURN) return END_CLOSE_NOTIFY; /* the peer's close_notify */
     /* OpenSSL 3 reports a FIN without close_notify thus (1.1.1 gave SYSCALL with errno 0). */
     if (e == SSL_ERROR_SSL && ERR_GET_LIB(q) == ERR_LIB_SSL &&
         ERR_GET_REASON(q) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -634,8 +691,10 @@ static int fill(struct conn *c, size_t max)
     if (max > sizeof c->buf - c->len) max = sizeof c->buf - c->len;
     if (!max) return END_ERROR;
     int n = tls_read(c->ssl, c->buf + c->len, max, now_ms() + opt.timeout_ms);
-    if (n > 0) c->len += (size_t)n;
-    else c->end = n;
+    if (n > 0)
+        c->len += (size_t)n;
+    else
+        c->end = n;
     return n;
 }
 
@@ -677,7 +736,8 @@ static int read_response(struct conn *c, struct resp *r, long long limit)
         line += 2;
         char *next = strstr(line, "\r\n");
         if (next) *next = '\0';
-        if (!strncasecmp(line, "content-length:", 15)) r->clen = strtoll(line + 15, NULL, 10);
+        if (!strncasecmp(line, "content-length:", 15))
+            r->clen = strtoll(line + 15, NULL, 10);
         else if (!strncasecmp(line, "connection:", 11) && strcasestr(line + 11, "close"))
             r->conn_close = 1;
         else if (!strncasecmp(line, "transfer-encoding:", 18) && strcasestr(line + 18, "chunked"))
@@ -735,12 +795,16 @@ static int run_resume(void)
              * while the connection was healthy keeps the ratio about resumption alone. */
             snap = SSL_SESSION_dup(SSL_get_session(c.ssl));
             if (drain(&c)) diag("connection %ld: unexpected bytes after the response", n + 1);
-            if (c.end == END_CLOSE_NOTIFY) notified++;
-            else diag("connection %ld ended with %s, not close_notify", n + 1, end_name(c.end));
+            if (c.end == END_CLOSE_NOTIFY)
+                notified++;
+            else
+                diag("connection %ld ended with %s, not close_notify", n + 1, end_name(c.end));
             /* TLS 1.3 tickets are post-handshake messages that may come at any time, so the
              * session is taken only after reading to the end of the stream. */
-            if (c.end == END_CLOSE_NOTIFY || c.end == END_TIMEOUT) got = SSL_get1_session(c.ssl);
-            else got = snap, snap = NULL;
+            if (c.end == END_CLOSE_NOTIFY || c.end == END_TIMEOUT)
+                got = SSL_get1_session(c.ssl);
+            else
+                got = snap, snap = NULL;
             snprintf(proto, sizeof proto, "%s", SSL_get_version(c.ssl));
         }
         /* Our close_notify also keeps SSL_free() from marking the session unresumable. */
@@ -758,8 +822,10 @@ static int run_resume(void)
             SSL_SESSION_free(sess);
             sess = got;
         }
-        if (good) ok++, streak = 0;
-        else streak++;
+        if (good)
+            ok++, streak = 0;
+        else
+            streak++;
     }
     if (streak >= MAX_FAIL_STREAK && n < opt.count)
         diag("giving up after %d failed connections in a row", MAX_FAIL_STREAK);
@@ -810,8 +876,8 @@ static int run_close_notify(void)
     }
     int end = c.ssl ? c.end : END_ERROR;
     close_conn(&c, !opt.no_reply && !opt.client_first);
-    printf("mode=close-notify status=%d body_bytes=%lld end=%s end_after_ms=%lld", r.status,
-           r.body, end_name(end), end_ms);
+    printf("mode=close-notify status=%d body_bytes=%lld end=%s end_after_ms=%lld", r.status, r.body,
+           end_name(end), end_ms);
     if (opt.client_first) printf(" server_replied=%d server_fin=%d", replied, fin);
     if (opt.no_reply) printf(" server_fin_ms=%lld", fin_ms);
     printf("\n");
@@ -975,8 +1041,8 @@ static int run_slow(void)
     long established = 0, open_now = 0, closed = 0;
     for (long i = 0; i < opt.count; i++) {
         cs[i].c.fd = -1;
-        if (!open_conn(&cs[i].c, NULL) || !tls_write_all(cs[i].c.ssl, head, sizeof head - 1,
-                                                         now_ms() + opt.timeout_ms)) {
+        if (!open_conn(&cs[i].c, NULL) ||
+            !tls_write_all(cs[i].c.ssl, head, sizeof head - 1, now_ms() + opt.timeout_ms)) {
             close_conn(&cs[i].c, 0);
             continue;
         }
@@ -1072,7 +1138,7 @@ static int run_get(void)
 
 enum { H_IDLE, H_CONNECTING, H_HANDSHAKE, H_UP, H_DONE };
 #define TAG_SIGNAL UINT64_MAX
-#define TAG_STDIN (UINT64_MAX - 1)
+#define TAG_STDIN  (UINT64_MAX - 1)
 
 struct hconn {
     SSL *ssl;
@@ -1149,8 +1215,7 @@ static void h_up(struct hconn *c)
     H.pending--;
     H.established++;
     h_watch(c, EPOLLIN | EPOLLRDHUP);
-    if (c->ssl)
-        h_idle_read(c); /* OpenSSL may already hold records that epoll will not report */
+    if (c->ssl) h_idle_read(c); /* OpenSSL may already hold records that epoll will not report */
 }
 
 static void h_handshake(struct hconn *c)
@@ -1209,9 +1274,12 @@ static void h_event(uint64_t tag)
         int err = 0;
         socklen_t len = sizeof err;
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-        if (err) h_fail(c, strerror(err));
-        else if (opt.plain) h_up(c);
-        else if (!(c->ssl = make_ssl(c->fd))) h_fail(c, "SSL setup failed");
+        if (err)
+            h_fail(c, strerror(err));
+        else if (opt.plain)
+            h_up(c);
+        else if (!(c->ssl = make_ssl(c->fd)))
+            h_fail(c, "SSL setup failed");
         else {
             c->state = H_HANDSHAKE;
             h_handshake(c);

@@ -10,12 +10,12 @@
 #include <stdio.h>
 #include <string.h>
 
-static struct ts_str S(const char *s)
-{
+static struct ts_str S(const char *s) {
     return (struct ts_str){s, strlen(s)};
 }
 
-static void no_number_in(const char *tag, unsigned long long v)
+static void
+no_number_in(const char *tag, unsigned long long v)
 {
     char num[4][32];
     snprintf(num[0], sizeof(num[0]), "%llx", v);
@@ -46,7 +46,7 @@ static void test_etag(void **state)
     assert_int_equal(tag[0], '"');
     assert_int_equal(tag[17], '"');
     assert_int_equal(strspn(tag + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                      "0123456789-_"),
+                                     "0123456789-_"),
                      16);
     /* and it is not an input at all: another inode or device (a copy on another server, a
      * restore) gives the same tag, as does computing it again */
@@ -87,7 +87,7 @@ static void test_if_none_match(void **state)
     assert_true(ts_etag_list_matches(S("\"x\",W/\"abc\" , \"y\""), e));
     assert_false(ts_etag_list_matches(S("\"abcd\""), e));
     assert_false(ts_etag_list_matches(S("\"x\", \"y\""), e));
-    assert_false(ts_etag_list_matches(S("abc"), e)); /* not quoted */
+    assert_false(ts_etag_list_matches(S("abc"), e));   /* not quoted */
     assert_false(ts_etag_list_matches(S("\"abc"), e)); /* unterminated */
     assert_false(ts_etag_list_matches(S(""), e));
 }
@@ -154,9 +154,9 @@ static void test_invalid_ignored(void **state)
     (void)state;
     struct ts_range r[TS_MAX_RANGES];
     int n;
-    const char *bad[] = {"bytes=5-1",  "bytes=-",   "bytes=a-b", "items=0-1", "bytes 0-1",
-                         "bytes=0-1x", "bytes=",    "bytes=--1", "bytes=1",   "",
-                         "bytes=0-1;", "bytes=+1-2"};
+    const char *bad[] = {"bytes=5-1", "bytes=-",    "bytes=a-b",  "items=0-1",
+                         "bytes 0-1", "bytes=0-1x", "bytes=",     "bytes=--1",
+                         "bytes=1",   "",           "bytes=0-1;", "bytes=+1-2"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (R(bad[i], 1000, r, &n) != TS_RANGE_NONE) fail_msg("\"%s\" not ignored", bad[i]);
 }
@@ -178,8 +178,8 @@ static void test_multiple(void **state)
     assert_int_equal(r[1].first, 999);
     char many[400] = "bytes=";
     for (int i = 0; i < TS_MAX_RANGES + 1; i++)
-        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s%d-%d", i ? "," : "",
-                 i * 10, i * 10 + 1);
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "%s%d-%d", i ? "," : "", i * 10,
+                 i * 10 + 1);
     assert_int_equal(R(many, 1000, r, &n), TS_RANGE_NONE); /* over the cap: whole file */
 }
 
@@ -199,10 +199,10 @@ static void test_if_range(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_etag),           cmocka_unit_test(test_if_none_match),
-        cmocka_unit_test(test_dates),          cmocka_unit_test(test_single_ranges),
-        cmocka_unit_test(test_unsatisfiable),  cmocka_unit_test(test_invalid_ignored),
-        cmocka_unit_test(test_multiple),       cmocka_unit_test(test_if_range),
+        cmocka_unit_test(test_etag),          cmocka_unit_test(test_if_none_match),
+        cmocka_unit_test(test_dates),         cmocka_unit_test(test_single_ranges),
+        cmocka_unit_test(test_unsatisfiable), cmocka_unit_test(test_invalid_ignored),
+        cmocka_unit_test(test_multiple),      cmocka_unit_test(test_if_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

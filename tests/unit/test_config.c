@@ -68,7 +68,7 @@ static int load(const char *json, struct ts_config *cfg, char *err, size_t errle
     return ts_config_load(cfg, path, NULL, err, errlen);
 }
 
-#define BASE "\"root\": \"@DIR@\", \"tls\": {\"certificate\": \"@CERT@\", \"key\": \"@KEY@\""
+#define BASE     "\"root\": \"@DIR@\", \"tls\": {\"certificate\": \"@CERT@\", \"key\": \"@KEY@\""
 #define TLS_ONLY "\"tls\": {\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}"
 
 static void test_defaults(void **state)
@@ -196,7 +196,8 @@ static void test_listen_proxy(void **state)
     const struct ts_listen_proxy *lp = &cfg.listen_proxy[1];
     assert_true(lp->enabled);
     assert_int_equal(lp->nfrom, 2);
-    static const unsigned char lo[4] = {127, 0, 0, 9}, ten[4] = {10, 2, 3, 4}, v6lo[16] = {[15] = 1};
+    static const unsigned char lo[4] = {127, 0, 0, 9}, ten[4] = {10, 2, 3, 4},
+                               v6lo[16] = {[15] = 1};
     assert_true(ts_cidr_contains(&lp->from[0], AF_INET, lo));
     assert_false(ts_cidr_contains(&lp->from[0], AF_INET, ten));
     assert_int_equal(lp->from[1].prefix, 128);
@@ -208,8 +209,10 @@ static void test_listen_proxy(void **state)
     assert_int_equal(lp->from[1].prefix, 128); /* a bare address */
     ts_config_free(&cfg);
     /* one object alone; --listen replaces it with a plain listener */
-    assert_int_equal(load("{\"listen\": {\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true}, "
-                          BASE "}}", &cfg, err, sizeof(err)), 0);
+    assert_int_equal(
+        load("{\"listen\": {\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true}, " BASE "}}",
+             &cfg, err, sizeof(err)),
+        0);
     assert_true(cfg.listen_proxy[0].enabled);
     ts_config_free(&cfg);
     struct ts_config_overrides ov = {.listen = "127.0.0.1:9", .workers = -1};
@@ -220,15 +223,18 @@ static void test_listen_proxy(void **state)
 
     expect_error("{" BASE "}, \"listen\": {\"address\": \"127.0.0.1:2\", \"proxy_protocol\": 1}}",
                  "listen.proxy_protocol: must be true or false");
-    expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true,"
-                 " \"proxy_protocol_from\": [\"10.0.0.0/40\"]}]}",
-                 "listen[0].proxy_protocol_from[0]: bad prefix length in \"10.0.0.0/40\" (at most /32)");
-    expect_error("{" BASE "}, \"listen\": [\"127.0.0.1:1\", {\"address\": \"127.0.0.1:2\", "
-                 "\"proxy_protocol\": true, \"proxy_protocol_from\": [\"::1\", \"fe80::/200\"]}]}",
-                 "listen[1].proxy_protocol_from[1]: bad prefix length in \"fe80::/200\" (at most /128)");
-    expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true,"
-                 " \"proxy_protocol_from\": [\"example.com\"]}]}",
-                 "listen[0].proxy_protocol_from[0]: \"example.com\" is not an IPv4 or IPv6 address");
+    expect_error(
+        "{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true,"
+        " \"proxy_protocol_from\": [\"10.0.0.0/40\"]}]}",
+        "listen[0].proxy_protocol_from[0]: bad prefix length in \"10.0.0.0/40\" (at most /32)");
+    expect_error(
+        "{" BASE "}, \"listen\": [\"127.0.0.1:1\", {\"address\": \"127.0.0.1:2\", "
+        "\"proxy_protocol\": true, \"proxy_protocol_from\": [\"::1\", \"fe80::/200\"]}]}",
+        "listen[1].proxy_protocol_from[1]: bad prefix length in \"fe80::/200\" (at most /128)");
+    expect_error(
+        "{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true,"
+        " \"proxy_protocol_from\": [\"example.com\"]}]}",
+        "listen[0].proxy_protocol_from[0]: \"example.com\" is not an IPv4 or IPv6 address");
     expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\", \"proxy\": true}]}",
                  "listen[0].proxy: unknown key");
     expect_error("{" BASE "}, \"listen\": [{\"proxy_protocol\": true}]}",
@@ -264,10 +270,11 @@ static void test_sites(void **state)
     (void)state;
     struct ts_config cfg;
     char err[512] = "";
-#define SITE(names) "{\"server_names\": " names ", \"root\": \"@DIR@\", \"certificates\": " \
-                    "[{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}]}"
-    assert_int_equal(load("{" BASE "}, \"server_names\": [\"Default.Test.\"], \"sites\": ["
-                          SITE("[\"a.test\", \"*.b.test\"]") ", " SITE("[\"x.b.test\"]") "]}",
+#define SITE(names)                                                                                \
+    "{\"server_names\": " names ", \"root\": \"@DIR@\", \"certificates\": "                        \
+    "[{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}]}"
+    assert_int_equal(load("{" BASE "}, \"server_names\": [\"Default.Test.\"], \"sites\": [" SITE(
+                              "[\"a.test\", \"*.b.test\"]") ", " SITE("[\"x.b.test\"]") "]}",
                           &cfg, err, sizeof(err)),
                      0);
     assert_int_equal(cfg.nsites, 3);
@@ -287,8 +294,8 @@ static void test_sites(void **state)
     assert_int_equal(ts_config_find_site(&cfg, ".", 1), -1);
     ts_config_free(&cfg);
 
-    static const char *const bad[] = {"*.*.x", "a*.x", "*", "*.", "x..y", ".x", "a b", "x/y",
-                                      "\\u00e9.x"};
+    static const char *const bad[] = {"*.*.x", "a*.x", "*",   "*.",       "x..y",
+                                      ".x",    "a b",  "x/y", "\\u00e9.x"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char json[1024];
         snprintf(json, sizeof(json), "{" BASE "}, \"sites\": [" SITE("[\"%s\"]") "]}", bad[i]);
@@ -296,16 +303,16 @@ static void test_sites(void **state)
         assert_non_null(strstr(err, ".server_names[0]: not a host name"));
         ts_config_free(&cfg);
     }
-    assert_int_equal(load("{" BASE "}, \"sites\": [" SITE("[\"a.test\"]") ", "
-                          SITE("[\"b.test\", \"A.test\"]") "]}",
+    assert_int_equal(load("{" BASE "}, \"sites\": [" SITE("[\"a.test\"]") ", " SITE(
+                              "[\"b.test\", \"A.test\"]") "]}",
                           &cfg, err, sizeof(err)),
                      -1);
     assert_string_equal(err, "sites[1] (b.test).server_names: \"a.test\" is already a name of "
                              "sites[0] (a.test)");
     ts_config_free(&cfg);
-    assert_int_equal(load("{" BASE "}, \"sites\": [{\"server_names\": [\"a.test\"]}]}", &cfg, err,
-                          sizeof(err)),
-                     -1);
+    assert_int_equal(
+        load("{" BASE "}, \"sites\": [{\"server_names\": [\"a.test\"]}]}", &cfg, err, sizeof(err)),
+        -1);
     assert_string_equal(err, "sites[0] (a.test).root: missing");
     ts_config_free(&cfg);
 #undef SITE
@@ -314,8 +321,8 @@ static void test_sites(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),  cmocka_unit_test(test_values),
-        cmocka_unit_test(test_errors),    cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_split_listen), cmocka_unit_test(test_sites),
         cmocka_unit_test(test_listen_proxy),
     };

@@ -159,7 +159,8 @@ static void refused(int (*open_fn)(int, const char *), int root, const char *rel
     alarm(0);
     if (fd >= 0) close(fd);
     if (fd != -1 || errno != want)
-        fail_msg("%s: fd %d errno %d (%s), want -1 errno %d", rel, fd, errno, strerror(errno), want);
+        fail_msg("%s: fd %d errno %d (%s), want -1 errno %d", rel, fd, errno, strerror(errno),
+                 want);
 }
 
 static void opens(int (*open_fn)(int, const char *), int root, const char *rel, mode_t type)
@@ -243,9 +244,9 @@ static void test_special_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain),       cmocka_unit_test(test_decoding),
-        cmocka_unit_test(test_dot_segments), cmocka_unit_test(test_traversal),
-        cmocka_unit_test(test_too_long),    cmocka_unit_test(test_open_beneath),
+        cmocka_unit_test(test_plain),         cmocka_unit_test(test_decoding),
+        cmocka_unit_test(test_dot_segments),  cmocka_unit_test(test_traversal),
+        cmocka_unit_test(test_too_long),      cmocka_unit_test(test_open_beneath),
         cmocka_unit_test(test_special_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -88,16 +88,14 @@ static void test_pipelined(void **state)
                        "HEAD /two HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n";
     size_t used = 0;
     ts_h1_begin(&h1, &req);
-    assert_int_equal(ts_h1_parse(&h1, two, strlen(two), &used, 4096),
-                     TS_H1_REQUEST);
+    assert_int_equal(ts_h1_parse(&h1, two, strlen(two), &used, 4096), TS_H1_REQUEST);
     assert_int_equal(used, strlen("GET /one HTTP/1.1\r\nHost: a\r\n\r\n"));
     assert_true(str_is(req.path, "/one"));
     assert_true(ts_h1_keep_alive(&h1));
 
     size_t rest = strlen(two) - used, used2 = 0;
     ts_h1_begin(&h1, &req);
-    assert_int_equal(ts_h1_parse(&h1, two + used, rest, &used2, 4096),
-                     TS_H1_REQUEST);
+    assert_int_equal(ts_h1_parse(&h1, two + used, rest, &used2, 4096), TS_H1_REQUEST);
     assert_int_equal(used2, rest);
     assert_int_equal(req.method, HTTP_HEAD);
     assert_true(str_is(req.path, "/two"));
@@ -130,7 +128,7 @@ static void test_errors(void **state)
     (void)state;
     expect_error("GARBAGE\r\n\r\n", 400);
     expect_error("GET / HTTP/1.1\r\n\r\n", 400);                       /* no Host */
-    expect_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);  /* two Hosts */
+    expect_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400); /* two Hosts */
     expect_error("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked"
                  "\r\n\r\n",
                  400);
@@ -139,7 +137,7 @@ static void test_errors(void **state)
     expect_error("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400);
     expect_error("GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400);
     expect_error("GET / HTTP/1.1\r\nHo st: a\r\n\r\n", 400);
-    expect_error("GET / HTTP/1.1\nHost: a\n\n", 400); /* bare LF */
+    expect_error("GET / HTTP/1.1\nHost: a\n\n", 400);             /* bare LF */
     expect_error("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", 400); /* bare CR */
     expect_error("GET / HTTP/3.1\r\nHost: a\r\n\r\n", 505);
     expect_error("GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400); /* obs-fold */
@@ -148,8 +146,7 @@ static void test_errors(void **state)
         static const char nul[] = "GET /a\0b HTTP/1.1\r\nHost: a\r\n\r\n";
         size_t used;
         ts_h1_begin(&h1, &req);
-        assert_int_equal(ts_h1_parse(&h1, nul, sizeof(nul) - 1, &used, 4096),
-                         TS_H1_ERROR);
+        assert_int_equal(ts_h1_parse(&h1, nul, sizeof(nul) - 1, &used, 4096), TS_H1_ERROR);
         assert_int_equal(req.error, 400);
     }
     expect_error("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400);
@@ -201,9 +198,9 @@ static void test_head_known_early(void **state)
 {
     (void)state;
     size_t used;
-    assert_int_equal(parse_steps("HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
-                                 100, &used),
-                     TS_H1_REQUEST);
+    assert_int_equal(
+        parse_steps("HEAD / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 100, &used),
+        TS_H1_REQUEST);
     assert_true(req.has_body);
     assert_int_equal(req.method, HTTP_HEAD);
     char longreq[6000] = "HEAD /";
@@ -243,8 +240,7 @@ static void test_head_known_early(void **state)
     expect_error("GET / HTTP/0.8\r\nHost: a\r\n\r\n", 400);
     expect_error("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
     assert_int_not_equal(req.method, HTTP_HEAD);
-    assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 100, &used),
-                     TS_H1_REQUEST);
+    assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 100, &used), TS_H1_REQUEST);
     assert_int_not_equal(req.method, HTTP_HEAD);
 }
 
@@ -279,17 +275,17 @@ static void test_body(void **state)
 {
     (void)state;
     size_t used;
-    assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
-                                 100, &used),
-                     TS_H1_REQUEST);
+    assert_int_equal(
+        parse_steps("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 100, &used),
+        TS_H1_REQUEST);
     assert_true(req.has_body);
-    assert_int_equal(parse_steps("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
-                                 100, &used),
-                     TS_H1_REQUEST);
+    assert_int_equal(
+        parse_steps("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 100, &used),
+        TS_H1_REQUEST);
     assert_true(req.has_body);
-    assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 100,
-                                 &used),
-                     TS_H1_REQUEST);
+    assert_int_equal(
+        parse_steps("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 100, &used),
+        TS_H1_REQUEST);
     assert_false(req.has_body);
 }
 
@@ -316,12 +312,17 @@ static void test_tokens(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_whole),      cmocka_unit_test(test_every_split),
-        cmocka_unit_test(test_pipelined),  cmocka_unit_test(test_http10),
-        cmocka_unit_test(test_errors),     cmocka_unit_test(test_body),
+        cmocka_unit_test(test_whole),
+        cmocka_unit_test(test_every_split),
+        cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_http10),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_body),
         cmocka_unit_test(test_unknown_method),
-        cmocka_unit_test(test_incomplete), cmocka_unit_test(test_tokens),
-        cmocka_unit_test(test_absolute_form), cmocka_unit_test(test_head_known_early),
+        cmocka_unit_test(test_incomplete),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_absolute_form),
+        cmocka_unit_test(test_head_known_early),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

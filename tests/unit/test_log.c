@@ -21,7 +21,7 @@ static const char *esc(const char *s, size_t len, size_t room, unsigned flags)
     return out;
 }
 
-#define JSON(lit) esc((lit), sizeof(lit) - 1, 4000, TS_LOG_ESC_JSON)
+#define JSON(lit)     esc((lit), sizeof(lit) - 1, 4000, TS_LOG_ESC_JSON)
 #define COMBINED(lit) esc((lit), sizeof(lit) - 1, 4000, 0)
 
 static void test_ascii(void **state)
@@ -29,7 +29,8 @@ static void test_ascii(void **state)
     (void)state;
     assert_string_equal(JSON("Mozilla/5.0 (X11)"), "Mozilla/5.0 (X11)");
     assert_string_equal(JSON("say \"hi\" \\o/"), "say \\\"hi\\\" \\\\o/");
-    assert_string_equal(JSON("a\nb\r\t\x01\x1f\x7f"), "a\\u000ab\\u000d\\u0009\\u0001\\u001f\\u007f");
+    assert_string_equal(JSON("a\nb\r\t\x01\x1f\x7f"),
+                        "a\\u000ab\\u000d\\u0009\\u0001\\u001f\\u007f");
     assert_string_equal(JSON("nul\0x"), "nul\\u0000x");
     assert_string_equal(COMBINED("a\nb\"\\\x7f"), "a\\x0ab\\\"\\\\\\x7f");
     assert_string_equal(COMBINED("a b"), "a b");
@@ -40,16 +41,16 @@ static void test_valid_utf8_passes(void **state)
 {
     (void)state;
     static const char *const ok[] = {
-        "caf\xc3\xa9",         /* U+00E9 */
-        "\xc2\xa0",            /* U+00A0, the first after the C1 controls */
-        "\xe0\xa0\x80",        /* U+0800, the shortest 3-byte form */
-        "\xe2\x82\xac",        /* U+20AC */
-        "\xed\x9f\xbf",        /* U+D7FF, just below the surrogates */
-        "\xee\x80\x80",        /* U+E000, just above them */
-        "\xef\xbf\xbd",        /* U+FFFD */
-        "\xf0\x90\x80\x80",    /* U+10000 */
-        "\xf0\x9d\x84\x9e",    /* U+1D11E */
-        "\xf4\x8f\xbf\xbf",    /* U+10FFFF, the last */
+        "caf\xc3\xa9",      /* U+00E9 */
+        "\xc2\xa0",         /* U+00A0, the first after the C1 controls */
+        "\xe0\xa0\x80",     /* U+0800, the shortest 3-byte form */
+        "\xe2\x82\xac",     /* U+20AC */
+        "\xed\x9f\xbf",     /* U+D7FF, just below the surrogates */
+        "\xee\x80\x80",     /* U+E000, just above them */
+        "\xef\xbf\xbd",     /* U+FFFD */
+        "\xf0\x90\x80\x80", /* U+10000 */
+        "\xf0\x9d\x84\x9e", /* U+1D11E */
+        "\xf4\x8f\xbf\xbf", /* U+10FFFF, the last */
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         assert_string_equal(esc(ok[i], strlen(ok[i]), 100, TS_LOG_ESC_JSON), ok[i]);
@@ -61,30 +62,34 @@ static void test_invalid_utf8_escaped(void **state)
 {
     (void)state;
     assert_string_equal(JSON("\xff"), "\\u00ff");
-    assert_string_equal(JSON("\x80"), "\\u0080");                          /* lone continuation */
-    assert_string_equal(JSON("\xc0\xaf"), "\\u00c0\\u00af");               /* overlong '/' */
-    assert_string_equal(JSON("\xc1\xbf"), "\\u00c1\\u00bf");               /* overlong */
-    assert_string_equal(JSON("\xe0\x80\xaf"), "\\u00e0\\u0080\\u00af");    /* overlong */
-    assert_string_equal(JSON("\xe0\x9f\xbf"), "\\u00e0\\u009f\\u00bf");    /* overlong U+07FF */
+    assert_string_equal(JSON("\x80"), "\\u0080");                       /* lone continuation */
+    assert_string_equal(JSON("\xc0\xaf"), "\\u00c0\\u00af");            /* overlong '/' */
+    assert_string_equal(JSON("\xc1\xbf"), "\\u00c1\\u00bf");            /* overlong */
+    assert_string_equal(JSON("\xe0\x80\xaf"), "\\u00e0\\u0080\\u00af"); /* overlong */
+    assert_string_equal(JSON("\xe0\x9f\xbf"), "\\u00e0\\u009f\\u00bf"); /* overlong U+07FF */
     assert_string_equal(JSON("\xf0\x80\x80\xaf"), "\\u00f0\\u0080\\u0080\\u00af");
     assert_string_equal(JSON("\xf0\x8f\xbf\xbf"), "\\u00f0\\u008f\\u00bf\\u00bf");
-    assert_string_equal(JSON("\xed\xa0\x80"), "\\u00ed\\u00a0\\u0080");    /* U+D800 */
-    assert_string_equal(JSON("\xed\xbf\xbf"), "\\u00ed\\u00bf\\u00bf");    /* U+DFFF */
+    assert_string_equal(JSON("\xed\xa0\x80"), "\\u00ed\\u00a0\\u0080");            /* U+D800 */
+    assert_string_equal(JSON("\xed\xbf\xbf"), "\\u00ed\\u00bf\\u00bf");            /* U+DFFF */
     assert_string_equal(JSON("\xf4\x90\x80\x80"), "\\u00f4\\u0090\\u0080\\u0080"); /* U+110000 */
     assert_string_equal(JSON("\xf5\x80\x80\x80"), "\\u00f5\\u0080\\u0080\\u0080");
-    assert_string_equal(JSON("a\xe2\x82"), "a\\u00e2\\u0082");             /* cut short at the end */
-    assert_string_equal(JSON("\xe2\x82" "A"), "\\u00e2\\u0082A");         /* cut short by ASCII */
-    assert_string_equal(JSON("\xc3\""), "\\u00c3\\\"");                   /* a quote is no continuation */
+    assert_string_equal(JSON("a\xe2\x82"), "a\\u00e2\\u0082"); /* cut short at the end */
+    assert_string_equal(JSON("\xe2\x82"
+                             "A"),
+                        "\\u00e2\\u0082A");             /* cut short by ASCII */
+    assert_string_equal(JSON("\xc3\""), "\\u00c3\\\""); /* a quote is no continuation */
     assert_string_equal(JSON("\xf0\x9d\x84"), "\\u00f0\\u009d\\u0084");
 }
 
 static void test_controls_beyond_ascii(void **state)
 {
     (void)state;
-    assert_string_equal(JSON("\xc2\x85"), "\\u0085");                      /* NEL */
-    assert_string_equal(JSON("\xc2\x9b[2J"), "\\u009b[2J");                /* CSI */
-    assert_string_equal(JSON("a\xe2\x80\xa8" "b\xe2\x80\xa9"), "a\\u2028b\\u2029");
-    assert_string_equal(JSON("\xe2\x80\xaa"), "\xe2\x80\xaa");              /* U+202A is text */
+    assert_string_equal(JSON("\xc2\x85"), "\\u0085");       /* NEL */
+    assert_string_equal(JSON("\xc2\x9b[2J"), "\\u009b[2J"); /* CSI */
+    assert_string_equal(JSON("a\xe2\x80\xa8"
+                             "b\xe2\x80\xa9"),
+                        "a\\u2028b\\u2029");
+    assert_string_equal(JSON("\xe2\x80\xaa"), "\xe2\x80\xaa"); /* U+202A is text */
 }
 
 static void test_room(void **state)
@@ -110,10 +115,14 @@ static int valid_json_text(const unsigned char *p, size_t n)
             i++;
             continue;
         }
-        if ((c & 0xe0) == 0xc0) cp = c & 0x1f, len = 2;
-        else if ((c & 0xf0) == 0xe0) cp = c & 0x0f, len = 3;
-        else if ((c & 0xf8) == 0xf0) cp = c & 0x07, len = 4;
-        else return 0;
+        if ((c & 0xe0) == 0xc0)
+            cp = c & 0x1f, len = 2;
+        else if ((c & 0xf0) == 0xe0)
+            cp = c & 0x0f, len = 3;
+        else if ((c & 0xf8) == 0xf0)
+            cp = c & 0x07, len = 4;
+        else
+            return 0;
         if (i + len > n) return 0;
         for (unsigned k = 1; k < len; k++) {
             if ((p[i + k] & 0xc0) != 0x80) return 0;
@@ -137,19 +146,21 @@ static void test_random_bytes(void **state)
         for (size_t i = 0; i < len; i++) {
             /* lean on the bytes that matter: lead bytes, continuations, quotes, controls */
             static const unsigned char pick[] = {0x80, 0xbf, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0,
-                                                 0xf4, 0xf5, 0xff, '"', '\\', 0x00, 0x1f, 'a'};
+                                                 0xf4, 0xf5, 0xff, '"',  '\\', 0x00, 0x1f, 'a'};
             in[i] = (char)(rand_r(&seed) & 1 ? pick[rand_r(&seed) % (int)sizeof(pick)]
                                              : rand_r(&seed) & 0xff);
         }
         size_t room = (size_t)(rand_r(&seed) % (int)sizeof(out));
         size_t n = ts_log_escape(out, room, in, len, TS_LOG_ESC_JSON);
         assert_true(n <= room);
-        if (!valid_json_text((const unsigned char *)out, n)) fail_msg("round %d: invalid output", round);
+        if (!valid_json_text((const unsigned char *)out, n))
+            fail_msg("round %d: invalid output", round);
         /* the combined format: printable ASCII, and with the space flag no space either */
         size_t m = ts_log_escape(out, room, in, len, TS_LOG_ESC_SPACE);
         assert_true(m <= room);
         for (size_t i = 0; i < m; i++)
-            if (out[i] <= 0x20 || out[i] >= 0x7f) fail_msg("round %d: byte %02x in combined", round, (unsigned char)out[i]);
+            if (out[i] <= 0x20 || out[i] >= 0x7f)
+                fail_msg("round %d: byte %02x in combined", round, (unsigned char)out[i]);
         n = ts_log_escape(out, room, in, len, TS_LOG_ESC_JSON);
         /* every quote is escaped and no escape is cut: backslashes pair up, \u has 4 hex digits */
         for (size_t i = 0; i < n; i++) {

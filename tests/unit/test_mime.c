@@ -18,12 +18,21 @@ static void test_required_types(void **state)
 {
     (void)state;
     static const char *const cases[][2] = {
-        {"a.html", "text/html; charset=utf-8"}, {"a.css", "text/css; charset=utf-8"},
-        {"a.js", "text/javascript; charset=utf-8"}, {"a.json", "application/json"},
-        {"a.svg", "image/svg+xml"}, {"a.png", "image/png"}, {"a.jpg", "image/jpeg"},
-        {"a.jpeg", "image/jpeg"}, {"a.gif", "image/gif"}, {"a.webp", "image/webp"},
-        {"a.ico", "image/x-icon"}, {"a.txt", "text/plain; charset=utf-8"},
-        {"a.pdf", "application/pdf"}, {"a.wasm", "application/wasm"}, {"a.woff2", "font/woff2"},
+        {"a.html", "text/html; charset=utf-8"},
+        {"a.css", "text/css; charset=utf-8"},
+        {"a.js", "text/javascript; charset=utf-8"},
+        {"a.json", "application/json"},
+        {"a.svg", "image/svg+xml"},
+        {"a.png", "image/png"},
+        {"a.jpg", "image/jpeg"},
+        {"a.jpeg", "image/jpeg"},
+        {"a.gif", "image/gif"},
+        {"a.webp", "image/webp"},
+        {"a.ico", "image/x-icon"},
+        {"a.txt", "text/plain; charset=utf-8"},
+        {"a.pdf", "application/pdf"},
+        {"a.wasm", "application/wasm"},
+        {"a.woff2", "font/woff2"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         assert_string_equal(type(cases[i][0]), cases[i][1]);

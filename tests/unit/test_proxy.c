@@ -14,7 +14,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static const uint8_t SIG[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+static const uint8_t SIG[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
 
 /* Parses a copy of exactly len bytes (so ASan sees any overread). */
 static enum ts_proxy_status parse(const void *buf, size_t len, struct ts_proxy_result *r)
@@ -31,8 +32,7 @@ static enum ts_proxy_status parse(const void *buf, size_t len, struct ts_proxy_r
 static void check_split(const void *buf, size_t len, size_t consumed)
 {
     struct ts_proxy_result r;
-    for (size_t i = 0; i < consumed; i++)
-        assert_int_equal(parse(buf, i, &r), TS_PROXY_NEED_MORE);
+    for (size_t i = 0; i < consumed; i++) assert_int_equal(parse(buf, i, &r), TS_PROXY_NEED_MORE);
     for (size_t i = consumed; i <= len; i++) {
         assert_int_equal(parse(buf, i, &r), TS_PROXY_DONE);
         assert_int_equal(r.consumed, consumed);
@@ -95,30 +95,30 @@ static void test_v1_malformed(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",         /* LF alone */
-        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX",        /* CR without LF */
-        "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n",       /* protocol */
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",   /* LF alone */
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX",  /* CR without LF */
+        "PROXY TCP5 1.2.3.4 5.6.7.8 1 2\r\n", /* protocol */
         "PROXY tcp4 1.2.3.4 5.6.7.8 1 2\r\n",
         "PROXY TCP4\r\n",
         "PROXY TCP4 \r\n",
-        "PROXY  TCP4 1.2.3.4 5.6.7.8 1 2\r\n",      /* double space */
+        "PROXY  TCP4 1.2.3.4 5.6.7.8 1 2\r\n", /* double space */
         "PROXY TCP4 1.2.3.4  5.6.7.8 1 2\r\n",
-        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n",      /* trailing space */
-        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n",     /* extra field */
-        "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",         /* missing field */
-        "PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n",         /* address */
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 \r\n",  /* trailing space */
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 2 3\r\n", /* extra field */
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1\r\n",     /* missing field */
+        "PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n",     /* address */
         "PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n",
-        "PROXY TCP4 ::1 5.6.7.8 1 2\r\n",           /* v6 address under TCP4 */
-        "PROXY TCP6 1.2.3.4 ::1 1 2\r\n",           /* v4 address under TCP6 */
-        "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n",   /* port */
+        "PROXY TCP4 ::1 5.6.7.8 1 2\r\n",         /* v6 address under TCP4 */
+        "PROXY TCP6 1.2.3.4 ::1 1 2\r\n",         /* v4 address under TCP6 */
+        "PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n", /* port */
         "PROXY TCP4 1.2.3.4 5.6.7.8 -1 2\r\n",
         "PROXY TCP4 1.2.3.4 5.6.7.8 01 2\r\n",
         "PROXY TCP4 1.2.3.4 5.6.7.8 1 2x\r\n",
         "PROXY TCP4 1.2.3.4 5.6.7.8 1 100000\r\n",
-        "PROXY TCP4 1.2.3.4\t5.6.7.8 1 2\r\n",      /* control byte */
+        "PROXY TCP4 1.2.3.4\t5.6.7.8 1 2\r\n", /* control byte */
         "PROXY UNKNOWNX\r\n",
         "PROXY\r\n",
-        "PROXZ TCP4 1.2.3.4 5.6.7.8 1 2\r\n",       /* signature */
+        "PROXZ TCP4 1.2.3.4 5.6.7.8 1 2\r\n", /* signature */
         "proxy TCP4 1.2.3.4 5.6.7.8 1 2\r\n",
         "GET / HTTP/1.1\r\n\r\n",
         "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", /* a ClientHello */
@@ -203,7 +203,10 @@ static void test_v2_inet6_tlvs_local(void **state)
     body[34] = 0x01;
     body[35] = 0xbb;
     /* a TLV (PP2_TYPE_AUTHORITY "example") is skipped with the header */
-    memcpy(body + 36, "\x02\x00\x07" "example", 10);
+    memcpy(body + 36,
+           "\x02\x00\x07"
+           "example",
+           10);
     size_t n = v2(h, 0x21, 0x21, body, 46);
     struct ts_proxy_result r;
     assert_int_equal(parse(h, n, &r), TS_PROXY_DONE);
@@ -297,10 +300,10 @@ static void test_empty(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_v1_tcp4),        cmocka_unit_test(test_v1_tcp6_and_unknown),
-        cmocka_unit_test(test_v1_malformed),   cmocka_unit_test(test_v1_bounds),
-        cmocka_unit_test(test_v2_inet),        cmocka_unit_test(test_v2_inet6_tlvs_local),
-        cmocka_unit_test(test_v2_bounds),      cmocka_unit_test(test_v2_malformed),
+        cmocka_unit_test(test_v1_tcp4),      cmocka_unit_test(test_v1_tcp6_and_unknown),
+        cmocka_unit_test(test_v1_malformed), cmocka_unit_test(test_v1_bounds),
+        cmocka_unit_test(test_v2_inet),      cmocka_unit_test(test_v2_inet6_tlvs_local),
+        cmocka_unit_test(test_v2_bounds),    cmocka_unit_test(test_v2_malformed),
         cmocka_unit_test(test_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
