@@ -434,7 +434,7 @@ static int by_name(const void *a, const void *b)
 
 static void send_listing(struct ts_req *req, const char *rel)
 {
-    int fd = ts_file_open_beneath(req->ctx.w->srv->rootfd, rel);
+    int fd = ts_file_open_beneath(ts_req_rootfd(req), rel);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
         int err = errno;

@@ -47,6 +47,10 @@ for s in alpha beta secure; do
     printf '%s private\n' "$s" >"$T/$s/private/p.txt"
 done
 printf '<p>alpha has no such page</p>\n' >"$T/alpha/errors/404.html"
+# a listed directory of the same name in alpha's root and the default site's
+mkdir -p "$T/alpha/list" "$T/www/list"
+printf 'a\n' >"$T/alpha/list/alpha-listed.txt"
+printf 'd\n' >"$T/www/list/default-unlisted.txt"
 
 # sites_config FILE [TLS_EXTRA] [TOP_EXTRA] [SITES]: the three sites behind a default site
 sites_json() {
@@ -55,7 +59,8 @@ sites_json() {
   { "server_names": ["alpha.test", "www.alpha.test"], "root": "$T/alpha",
     "certificates": [ { "certificate": "$C/alpha-ec.crt", "key": "$C/alpha-ec.key" },
                       { "certificate": "$C/alpha-rsa.crt", "key": "$C/alpha-rsa.key" } ],
-    "error_pages": { "404": "/errors/404.html" }, "cache_control": "max-age=7" },
+    "error_pages": { "404": "/errors/404.html" }, "cache_control": "max-age=7",
+    "locations": [ { "path": "/list/", "autoindex": true } ] },
   { "server_names": ["*.beta.test"], "root": "$T/beta",
     "certificates": [ { "certificate": "$C/beta-chain.crt", "key": "$C/beta.key" } ],
     "client_auth": "optional", "client_ca": "$CERTS/ca.crt",
@@ -204,6 +209,9 @@ expect_no_match "...not the default site's" "$(scurl localhost --cacert "$CERTS/
 expect "beta's location needs a client certificate" "$(code x.beta.test /private/p.txt)" 403
 expect_match "...and says why on its 403 page" "$(scurl x.beta.test -H 'Accept: text/html' /private/p.txt)" "certificate"
 expect "...which opens it" "$(scurl x.beta.test --cert "$CERTS/client.crt" --key "$CERTS/client.key" /private/p.txt)" "beta private"
+R=$(scurl alpha.test /list/)
+expect_match "alpha's autoindex lists alpha's directory" "$R" "alpha-listed.txt"
+expect_no_match "...not the default site's of the same name" "$R" "default-unlisted"
 expect "alpha has no such location" "$(scurl alpha.test /private/p.txt)" "alpha private"
 
 ### 421: the request names another site than the connection's
