@@ -230,6 +230,22 @@ expect "a Host no site claims on a named site's connection: 421" \
 R=$(req secure.test /same.txt | sc -)
 expect_match "no SNI, Host of the client-certificate site: 421" "$R" "HTTP/1.1 421 Misdirected Request"
 expect_no_match "...nothing of it served" "$R" "secure same"
+for h in secure.test. SECURE.TEST:443 alpha.test@secure.test "[::1]" ""; do
+    R=$(req "$h" /same.txt | sc secure.test -cert "$CERTS/client.crt" -key "$CERTS/client.key")
+    case "$h" in # the names of secure itself, or none: served from secure
+    secure.test. | SECURE.TEST:443 | "") expect_match "SNI secure, Host '$h': served" "$R" "secure same" ;;
+    *) expect_match "SNI secure, Host '$h' (no site): 421" "$R" "HTTP/1.1 421" ;;
+    esac
+    R=$(req "$h" /same.txt | sc alpha.test)
+    expect_no_match "SNI alpha, Host '$h': never secure's file" "$R" "secure same"
+done
+R=$(printf 'GET https://secure.test/same.txt HTTP/1.1\r\nHost: alpha.test\r\nConnection: close\r\n\r\n' | sc alpha.test)
+expect_no_match "absolute-form naming secure on alpha's connection: not secure's file" "$R" "secure same"
+for n in beta.test x.y.beta.test .beta.test; do
+    R=$(req "$n" /same.txt | sc "$n")
+    expect_match "SNI $n is no name of *.beta.test: the default site" "$R" "default same"
+done
+expect_match "SNI X.BETA.TEST. (capitals, trailing dot): beta" "$(req x.beta.test /same.txt | sc X.BETA.TEST.)" "beta same"
 R=$(req x.beta.test /same.txt | sc ALPHA.TEST)
 expect_match "SNI alpha, Host beta over raw HTTP/1.1: 421" "$R" "HTTP/1.1 421"
 # HTTP/2: curl sends a custom Host as :authority
