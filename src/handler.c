@@ -58,6 +58,23 @@ int ts_handler_access(const struct ts_req *req, const char *rel)
     return 0;
 }
 
+/* The name a request gives its target's host: the authority of an absolute-form target
+ * ("GET https://b.example/x", which replaces Host: RFC 9112 section 3.2.2) without any
+ * userinfo, else the Host header (HTTP/2: :authority). The port is still on it. */
+static struct ts_str request_authority(const struct ts_request *rq)
+{
+    struct ts_str t = rq->target;
+    size_t s = t.len >= 7 && strncasecmp(t.p, "http://", 7) == 0    ? 7
+               : t.len >= 8 && strncasecmp(t.p, "https://", 8) == 0 ? 8
+                                                                    : 0;
+    if (!s) return rq->hdr[TS_HDR_HOST];
+    size_t e = s;
+    while (e < t.len && t.p[e] != '/' && t.p[e] != '?' && t.p[e] != '#') e++;
+    const char *at = memrchr(t.p + s, '@', e - s);
+    if (at) s = (size_t)(at - t.p) + 1;
+    return (struct ts_str){t.p + s, e - s};
+}
+
 /* Whether the request names another site than the one its connection's handshake selected
  * (Host, or :authority in HTTP/2, without its port). Every request is served from the
  * connection's site whatever it names; answering 421 instead of serving the wrong site's
@@ -67,7 +84,7 @@ int ts_handler_access(const struct ts_req *req, const char *rel)
  * default site's connections, 421 on a named site's. */
 static bool misdirected(const struct ts_req *req, const struct ts_config *cfg)
 {
-    struct ts_str host = req->rq.hdr[TS_HDR_HOST];
+    struct ts_str host = request_authority(&req->rq);
     if (cfg->nsites < 2 || !host.p || host.len == 0) return false;
     size_t hl = host.len;
     if (host.p[0] == '[') {

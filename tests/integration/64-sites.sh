@@ -241,6 +241,11 @@ for h in secure.test. SECURE.TEST:443 alpha.test@secure.test "[::1]" ""; do
 done
 R=$(printf 'GET https://secure.test/same.txt HTTP/1.1\r\nHost: alpha.test\r\nConnection: close\r\n\r\n' | sc alpha.test)
 expect_no_match "absolute-form naming secure on alpha's connection: not secure's file" "$R" "secure same"
+expect_match "...but 421: the target's authority replaces Host" "$R" "HTTP/1.1 421"
+R=$(printf 'GET https://user@secure.test:443/same.txt HTTP/1.1\r\nHost: alpha.test\r\nConnection: close\r\n\r\n' | sc alpha.test)
+expect_match "...with userinfo and a port too" "$R" "HTTP/1.1 421"
+R=$(printf 'GET https://alpha.test/same.txt HTTP/1.1\r\nHost: secure.test\r\nConnection: close\r\n\r\n' | sc alpha.test)
+expect_match "absolute-form naming alpha on alpha's connection, Host secure: served (the target wins)" "$R" "alpha same"
 for n in beta.test x.y.beta.test .beta.test; do
     R=$(req "$n" /same.txt | sc "$n")
     expect_match "SNI $n is no name of *.beta.test: the default site" "$R" "default same"
