@@ -60,7 +60,10 @@ static int listen_one(const char *key, const char *spec, char *err, size_t errle
      * its listener (those would be reset). Alone, index 1 does not exist and the kernel hashes
      * as usual. A kernel without it only loses that guarantee. */
     struct sock_filter pick_newest = BPF_STMT(BPF_RET | BPF_K, 1);
-    struct sock_fprog prog = {.len = 1, .filter = &pick_newest};
+    struct sock_fprog prog;
+    memset(&prog, 0, sizeof(prog)); /* the padding after len too: the kernel copies it all */
+    prog.len = 1;
+    prog.filter = &pick_newest;
     if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
         ts_log_debug("%s: \"%s\": SO_ATTACH_REUSEPORT_CBPF: %s", key, spec, strerror(errno));
     freeaddrinfo(res);
