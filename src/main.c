@@ -364,6 +364,7 @@ int main(int argc, char **argv)
     }
     ts_acceptor_stop(&acceptor);
     for (int i = 0; i < started; i++) ts_worker_stop(&srv.workers[i]);
+    for (int i = 0; i < started; i++) ts_worker_join(&srv.workers[i]);
     for (int i = 0; i < started; i++) ts_worker_destroy(&srv.workers[i]);
     if (started > 0) log_handshake_failures(&srv, hs_fail_seen, monotonic_ms() - summary_last);
     if (started < cfg.workers) {

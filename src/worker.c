@@ -312,9 +312,13 @@ void ts_worker_stop(struct ts_worker *w)
     ts_worker_wake(w);
 }
 
-void ts_worker_destroy(struct ts_worker *w)
+void ts_worker_join(struct ts_worker *w)
 {
     pthread_join(w->thread, NULL);
+}
+
+void ts_worker_destroy(struct ts_worker *w)
+{
     /* sockets still queued when the worker exited */
     uint32_t head = atomic_load(&w->ring.head), tail = atomic_load(&w->ring.tail);
     for (; head != tail; head++) close(w->ring.slots[head & (TS_HANDOFF_CAP - 1)].fd);

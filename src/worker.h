@@ -146,7 +146,11 @@ unsigned ts_worker_queue_depth(struct ts_worker *w);
 /* Asks the worker to finish in-flight work, close idle connections and exit (main thread). */
 void ts_worker_stop(struct ts_worker *w);
 
-/* Joins the thread and frees what ts_worker_init made (main thread). */
+/* Waits for the worker's thread to exit (main thread). */
+void ts_worker_join(struct ts_worker *w);
+
+/* Frees what ts_worker_init made (main thread), once every worker has been joined: a worker
+ * still draining reads the others' per-site counters for /status. */
 void ts_worker_destroy(struct ts_worker *w);
 
 /* Arms t on the list of its kind (re-arming moves it to the tail). Worker thread. */
