@@ -153,7 +153,17 @@ expect "without -status nothing is stapled (status counter)" "$(status_json | jq
 check "5 staples counted" test "$before" -ge 5
 expect_no_match "  while one asking gets one" "$(sclient a.test -tls1_3 -status)" "no response sent"
 
-### the default site's response goes stale while the server runs (nextUpdate is a minute away)
+### the default site's response goes stale while the server runs (nextUpdate is a minute away).
+# That takes a minute of waiting and runs no code the sanitizers would see differently from
+# what ran above: release builds only (CI runs the suite under ASan and TSan as well).
+case $TS_BUILD in
+*asan* | *tsan*)
+    stop_server
+    check_server_log
+    echo "# stale responses: checked in the release build only"
+    exit $((FAILS > 0))
+    ;;
+esac
 left=$((SHORT_MADE + 62 - $(date +%s)))
 if [ "$left" -gt 0 ] && [ "$left" -le 62 ]; then
     echo "# waiting ${left}s for the one-minute response to go stale"
