@@ -79,6 +79,22 @@ fail:
 
 static void set_listening(struct ts_acceptor *a, int on);
 
+/* The acceptor's epoll set and stop eventfd, then the listeners in it: the last step of
+ * ts_acceptor_listen and ts_acceptor_inherit alike. */
+static int start_listening(struct ts_acceptor *a, char *err, size_t errlen)
+{
+    a->epfd = epoll_create1(EPOLL_CLOEXEC);
+    a->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (a->epfd < 0 || a->evfd < 0) {
+        snprintf(err, errlen, "listen: %s", strerror(errno));
+        return -1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVFD_TAG};
+    epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->evfd, &ev);
+    set_listening(a, 1);
+    return 0;
+}
+
 int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, size_t errlen)
 {
     const struct ts_config *cfg = srv->cfg;
@@ -105,15 +121,7 @@ int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, 
         snprintf(err, errlen, "listen: no address could be used");
         goto fail;
     }
-    a->epfd = epoll_create1(EPOLL_CLOEXEC);
-    a->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (a->epfd < 0 || a->evfd < 0) {
-        snprintf(err, errlen, "listen: %s", strerror(errno));
-        goto fail;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVFD_TAG};
-    epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->evfd, &ev);
-    set_listening(a, 1);
+    if (start_listening(a, err, errlen) < 0) goto fail;
     return 0;
 fail:
     ts_acceptor_stop(a);
@@ -351,15 +359,7 @@ int ts_acceptor_inherit(struct ts_acceptor *a, struct ts_server *srv, const int 
                  "named http_redirect)");
         goto fail;
     }
-    a->epfd = epoll_create1(EPOLL_CLOEXEC);
-    a->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (a->epfd < 0 || a->evfd < 0) {
-        snprintf(err, errlen, "listen: %s", strerror(errno));
-        goto fail;
-    }
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVFD_TAG};
-    epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->evfd, &ev);
-    set_listening(a, 1);
+    if (start_listening(a, err, errlen) < 0) goto fail;
     return 0;
 fail:
     ts_acceptor_stop(a);
