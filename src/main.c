@@ -221,6 +221,20 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     ts_service_init();
+    /* SIGPIPE would kill the process on a write to a vanished peer; the terminating signals
+     * are blocked in every thread, from the start (a SIGHUP sent by a hasty reload while the
+     * configuration loads must wait for the loop, not end the process), and taken by the main
+     * thread with sigwait, and so are the ones that would otherwise end it by default (SIGUSR1
+     * reopens the logs). */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    sigaddset(&sigs, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     struct ts_config_overrides ov = {.workers = -1};
     const char *config_path = NULL, *serve_dir = NULL;
     bool check_only = false, implicit_config = false;
@@ -304,18 +318,6 @@ int main(int argc, char **argv)
         goto out;
     }
 
-    /* SIGPIPE would kill the process on a write to a vanished peer; the terminating signals
-     * are blocked in every thread and taken by the main thread with sigwait, and so are the
-     * ones that would otherwise end it by default (SIGUSR1 reopens the logs). */
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGUSR1);
-    sigaddset(&sigs, SIGUSR2);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     raise_fd_limit(&cfg);
     /* Let freed memory stay in the arenas while connections come and go (glibc would
      * otherwise shrink and regrow worker heaps with mprotect/madvise all the time); workers

@@ -215,9 +215,9 @@ static void load_config(int i)
     /* one reference held here for good: connections never free it */
     atomic_init(&g->refs, 1);
     g->number = 1;
-    g->nworkers = 1;
+    g->nworkers = 2; /* counters are indexed by worker id: this one's is i */
     g->rootfds = malloc(sizeof(int));
-    g->site_stats = calloc(g->cfg.nsites, sizeof(*g->site_stats));
+    g->site_stats = calloc(2 * g->cfg.nsites, sizeof(*g->site_stats));
     if (!g->rootfds || !g->site_stats) die("malloc");
     g->rootfds[0] = open(g->cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (g->rootfds[0] < 0) die("cannot open %s", g->cfg.root);
