@@ -2,6 +2,7 @@
  * call; sockets are queued to workers in batches and each worker is woken once per batch. */
 #include "acceptor.h"
 #include "config.h"
+#include "gen.h"
 #include "log.h"
 #include "worker.h"
 
@@ -78,6 +79,34 @@ fail:
 #define EVFD_TAG UINT64_MAX /* epoll data of the stop eventfd; listeners carry their index */
 
 static void set_listening(struct ts_acceptor *a, int on);
+static bool same_address(int fd, const char *spec);
+
+static void listeners_free(struct ts_listeners *l)
+{
+    for (size_t i = 0; l->specs && i < l->nfds; i++) free(l->specs[i]);
+    free(l->fds);
+    free(l->proxy);
+    free(l->specs);
+    memset(l, 0, sizeof(*l));
+}
+
+static void listeners_alloc(struct ts_listeners *l, size_t n)
+{
+    memset(l, 0, sizeof(*l));
+    l->fds = calloc(n ? n : 1, sizeof(int));
+    l->proxy = calloc(n ? n : 1, sizeof(*l->proxy));
+    l->specs = calloc(n ? n : 1, sizeof(char *));
+    if (!l->fds || !l->proxy || !l->specs) abort();
+}
+
+static void adopt(struct ts_acceptor *a, struct ts_server *srv, struct ts_gen *gen)
+{
+    memset(a, 0, sizeof(*a));
+    a->srv = srv;
+    a->epfd = a->evfd = -1;
+    a->gen = ts_gen_ref(gen);
+    pthread_mutex_init(&a->lock, NULL);
+}
 
 /* The acceptor's epoll set and stop eventfd, then the listeners in it: the last step of
  * ts_acceptor_listen and ts_acceptor_inherit alike. */
@@ -95,44 +124,73 @@ static int start_listening(struct ts_acceptor *a, char *err, size_t errlen)
     return 0;
 }
 
-int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, char *err, size_t errlen)
+/* Opens the listeners cfg names into l, keeping the sockets of `keep` whose entry is the same
+ * (taken out of keep: -1 left in their place). Returns 0, or -1 with err (l freed, every
+ * socket opened here closed). */
+static int open_listeners(struct ts_listeners *l, const struct ts_config *cfg,
+                          struct ts_listeners *keep, char *err, size_t errlen)
 {
-    const struct ts_config *cfg = srv->cfg;
-    memset(a, 0, sizeof(*a));
-    a->srv = srv;
-    a->epfd = a->evfd = -1;
-    a->fds = calloc(cfg->nlisten + cfg->nredirect_listen, sizeof(int));
-    a->proxy = calloc(cfg->nlisten + cfg->nredirect_listen, sizeof(*a->proxy));
-    if (!a->fds || !a->proxy) abort();
+    listeners_alloc(l, cfg->nlisten + cfg->nredirect_listen);
     for (size_t i = 0; i < cfg->nlisten + cfg->nredirect_listen; i++) {
         bool plain = i >= cfg->nlisten;
-        if (plain && a->ntls == 0) break;
-        int fd = plain ? listen_one("http_redirect.listen", cfg->redirect_listen[i - cfg->nlisten],
-                                    err, errlen)
-                       : listen_one("listen", cfg->listen[i], err, errlen);
+        if (plain && l->ntls == 0) break;
+        const char *spec = plain ? cfg->redirect_listen[i - cfg->nlisten] : cfg->listen[i];
+        int fd = -1;
+        for (size_t k = 0; keep && k < keep->nfds && fd < 0; k++)
+            if (keep->fds[k] >= 0 && (k >= keep->ntls) == plain && keep->specs[k] &&
+                strcmp(keep->specs[k], spec) == 0) {
+                fd = keep->fds[k];
+                keep->fds[k] = -1;
+            }
+        if (fd < 0) fd = listen_one(plain ? "http_redirect.listen" : "listen", spec, err, errlen);
         if (fd == -2) continue;
         if (fd < 0) goto fail;
         /* indexes differ once an address is skipped: the settings travel with the fd */
-        if (!plain && cfg->listen_proxy[i].enabled) a->proxy[a->nfds] = &cfg->listen_proxy[i];
-        a->fds[a->nfds++] = fd;
-        if (!plain) a->ntls = a->nfds;
+        if (!plain && cfg->listen_proxy[i].enabled) l->proxy[l->nfds] = &cfg->listen_proxy[i];
+        l->specs[l->nfds] = strdup(spec);
+        if (!l->specs[l->nfds]) abort();
+        l->fds[l->nfds++] = fd;
+        if (!plain) l->ntls = l->nfds;
     }
-    if (a->ntls == 0) {
+    if (l->ntls == 0) {
         snprintf(err, errlen, "listen: no address could be used");
         goto fail;
     }
-    if (start_listening(a, err, errlen) < 0) goto fail;
     return 0;
 fail:
-    ts_acceptor_stop(a);
+    /* the kept sockets go back where they came from */
+    for (size_t i = 0; i < l->nfds; i++) {
+        size_t k = 0;
+        while (keep && k < keep->nfds &&
+               !(keep->fds[k] < 0 && keep->specs[k] && strcmp(keep->specs[k], l->specs[i]) == 0 &&
+                 (k >= keep->ntls) == (i >= l->ntls)))
+            k++;
+        if (keep && k < keep->nfds)
+            keep->fds[k] = l->fds[i];
+        else
+            close(l->fds[i]);
+    }
+    listeners_free(l);
     return -1;
+}
+
+int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, struct ts_gen *gen, char *err,
+                       size_t errlen)
+{
+    adopt(a, srv, gen);
+    if (open_listeners(&a->l, &gen->cfg, NULL, err, errlen) < 0 ||
+        start_listening(a, err, errlen) < 0) {
+        ts_acceptor_stop(a);
+        return -1;
+    }
+    return 0;
 }
 
 static void set_listening(struct ts_acceptor *a, int on)
 {
-    for (size_t i = 0; i < a->nfds; i++) {
+    for (size_t i = 0; i < a->l.nfds; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
-        epoll_ctl(a->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, a->fds[i], &ev);
+        epoll_ctl(a->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, a->l.fds[i], &ev);
     }
 }
 
@@ -153,17 +211,18 @@ static void reject(struct ts_server *srv, int fd)
     atomic_fetch_add_explicit(&srv->rejected, 1, memory_order_relaxed);
 }
 
-/* Accepts what is pending on fd. Returns 0 once the backlog is empty, 1 when a batch was taken
- * and more may wait, -1 when out of descriptors (pause accepting). */
-static int accept_batch(struct ts_acceptor *a, size_t index, bool *woken)
+/* Accepts what is pending on listener index of l. Returns 0 once the backlog is empty, 1 when
+ * a batch was taken and more may wait, -1 when out of descriptors (pause accepting). Lock
+ * held. */
+static int accept_batch(struct ts_acceptor *a, const struct ts_listeners *l, size_t index)
 {
     struct ts_server *srv = a->srv;
     int max = srv->cfg->limits.max_connections;
-    int lfd = a->fds[index];
+    int lfd = l->fds[index];
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         struct ts_handoff h;
-        h.plain = index >= a->ntls;
-        h.proxy = a->proxy[index];
+        h.plain = index >= l->ntls;
+        h.proxy = l->proxy[index];
         h.addrlen = sizeof(h.addr);
         h.fd = accept4(lfd, &h.addr.sa, &h.addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (h.fd < 0) {
@@ -171,7 +230,7 @@ static int accept_batch(struct ts_acceptor *a, size_t index, bool *woken)
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* clients can keep us here with more connections: one line a minute, not ten
-                 * a second (only this thread touches the two statics) */
+                 * a second (the lock guards the two statics) */
                 static time_t last_warned;
                 static unsigned long pauses;
                 pauses++;
@@ -193,42 +252,51 @@ static int accept_batch(struct ts_acceptor *a, size_t index, bool *woken)
             reject(srv, h.fd);
             continue;
         }
+        h.gen = ts_gen_ref(a->gen);
         struct ts_worker *w = hand_off(a, &h);
         if (!w) {
+            ts_gen_unref(h.gen);
             atomic_fetch_sub_explicit(&srv->open_conns, 1, memory_order_relaxed);
             reject(srv, h.fd);
             continue;
         }
-        woken[w->id] = true;
+        a->woken[w->id] = true;
     }
     return 1;
 }
 
-/* At stop: the connections the kernel already completed and queued on the listeners would be
- * reset when they are closed; take them, to be served while the workers drain. Bounded by the
- * listen backlog, in case connections keep coming. */
-static void accept_rest(struct ts_acceptor *a, bool *woken)
+/* Wakes the workers that were given sockets. Lock held. */
+static void wake_workers(struct ts_acceptor *a)
 {
-    for (size_t i = 0; i < a->nfds; i++)
-        for (int batch = 0; batch < 4096 / ACCEPT_BATCH; batch++)
-            if (accept_batch(a, i, woken) <= 0) break;
+    for (int i = 0; i < a->srv->nworkers; i++)
+        if (a->woken[i]) {
+            ts_worker_notify(&a->srv->workers[i]);
+            a->woken[i] = false;
+        }
+}
+
+/* The connections the kernel already completed and queued on listeners about to close would
+ * be reset when they are closed; take them, to be served. Bounded by the listen backlog, in
+ * case connections keep coming. Skips closed (-1) entries. Lock held. */
+static void accept_rest(struct ts_acceptor *a, const struct ts_listeners *l)
+{
+    for (size_t i = 0; i < l->nfds; i++)
+        for (int batch = 0; l->fds[i] >= 0 && batch < 4096 / ACCEPT_BATCH; batch++)
+            if (accept_batch(a, l, i) <= 0) break;
 }
 
 static void *acceptor_main(void *arg)
 {
     struct ts_acceptor *a = arg;
-    struct ts_server *srv = a->srv;
-    bool *woken = calloc((size_t)srv->nworkers, sizeof(bool));
-    if (!woken) abort();
     pthread_setname_np(pthread_self(), "tessera-accept");
-    bool paused = false;
     for (;;) {
         struct epoll_event evs[16];
-        int n = epoll_wait(a->epfd, evs, 16, paused ? PAUSE_MS : -1);
+        int n = epoll_wait(a->epfd, evs, 16, a->paused ? PAUSE_MS : -1);
         if (n < 0 && errno != EINTR) break;
-        if (paused) {
+        pthread_mutex_lock(&a->lock);
+        if (a->paused) {
             set_listening(a, 1);
-            paused = false;
+            a->paused = false;
         }
         bool stop = false;
         for (int i = 0; i < n; i++) {
@@ -236,25 +304,67 @@ static void *acceptor_main(void *arg)
                 stop = true;
                 continue;
             }
-            if (accept_batch(a, (size_t)evs[i].data.u64, woken) < 0 && !paused) {
+            /* an index from before a reload names a listener of the new set, or none: at
+             * worst an accept finds nothing */
+            size_t index = (size_t)evs[i].data.u64;
+            if (index < a->l.nfds && accept_batch(a, &a->l, index) < 0 && !a->paused) {
                 set_listening(a, 0);
-                paused = true;
+                a->paused = true;
             }
         }
-        if (stop) accept_rest(a, woken);
-        for (int i = 0; i < srv->nworkers; i++)
-            if (woken[i]) {
-                ts_worker_notify(&srv->workers[i]);
-                woken[i] = false;
-            }
+        if (stop) accept_rest(a, &a->l);
+        wake_workers(a);
+        pthread_mutex_unlock(&a->lock);
         if (stop) break;
     }
-    free(woken);
     return NULL;
+}
+
+int ts_acceptor_reload(struct ts_acceptor *a, struct ts_gen *gen, char *err, size_t errlen)
+{
+    const struct ts_config *cfg = &gen->cfg;
+    struct ts_listeners next;
+    pthread_mutex_lock(&a->lock);
+    if (a->inherited) {
+        /* the same sockets, with the new generation's per-listener settings */
+        listeners_alloc(&next, a->l.nfds);
+        for (size_t k = 0; k < a->l.nfds; k++) {
+            next.fds[k] = a->l.fds[k];
+            for (size_t j = 0; k < a->l.ntls && j < cfg->nlisten; j++)
+                if (same_address(a->l.fds[k], cfg->listen[j])) {
+                    if (cfg->listen_proxy[j].enabled) next.proxy[k] = &cfg->listen_proxy[j];
+                    break;
+                }
+        }
+        next.nfds = a->l.nfds;
+        next.ntls = a->l.ntls;
+        listeners_free(&a->l);
+        a->l = next;
+    } else {
+        if (open_listeners(&next, cfg, &a->l, err, errlen) < 0) {
+            pthread_mutex_unlock(&a->lock);
+            return -1;
+        }
+        if (!a->paused) set_listening(a, 0);
+        accept_rest(a, &a->l); /* the listeners left in the old set are removed ones */
+        for (size_t i = 0; i < a->l.nfds; i++)
+            if (a->l.fds[i] >= 0) close(a->l.fds[i]);
+        listeners_free(&a->l);
+        a->l = next;
+        if (!a->paused) set_listening(a, 1);
+    }
+    struct ts_gen *old = a->gen;
+    a->gen = ts_gen_ref(gen);
+    wake_workers(a);
+    pthread_mutex_unlock(&a->lock);
+    ts_gen_unref(old);
+    return 0;
 }
 
 int ts_acceptor_start(struct ts_acceptor *a)
 {
+    a->woken = calloc((size_t)a->srv->nworkers, sizeof(bool));
+    if (!a->woken) abort();
     int rc = pthread_create(&a->thread, NULL, acceptor_main, a);
     if (rc != 0) {
         errno = rc;
@@ -273,15 +383,15 @@ void ts_acceptor_stop(struct ts_acceptor *a)
         pthread_join(a->thread, NULL);
         a->started = 0;
     }
-    for (size_t i = 0; i < a->nfds; i++) close(a->fds[i]);
-    free(a->fds);
-    free(a->proxy);
-    a->fds = NULL;
-    a->proxy = NULL;
-    a->nfds = 0;
+    for (size_t i = 0; i < a->l.nfds; i++) close(a->l.fds[i]);
+    listeners_free(&a->l);
     if (a->epfd >= 0) close(a->epfd);
     if (a->evfd >= 0) close(a->evfd);
     a->epfd = a->evfd = -1;
+    free(a->woken);
+    a->woken = NULL;
+    ts_gen_unref(a->gen);
+    a->gen = NULL;
 }
 
 /* Whether the socket's bound address is the one spec ("ADDR:PORT") names. */
@@ -317,27 +427,25 @@ static bool is_redirect(const char *const *names, size_t i)
     return names && names[i] && strcmp(names[i], "http_redirect") == 0;
 }
 
-int ts_acceptor_inherit(struct ts_acceptor *a, struct ts_server *srv, const int *fds,
-                        const char *const *names, size_t n, char *err, size_t errlen)
+int ts_acceptor_inherit(struct ts_acceptor *a, struct ts_server *srv, struct ts_gen *gen,
+                        const int *fds, const char *const *names, size_t n, char *err,
+                        size_t errlen)
 {
-    const struct ts_config *cfg = srv->cfg;
-    memset(a, 0, sizeof(*a));
-    a->srv = srv;
-    a->epfd = a->evfd = -1;
-    a->fds = calloc(n, sizeof(int));
-    a->proxy = calloc(n, sizeof(*a->proxy));
-    if (!a->fds || !a->proxy) abort();
+    const struct ts_config *cfg = &gen->cfg;
+    adopt(a, srv, gen);
+    a->inherited = true;
+    listeners_alloc(&a->l, n);
     /* the TLS sockets first, then the redirecting ones, as ts_acceptor_listen orders them */
     for (int plain = 0; plain < 2; plain++)
         for (size_t i = 0; i < n; i++) {
             if (is_redirect(names, i) != plain) continue;
-            size_t k = a->nfds++;
-            a->fds[k] = fds[i];
-            if (!plain) a->ntls = a->nfds;
+            size_t k = a->l.nfds++;
+            a->l.fds[k] = fds[i];
+            if (!plain) a->l.ntls = a->l.nfds;
             const char *how = plain ? "http, redirects to https" : "tls";
             for (size_t j = 0; !plain && j < cfg->nlisten; j++)
                 if (same_address(fds[i], cfg->listen[j])) {
-                    if (cfg->listen_proxy[j].enabled) a->proxy[k] = &cfg->listen_proxy[j];
+                    if (cfg->listen_proxy[j].enabled) a->l.proxy[k] = &cfg->listen_proxy[j];
                     how = cfg->listen_proxy[j].enabled ? "tls, PROXY protocol" : "tls";
                     break;
                 }
@@ -347,13 +455,13 @@ int ts_acceptor_inherit(struct ts_acceptor *a, struct ts_server *srv, const int 
     for (size_t j = 0; j < cfg->nlisten + cfg->nredirect_listen; j++) {
         bool plain = j >= cfg->nlisten, found = false;
         const char *spec = plain ? cfg->redirect_listen[j - cfg->nlisten] : cfg->listen[j];
-        for (size_t k = plain ? a->ntls : 0; k < (plain ? a->nfds : a->ntls) && !found; k++)
-            found = same_address(a->fds[k], spec);
+        for (size_t k = plain ? a->l.ntls : 0; k < (plain ? a->l.nfds : a->l.ntls) && !found; k++)
+            found = same_address(a->l.fds[k], spec);
         if (!found)
             ts_log_warn("%s: \"%s\": ignored, socket activation passed no socket for it",
                         plain ? "http_redirect.listen" : "listen", spec);
     }
-    if (a->ntls == 0) {
+    if (a->l.ntls == 0) {
         snprintf(err, errlen,
                  "listen: socket activation passed no socket for TLS (only ones "
                  "named http_redirect)");

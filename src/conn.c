@@ -4,6 +4,7 @@
 #include "conn.h"
 #include "config.h"
 #include "fcache.h"
+#include "gen.h"
 #include "h1.h"
 #include "h2.h"
 #include "handler.h"
@@ -77,6 +78,7 @@ struct ts_conn {
     struct ts_conn *prev, *next;
     struct ts_conn *ready_prev, *ready_next; /* on the worker's ready list */
     struct ts_worker *w;
+    struct ts_gen *gen; /* the configuration it was accepted under (a reference) */
     struct ts_tls_conn tls;
     struct ts_cert_info cert; /* client certificate outcome, after the handshake */
     int site;                 /* the site SNI selected (cfg->sites index), 0 until then */
@@ -125,7 +127,12 @@ struct ts_conn *ts_conn_next(const struct ts_conn *c)
 
 static const struct ts_config *cfg_of(const struct ts_conn *c)
 {
-    return c->w->srv->cfg;
+    return &c->gen->cfg;
+}
+
+static struct ts_site_stats *site_stats(const struct ts_conn *c, int site)
+{
+    return ts_gen_site_stats(c->gen, c->w->id, site);
 }
 
 static void set_gauge(struct ts_conn *c, enum gauge g)
@@ -251,7 +258,7 @@ static void log_request(struct ts_conn *c, struct ts_req *req)
         .user_agent_len = rq->hdr[TS_HDR_USER_AGENT].len,
         .duration_us = monotonic_us() - c->req_start_us,
         /* with one site there is nothing to tell apart: the line stays as it was */
-        .site = c->w->srv->cfg->nsites > 1 ? c->w->srv->cfg->sites[c->site].name : NULL,
+        .site = cfg_of(c)->nsites > 1 ? cfg_of(c)->sites[c->site].name : NULL,
         /* still responding at close: cut short (a file shrunk in place, a peer gone) */
         .truncated = req->resp.body_left > 0 || (c->out && c->out->off < c->out->len),
     };
@@ -267,8 +274,7 @@ static void end_request(struct ts_conn *c)
     TS_DEC(c->w, in_flight);
     int status = req->resp.status;
     if (status >= 100 && status < 600) TS_INC(c->w, status_class[status / 100]);
-    ts_stat_add(&c->w->site_stats[c->site].bytes,
-                c->sent > c->head_len ? c->sent - c->head_len : 0);
+    ts_stat_add(&site_stats(c, c->site)->bytes, c->sent > c->head_len ? c->sent - c->head_len : 0);
     log_request(c, req);
     ts_response_release(req);
 }
@@ -313,6 +319,7 @@ static void conn_close(struct ts_conn *c)
     ts_tls_conn_free(&c->tls, c->close_kind != CLOSE_ERROR);
     close(c->fd);
     atomic_fetch_sub_explicit(&w->srv->open_conns, 1, memory_order_relaxed);
+    ts_gen_unref(c->gen);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -384,9 +391,11 @@ static void accept_conn(struct ts_worker *w, const struct ts_handoff *h,
     if (!c) {
         close(h->fd);
         atomic_fetch_sub_explicit(&w->srv->open_conns, 1, memory_order_relaxed);
+        ts_gen_unref(h->gen);
         return;
     }
     c->w = w;
+    c->gen = h->gen;
     c->fd = h->fd;
     c->timer.kind = TS_TIMER_NONE;
     c->release_timer.kind = TS_TIMER_NONE;
@@ -399,12 +408,13 @@ static void accept_conn(struct ts_worker *w, const struct ts_handoff *h,
     c->io = io;
     c->io_ctx = io_ctx;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
-    if ((!c->plain && ts_tls_conn_init(&c->tls, w->srv->ssl_ctx, c->fd) < 0) ||
+    if ((!c->plain && ts_tls_conn_init(&c->tls, w->srv->ssl_ctx, c->gen->tls, c->fd) < 0) ||
         epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
         ts_log_error("cannot set up connection from %s: %s", c->remote, strerror(errno));
         ts_tls_conn_free(&c->tls, false);
         close(c->fd);
         atomic_fetch_sub_explicit(&w->srv->open_conns, 1, memory_order_relaxed);
+        ts_gen_unref(c->gen);
         free(c);
         return;
     }
@@ -441,10 +451,11 @@ void ts_conn_accept_transport(struct ts_worker *w, const struct ts_handoff *h,
 
 /* Counts a client-certificate outcome (once per connection, when certificates are asked),
  * for the server and for the connection's site. */
-static void count_cert(struct ts_worker *w, int site, enum ts_cert_reason reason, bool presented,
+static void count_cert(struct ts_conn *c, int site, enum ts_cert_reason reason, bool presented,
                        bool identity)
 {
-    struct ts_site_stats *ss = &w->site_stats[site];
+    struct ts_worker *w = c->w;
+    struct ts_site_stats *ss = site_stats(c, site);
     TS_INC(w, cert_reason[reason]);
     if (reason == TS_CERT_OK) {
         TS_INC(w, cert_verified);
@@ -467,10 +478,10 @@ static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum clo
     TS_INC(c->w, hs_fail[why]);
     /* the site SNI chose, if the ClientHello got that far (else the default site) */
     int site = c->plain ? 0 : ts_tls_site(&c->tls);
-    ts_stat_add(&c->w->site_stats[site].hs_failed, 1);
+    ts_stat_add(&site_stats(c, site)->hs_failed, 1);
     if (why == TS_HS_FAIL_CLIENT_CERT) {
         enum ts_cert_reason r = ts_tls_cert_failure_reason(&c->tls);
-        count_cert(c->w, site, r, r != TS_CERT_NONE, false);
+        count_cert(c, site, r, r != TS_CERT_NONE, false);
     }
     /* one line per client only at debug: at info the main thread logs the counts by reason
      * once per log.summary_interval_s, so a flood of bad handshakes cannot flood the log */
@@ -542,11 +553,11 @@ static void count_handshake(struct ts_conn *c)
     ts_log_debug("%s: worker %d: %s handshake (%s)", c->remote, w->id, v13 ? "TLSv1.3" : "TLSv1.2",
                  resumption_names[how]);
     c->site = ts_tls_site(&c->tls);
-    ts_stat_add(&w->site_stats[c->site].handshakes, 1);
+    ts_stat_add(&site_stats(c, c->site)->handshakes, 1);
     enum ts_client_auth auth = cfg_of(c)->sites[c->site].client_auth;
     if (auth != TS_CLIENT_AUTH_NONE) {
         ts_tls_cert_examine(&c->tls, auth, &c->cert);
-        count_cert(w, c->site, (enum ts_cert_reason)c->cert.reason, c->cert.peer != NULL,
+        count_cert(c, c->site, (enum ts_cert_reason)c->cert.reason, c->cert.peer != NULL,
                    c->cert.identity);
     }
     switch (how) {
@@ -721,10 +732,11 @@ static enum step begin_response(struct ts_conn *c, bool parse_error)
     c->sent = 0;
     TS_INC(w, requests);
     TS_INC(w, requests_http11);
-    ts_stat_add(&w->site_stats[c->site].requests, 1);
+    ts_stat_add(&site_stats(c, c->site)->requests, 1);
     TS_INC(w, in_flight);
     req->ctx = (struct ts_req_ctx){
         .w = w,
+        .gen = c->gen,
         .start_us = c->req_start_us,
         .remote = c->remote,
         .peer_family = c->peer_family,
@@ -959,10 +971,11 @@ static void h2_request(void *conn, struct ts_req *req)
     c->nrequests++;
     TS_INC(w, requests);
     TS_INC(w, requests_h2);
-    ts_stat_add(&w->site_stats[c->site].requests, 1);
+    ts_stat_add(&site_stats(c, c->site)->requests, 1);
     TS_INC(w, in_flight);
     req->ctx = (struct ts_req_ctx){
         .w = w,
+        .gen = c->gen,
         .start_us = monotonic_us(),
         .remote = c->remote,
         .peer_family = c->peer_family,
@@ -994,7 +1007,7 @@ static void h2_done(void *conn, struct ts_req *req, uint64_t body)
     if (status >= 100 && status < 600) TS_INC(c->w, status_class[status / 100]);
     c->sent = body;
     c->head_len = 0;
-    ts_stat_add(&c->w->site_stats[c->site].bytes, body);
+    ts_stat_add(&site_stats(c, c->site)->bytes, body);
     c->req_start_us = req->ctx.start_us;
     log_request(c, req);
 }

@@ -217,12 +217,19 @@ void ts_fcache_release(struct ts_fcache *fc, struct ts_file *f)
     if (--f->refs == 0 && !f->cached) destroy(f);
 }
 
+void ts_fcache_flush(struct ts_fcache *fc)
+{
+    while (fc->lru_head) evict(fc, fc->lru_head); /* files in use live on until released */
+    for (unsigned i = 0; i < fc->nroots; i++) free(fc->roots[i].real);
+    free(fc->roots);
+    fc->roots = NULL;
+    fc->nroots = 0;
+}
+
 void ts_fcache_free(struct ts_fcache *fc)
 {
     if (!fc) return;
-    while (fc->lru_head) evict(fc, fc->lru_head); /* workers have ended: no references left */
+    ts_fcache_flush(fc); /* workers have ended: no references left */
     free(fc->buckets);
-    for (unsigned i = 0; i < fc->nroots; i++) free(fc->roots[i].real);
-    free(fc->roots);
     free(fc);
 }

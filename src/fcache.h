@@ -35,6 +35,10 @@ struct ts_file {
 struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms);
 void ts_fcache_free(struct ts_fcache *fc);
 
+/* Empties the cache (root descriptors included: they may be closed and their numbers reused
+ * after this). Files still in use are freed by their last ts_fcache_release. */
+void ts_fcache_flush(struct ts_fcache *fc);
+
 /* Opens rel under rootfd (RESOLVE_BENEATH, as ts_file_open_beneath) through the cache, keyed
  * by both (two sites' roots never share an entry).
  * Returns a referenced file: fd >= 0, st and real filled, or fd == -1 and err set. Failures

@@ -6,6 +6,7 @@
 #include "clientauth.h"
 #include "cond.h"
 #include "fcache.h"
+#include "gen.h"
 #include "http.h"
 #include "log.h"
 #include "mime.h"
@@ -302,7 +303,8 @@ struct variant {
 
 static struct ts_file *cache_open(struct ts_req *req, const char *rel)
 {
-    return ts_fcache_open(req->ctx.w->fcache, ts_req_rootfd(req), rel, req->ctx.w->now_ms);
+    return ts_fcache_open(ts_worker_fcache(req->ctx.w, req->ctx.gen->number), ts_req_rootfd(req),
+                          rel, req->ctx.w->now_ms);
 }
 
 static void cache_release(struct ts_req *req, struct ts_file *f)

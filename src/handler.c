@@ -2,6 +2,7 @@
  * Location rules are matched on the decoded, normalized path; the answer is a neutral
  * response (src/response.c) that the codec serializes. */
 #include "handler.h"
+#include "gen.h"
 #include "clientauth.h"
 #include "config.h"
 #include "file.h"
@@ -142,7 +143,7 @@ static void redirect_to_https(struct ts_req *req, const struct ts_config *cfg)
 
 void ts_handler_handle(struct ts_req *req)
 {
-    const struct ts_config *cfg = req->ctx.w->srv->cfg;
+    const struct ts_config *cfg = &req->ctx.gen->cfg;
     const struct ts_site *site = ts_req_site(req);
     const struct ts_request *rq = &req->rq;
     if (req->ctx.plain) {

@@ -2,6 +2,7 @@
  * and the orderly stop. */
 #include "acceptor.h"
 #include "config.h"
+#include "gen.h"
 #include "log.h"
 #include "response.h"
 #include "service.h"
@@ -148,6 +149,62 @@ static int parse_workers(const char *s)
     return (int)v;
 }
 
+/* SIGHUP: a new generation from the configuration file, validated whole (certificates,
+ * roots, ticket keys, listeners) before anything changes; then new connections get it, and
+ * the old one lives on with the connections opened under it. A failure changes nothing. */
+static void reload(struct ts_server *srv, struct ts_acceptor *a, struct ts_gen **cur,
+                   const char *path, const struct ts_config_overrides *ov)
+{
+    char err[1024] = "";
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    char msg[96];
+    snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)mono.tv_sec * 1000000 + (unsigned long long)mono.tv_nsec / 1000);
+    ts_service_notify(msg);
+    ts_log_info("SIGHUP received: reloading %s", path ? path : "(defaults)");
+    uint64_t number = (*cur)->number + 1;
+    struct ts_tls_ticket_file *keys = NULL;
+    struct ts_gen *next = ts_gen_load(path, ov, srv->cfg, srv->nworkers, number, err, sizeof(err));
+    bool ok = next != NULL;
+    if (ok && next->cfg.tls.session_tickets && next->cfg.tls.ticket_key_file) {
+        keys = ts_tls_ticket_file_read(&next->cfg, err, sizeof(err));
+        ok = keys != NULL;
+    }
+    if (ok) {
+        ts_gen_carry_stats(next, *cur);
+        ok = ts_acceptor_reload(a, next, err, sizeof(err)) == 0;
+    }
+    if (ok) {
+        if (keys) ts_tls_ticket_file_apply(srv->ssl_ctx, keys);
+        ts_gen_unref(*cur);
+        *cur = next;
+        atomic_store_explicit(&srv->generation, number, memory_order_relaxed);
+        atomic_store_explicit(&srv->last_reload_at, (int64_t)time(NULL), memory_order_relaxed);
+        atomic_fetch_add_explicit(&srv->reloads, 1, memory_order_relaxed);
+        pthread_mutex_lock(&srv->reload_lock);
+        srv->last_reload_error[0] = '\0';
+        pthread_mutex_unlock(&srv->reload_lock);
+        ts_log_info("reload: configuration generation %llu loaded (%zu site%s, %zu listen "
+                    "address%s); connections open before finish on generation %llu",
+                    (unsigned long long)number, next->cfg.nsites, next->cfg.nsites == 1 ? "" : "s",
+                    next->cfg.nlisten, next->cfg.nlisten == 1 ? "" : "es",
+                    (unsigned long long)number - 1);
+    } else {
+        ts_gen_unref(next);
+        atomic_fetch_add_explicit(&srv->reload_failures, 1, memory_order_relaxed);
+        pthread_mutex_lock(&srv->reload_lock);
+        snprintf(srv->last_reload_error, sizeof(srv->last_reload_error), "%s", err);
+        pthread_mutex_unlock(&srv->reload_lock);
+        ts_log_error("reload failed: %s; still serving generation %llu", err,
+                     (unsigned long long)(*cur)->number);
+    }
+    ts_tls_ticket_file_free(keys);
+    snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving configuration generation %llu",
+             (unsigned long long)(*cur)->number);
+    ts_service_notify(msg);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -164,6 +221,20 @@ int main(int argc, char **argv)
         {0, 0, 0, 0},
     };
     ts_service_init();
+    /* SIGPIPE would kill the process on a write to a vanished peer; the terminating signals
+     * are blocked in every thread, from the start (a SIGHUP sent by a hasty reload while the
+     * configuration loads must wait for the loop, not end the process), and taken by the main
+     * thread with sigwait, and so are the ones that would otherwise end it by default (SIGUSR1
+     * reopens the logs). */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    sigaddset(&sigs, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     struct ts_config_overrides ov = {.workers = -1};
     const char *config_path = NULL, *serve_dir = NULL;
     bool check_only = false, implicit_config = false;
@@ -207,9 +278,12 @@ int main(int argc, char **argv)
         implicit_config = true;
     }
 
+    /* cfg: the configuration as started, for what only a restart changes; gen: the one in
+     * use, loaded from the same file, replaced by each reload */
     static struct ts_config cfg;
     static struct ts_server srv;
     static struct ts_acceptor acceptor;
+    struct ts_gen *gen = NULL;
     char err[1024];
     int status = EXIT_CONFIG;
     if (ts_config_load(&cfg, config_path, &ov, err, sizeof(err)) < 0) {
@@ -217,20 +291,25 @@ int main(int argc, char **argv)
         return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
     }
     srv.cfg = &cfg;
-    srv.rootfd = -1;
-    srv.ssl_ctx = ts_tls_ctx_new(&cfg, err, sizeof(err));
-    if (!srv.ssl_ctx) {
+    pthread_mutex_init(&srv.reload_lock, NULL);
+    atomic_init(&srv.generation, 1);
+    srv.ssl_ctx = ts_tls_session_ctx_new(&cfg, err, sizeof(err));
+    if (srv.ssl_ctx) gen = ts_gen_load(config_path, &ov, &cfg, cfg.workers, 1, err, sizeof(err));
+    if (!gen) {
+        ts_tls_session_ctx_free(srv.ssl_ctx);
         ts_config_free(&cfg);
         return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
     }
     if (check_only && ts_service_check(&cfg, err, sizeof(err)) < 0) {
-        ts_tls_ctx_free(srv.ssl_ctx);
+        ts_gen_unref(gen);
+        ts_tls_session_ctx_free(srv.ssl_ctx);
         ts_config_free(&cfg);
         return die_config(err);
     }
     if (check_only) {
         printf("tessera: configuration %s is valid\n", config_path ? config_path : "(defaults)");
-        ts_tls_ctx_free(srv.ssl_ctx);
+        ts_gen_unref(gen);
+        ts_tls_session_ctx_free(srv.ssl_ctx);
         ts_config_free(&cfg);
         return 0;
     }
@@ -238,38 +317,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tessera: configuration error: %s\n", err);
         goto out;
     }
-    srv.rootfd = open(cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (srv.rootfd < 0) {
-        fprintf(stderr, "tessera: configuration error: root: %s: %s\n", cfg.root, strerror(errno));
-        goto out;
-    }
-    if (cfg.nsites > 1) {
-        srv.site_rootfds = calloc(cfg.nsites, sizeof(int));
-        if (!srv.site_rootfds) goto out;
-        srv.site_rootfds[0] = srv.rootfd;
-        for (size_t i = 1; i < cfg.nsites; i++) srv.site_rootfds[i] = -1;
-        for (size_t i = 1; i < cfg.nsites; i++) {
-            srv.site_rootfds[i] = open(cfg.sites[i].root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-            if (srv.site_rootfds[i] < 0) {
-                fprintf(stderr, "tessera: configuration error: %s.root: %s: %s\n",
-                        cfg.sites[i].label, cfg.sites[i].root, strerror(errno));
-                goto out;
-            }
-        }
-    }
 
-    /* SIGPIPE would kill the process on a write to a vanished peer; the terminating signals
-     * are blocked in every thread and taken by the main thread with sigwait, and so are the
-     * ones that would otherwise end it by default (SIGUSR1 reopens the logs). */
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGUSR1);
-    sigaddset(&sigs, SIGUSR2);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     raise_fd_limit(&cfg);
     /* Let freed memory stay in the arenas while connections come and go (glibc would
      * otherwise shrink and regrow worker heaps with mprotect/madvise all the time); workers
@@ -282,9 +330,9 @@ int main(int argc, char **argv)
     const char *const *fd_names;
     int ninherited = ts_service_listen_fds(&inherited, &fd_names, err, sizeof(err));
     if (ninherited < 0 ||
-        (ninherited > 0 ? ts_acceptor_inherit(&acceptor, &srv, inherited, fd_names,
+        (ninherited > 0 ? ts_acceptor_inherit(&acceptor, &srv, gen, inherited, fd_names,
                                               (size_t)ninherited, err, sizeof(err))
-                        : ts_acceptor_listen(&acceptor, &srv, err, sizeof(err))) < 0) {
+                        : ts_acceptor_listen(&acceptor, &srv, gen, err, sizeof(err))) < 0) {
         free(inherited);
         fprintf(stderr, "tessera: configuration error: %s\n", err);
         goto out;
@@ -344,8 +392,7 @@ int main(int argc, char **argv)
             int sig = sigtimedwait(&sigs, NULL, &wait);
             if (sig < 0) continue; /* the interval passed (EAGAIN), or EINTR */
             if (sig == SIGHUP) {
-                /* no RELOADING=1 until reload exists: the manager would believe one happened */
-                ts_log_warn("SIGHUP ignored: restart tessera to apply configuration changes");
+                reload(&srv, &acceptor, &gen, config_path, &ov);
                 continue;
             }
             if (sig == SIGUSR1) {
@@ -376,11 +423,8 @@ int main(int argc, char **argv)
     if (status == 0) ts_log_info("stopped");
     free(srv.workers);
 out:
-    if (srv.rootfd >= 0) close(srv.rootfd);
-    for (size_t i = 1; srv.site_rootfds && i < cfg.nsites; i++)
-        if (srv.site_rootfds[i] >= 0) close(srv.site_rootfds[i]);
-    free(srv.site_rootfds);
-    ts_tls_ctx_free(srv.ssl_ctx);
+    ts_gen_unref(gen); /* the last reference once every connection is closed */
+    ts_tls_session_ctx_free(srv.ssl_ctx);
     ts_log_close();
     ts_config_free(&cfg);
     return status;

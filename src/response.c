@@ -4,6 +4,7 @@
 #include "config.h"
 #include "fcache.h"
 #include "file.h"
+#include "gen.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -116,14 +117,12 @@ static uint16_t arena_add(struct ts_response *r, const char *s, size_t len)
 
 const struct ts_site *ts_req_site(const struct ts_req *req)
 {
-    return req->ctx.site ? req->ctx.site : &req->ctx.w->srv->cfg->sites[0];
+    return req->ctx.site ? req->ctx.site : &req->ctx.gen->cfg.sites[0];
 }
 
 int ts_req_rootfd(const struct ts_req *req)
 {
-    const struct ts_server *srv = req->ctx.w->srv;
-    return srv->site_rootfds && req->ctx.site_idx > 0 ? srv->site_rootfds[req->ctx.site_idx]
-                                                      : srv->rootfd;
+    return req->ctx.gen->rootfds[req->ctx.site_idx];
 }
 
 void ts_response_start(struct ts_req *req, int status)

@@ -13,6 +13,7 @@
 struct ts_cert_info;
 struct ts_file;
 struct ts_worker;
+struct ts_gen;
 
 #define TS_NO_LENGTH      ((uint64_t)-1) /* a response without Content-Length (204, 304) */
 #define TS_RESP_MAX_HDRS  32
@@ -46,6 +47,7 @@ struct ts_response {
 /* Where a request came from: the same for every request of a connection. */
 struct ts_req_ctx {
     struct ts_worker *w;
+    struct ts_gen *gen; /* the configuration the connection was opened under */
     const char *remote; /* peer address, printable */
     int peer_family;    /* AF_INET (4 bytes in peer_addr) or AF_INET6 (16) */
     const unsigned char *peer_addr;

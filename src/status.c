@@ -2,6 +2,7 @@
  * read. One table describes every number once, for both formats. */
 #include "status.h"
 #include "config.h"
+#include "gen.h"
 #include "http.h"
 #include "log.h"
 #include "ocsp.h"
@@ -28,6 +29,7 @@ struct snapshot {
     uint64_t log_reopens, log_reopen_failures;
     uint64_t ticket_rotations, ticket_keys, ticket_key_age_s;
     uint64_t ocsp_stapled, ocsp_stale;
+    uint64_t generation, reloads, reload_failures;
 };
 
 /* struct ts_stats is nothing but _Atomic uint64_t fields, so it can be summed as an array. */
@@ -65,6 +67,9 @@ static void take_snapshot(struct ts_server *srv, struct snapshot *snap)
     snap->ticket_keys = ti.keys;
     snap->ticket_key_age_s = ti.current_age_s;
     ts_ocsp_counts(&snap->ocsp_stapled, &snap->ocsp_stale);
+    snap->generation = atomic_load_explicit(&srv->generation, memory_order_relaxed);
+    snap->reloads = atomic_load_explicit(&srv->reloads, memory_order_relaxed);
+    snap->reload_failures = atomic_load_explicit(&srv->reload_failures, memory_order_relaxed);
 }
 
 enum kind { COUNTER, GAUGE };
@@ -207,6 +212,12 @@ static const struct metric metrics[] = {
      X(ocsp_stapled), "Handshakes whose client asked for OCSP: stapled, or not (stale response)."},
     {"tls/ocsp/stale", "tessera_tls_ocsp_staples_total", "result=\"stale\"", COUNTER, X(ocsp_stale),
      NULL},
+    {"reload/generation", "tessera_config_generation", NULL, GAUGE, X(generation),
+     "Configuration generation: 1 at start, one more per successful reload (SIGHUP)."},
+    {"reload/done", "tessera_reloads_total", NULL, COUNTER, X(reloads),
+     "Reloads (SIGHUP) that replaced the configuration."},
+    {"reload/failed", "tessera_reload_failures_total", NULL, COUNTER, X(reload_failures),
+     "Reloads (SIGHUP) refused: the configuration in use stays."},
     {"log/reopens", "tessera_log_reopens_total", NULL, COUNTER, X(log_reopens),
      "Log reopens (SIGUSR1) that reopened every log file."},
     {"log/reopen_failures", "tessera_log_reopen_failures_total", NULL, COUNTER,
@@ -266,13 +277,13 @@ static void add_reasons(cJSON *root, const char *path, const _Atomic uint64_t *v
 static const char *const client_auth_names[] = {"none", "optional", "optional_no_ca", "required"};
 
 /* One site's counters summed over the workers. */
-static void site_sum(const struct ts_server *srv, size_t site, struct ts_site_stats *out)
+static void site_sum(struct ts_gen *gen, size_t site, struct ts_site_stats *out)
 {
     enum { N = sizeof(struct ts_site_stats) / sizeof(uint64_t) };
     memset(out, 0, sizeof(*out));
     _Atomic uint64_t *sum = (_Atomic uint64_t *)out;
-    for (int w = 0; w < srv->nworkers; w++) {
-        _Atomic uint64_t *c = (_Atomic uint64_t *)&srv->workers[w].site_stats[site];
+    for (int w = 0; w < gen->nworkers; w++) {
+        _Atomic uint64_t *c = (_Atomic uint64_t *)ts_gen_site_stats(gen, w, (int)site);
         for (int i = 0; i < N; i++) ts_stat_add(&sum[i], ts_stat_get(&c[i]));
     }
 }
@@ -306,11 +317,33 @@ static uint64_t site_value(const struct ts_site_stats *s, size_t offset)
     return ts_stat_get((const _Atomic uint64_t *)((const char *)s + offset));
 }
 
-static char *status_json(struct ts_server *srv, bool pretty)
+/* The reload object's strings: when the last reload was, and why the last one failed. */
+static void add_reload_strings(cJSON *root, struct ts_server *srv)
+{
+    cJSON *reload = cJSON_GetObjectItem(root, "reload");
+    time_t at = (time_t)atomic_load_explicit(&srv->last_reload_at, memory_order_relaxed);
+    char when[32];
+    struct tm tm;
+    if (at > 0 && gmtime_r(&at, &tm)) {
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        cJSON_AddStringToObject(reload, "last_at", when);
+    } else {
+        cJSON_AddNullToObject(reload, "last_at");
+    }
+    pthread_mutex_lock(&srv->reload_lock);
+    if (srv->last_reload_error[0])
+        cJSON_AddStringToObject(reload, "last_error", srv->last_reload_error);
+    else
+        cJSON_AddNullToObject(reload, "last_error");
+    pthread_mutex_unlock(&srv->reload_lock);
+}
+
+/* gen: the asking connection's generation, whose sites the table shows */
+static char *status_json(struct ts_server *srv, struct ts_gen *gen, bool pretty)
 {
     struct snapshot snap;
     take_snapshot(srv, &snap);
-    const struct ts_config *cfg = srv->cfg;
+    const struct ts_config *cfg = &gen->cfg;
     cJSON *root = cJSON_CreateObject();
     cJSON *server = cJSON_AddObjectToObject(root, "server");
     char started[32];
@@ -341,12 +374,13 @@ static char *status_json(struct ts_server *srv, bool pretty)
     ts_tls_ticket_info(srv->ssl_ctx, &ti);
     cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "tls"), "ticket_keys"),
                             "source", ti.source);
+    add_reload_strings(root, srv);
     /* only with named sites: a lone default site would repeat the totals */
     cJSON *sites = cfg->nsites > 1 ? cJSON_AddArrayToObject(root, "sites") : NULL;
     for (size_t i = 0; sites && i < cfg->nsites; i++) {
         const struct ts_site *site = &cfg->sites[i];
         struct ts_site_stats ss;
-        site_sum(srv, i, &ss);
+        site_sum(gen, i, &ss);
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", site->name);
         cJSON *names = cJSON_AddArrayToObject(o, "server_names");
@@ -400,7 +434,7 @@ static void prom_reasons(struct ts_sbuf *b, const char *family, const char *help
     }
 }
 
-static void status_metrics(struct ts_server *srv, struct ts_sbuf *b)
+static void status_metrics(struct ts_server *srv, struct ts_gen *gen, struct ts_sbuf *b)
 {
     struct snapshot snap;
     take_snapshot(srv, &snap);
@@ -428,13 +462,17 @@ static void status_metrics(struct ts_server *srv, struct ts_sbuf *b)
     prom_reasons(b, "tessera_client_cert_reasons_total",
                  "Client certificates that did not verify, by reason.", snap.s.cert_reason + 1,
                  ts_stats_cert_reason_names + 1, TS_CERT_REASON_N - 1);
-    const struct ts_config *cfg = srv->cfg;
+    prom_family(b, "tessera_config_last_reload_timestamp_seconds",
+                "When the configuration was last reloaded (Unix time; 0: never).", GAUGE);
+    prom_sample(b, "tessera_config_last_reload_timestamp_seconds", NULL,
+                (uint64_t)atomic_load_explicit(&srv->last_reload_at, memory_order_relaxed));
+    const struct ts_config *cfg = &gen->cfg;
     for (size_t m = 0; cfg->nsites > 1 && m < NSITE_METRICS; m++) {
         const struct site_metric *sm = &site_metrics[m];
         if (sm->help) prom_family(b, sm->family, sm->help, COUNTER);
         for (size_t i = 0; i < cfg->nsites; i++) {
             struct ts_site_stats ss;
-            site_sum(srv, i, &ss);
+            site_sum(gen, i, &ss);
             /* names hold letters, digits, '-', '_', '.' and '*': nothing to escape */
             snprintf(label, sizeof(label), "site=\"%s\"%s%s", cfg->sites[i].name,
                      sm->label ? "," : "", sm->label ? sm->label : "");
@@ -486,7 +524,7 @@ static bool query_has(struct ts_str q, const char *name)
 
 bool ts_status_handle(struct ts_req *req, const char *rel)
 {
-    const struct ts_config *cfg = req->ctx.w->srv->cfg;
+    const struct ts_config *cfg = &req->ctx.gen->cfg;
     if (!cfg->status.enabled) return false;
     bool json = strcmp(rel, cfg->status.path + 1) == 0;
     bool prom = !json && strcmp(rel, cfg->status.metrics_path + 1) == 0;
@@ -497,13 +535,13 @@ bool ts_status_handle(struct ts_req *req, const char *rel)
     }
     struct ts_sbuf b = {0};
     if (json) {
-        char *text = status_json(req->ctx.w->srv, query_has(req->rq.query, "pretty"));
+        char *text = status_json(req->ctx.w->srv, req->ctx.gen, query_has(req->rq.query, "pretty"));
         ts_sbuf_puts(&b, text);
         ts_sbuf_add(&b, "\n", 1);
         cJSON_free(text);
         ts_response_owned(req, 200, "application/json", &b);
     } else {
-        status_metrics(req->ctx.w->srv, &b);
+        status_metrics(req->ctx.w->srv, req->ctx.gen, &b);
         ts_response_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
     }
     return true;

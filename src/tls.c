@@ -169,7 +169,7 @@ static int load_ticket_keys(struct ticket_keys *tk, const struct ts_config *cfg,
     if (cfg->tls.ticket_key_rotation_s) {
         snprintf(err, errlen,
                  "tls.ticket_key_rotation_s: applies to generated keys only, not to those of "
-                 "tls.ticket_key_file (rotate the file: prepend a new key and restart)");
+                 "tls.ticket_key_file (rotate the file: prepend a new key and reload)");
         return -1;
     }
     FILE *f = fopen(file, "rb");
@@ -308,6 +308,46 @@ void ts_tls_ticket_keys_tick(SSL_CTX *ctx)
     if (tk) ticket_keys_maintain(tk, now_ms(), true);
 }
 
+struct ts_tls_ticket_file {
+    struct ticket_keys keys; /* only n, keys and created_ms are used */
+};
+
+struct ts_tls_ticket_file *ts_tls_ticket_file_read(const struct ts_config *cfg, char *err,
+                                                   size_t errlen)
+{
+    struct ts_tls_ticket_file *f = calloc(1, sizeof(*f));
+    if (!f) abort();
+    if (load_ticket_keys(&f->keys, cfg, err, errlen) < 0) {
+        ts_tls_ticket_file_free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void ts_tls_ticket_file_free(struct ts_tls_ticket_file *f)
+{
+    if (!f) return;
+    OPENSSL_cleanse(f->keys.keys, sizeof(f->keys.keys));
+    free(f);
+}
+
+void ts_tls_ticket_file_apply(SSL_CTX *ctx, const struct ts_tls_ticket_file *f)
+{
+    struct ticket_keys *tk = SSL_CTX_get_ex_data(ctx, ctx_keys_index);
+    if (!tk || tk->generated) return;
+    pthread_rwlock_wrlock(&tk->lock);
+    bool changed =
+        tk->n != f->keys.n || memcmp(tk->keys, f->keys.keys, tk->n * sizeof(tk->keys[0]));
+    if (changed) {
+        memcpy(tk->keys, f->keys.keys, f->keys.n * sizeof(tk->keys[0]));
+        OPENSSL_cleanse(&tk->keys[f->keys.n], (TICKET_KEYS_MAX - f->keys.n) * sizeof(tk->keys[0]));
+        tk->n = f->keys.n;
+        tk->created_ms = f->keys.created_ms;
+    }
+    pthread_rwlock_unlock(&tk->lock);
+    if (changed) atomic_fetch_add_explicit(&tk->rotations, 1, memory_order_relaxed);
+}
+
 void ts_tls_ticket_info(SSL_CTX *ctx, struct ts_tls_ticket_info *ti)
 {
     /* no context: a server without TLS (the fuzz targets' memory transport) */
@@ -349,23 +389,24 @@ static int digest_file(EVP_MD_CTX *md, const char *file)
 }
 
 /* The session ID context binds sessions (cached, or in tickets) to the site and the
- * client-auth policy that verified them: the site's place and names, its certificates, the
+ * client-auth policy that verified them: the site's names (or being the default site), the
  * mode, trusted CAs, CRLs and depth. OpenSSL refuses to resume a session made under another
  * context (TLS 1.2 session IDs and tickets in ssl_get_prev_session, TLS 1.3 PSKs when the
  * pre_shared_key extension is parsed), so neither a policy change nor a session from another
- * site can let a client in without the handshake that site would have asked for. */
+ * site can let a client in without the handshake that site would have asked for. Nothing else
+ * goes in: a reload that renews the site's certificate, or moves the site in the list, leaves
+ * its sessions resuming. */
 static int session_context(const struct ts_site *site, size_t idx, unsigned char *md,
                            unsigned *mdlen)
 {
     char policy[96];
-    snprintf(policy, sizeof(policy), "tessera/2 site=%zu client_auth=%d depth=%d", idx,
+    snprintf(policy, sizeof(policy), "tessera/3 default=%d client_auth=%d depth=%d", idx == 0,
              (int)site->client_auth, site->verify_depth);
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     int ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) &&
              EVP_DigestUpdate(m, policy, strlen(policy) + 1);
     for (size_t i = 0; ok && i < site->nnames; i++)
         ok = EVP_DigestUpdate(m, site->names[i], strlen(site->names[i]) + 1);
-    for (size_t i = 0; ok && i < site->ncerts; i++) ok = digest_file(m, site->certs[i].certificate);
     ok = ok && digest_file(m, site->client_auth ? site->client_ca : NULL) &&
          digest_file(m, site->client_auth ? site->client_crl : NULL) &&
          EVP_DigestFinal_ex(m, md, mdlen);
@@ -1107,16 +1148,17 @@ enum ts_proto ts_tls_alpn(const struct ts_tls_conn *t)
 }
 
 /* ---- sites ----
- * Each site has an SSL_CTX with its certificates and client-certificate store. The default
- * site's is the one every SSL is made from and stays its session context: after
- * SSL_set_SSL_CTX OpenSSL still uses the session context for the session cache (lookups and
- * new_session_cb), the ticket key callback and the ticket generate/decrypt callbacks, so all
- * sites share one cache and one set of ticket keys. What OpenSSL copies into the SSL at
- * SSL_new (verify mode and depth, client CA list, session ID context, max_cert_list) is set
- * again for the site; what it reads from the current SSL_CTX (certificates, verify store and
- * callback, ALPN, info callback) is set on every site's context alike. */
+ * Every SSL is made from the session context, which has no certificate of its own and
+ * outlives configuration reloads: OpenSSL keeps using it for the session cache (lookups and
+ * new_session_cb), the ticket key callback and the ticket generate/decrypt callbacks after
+ * SSL_set_SSL_CTX, so all sites of all generations share one cache and one set of ticket keys.
+ * Each site has an SSL_CTX of its own generation with its certificates and client-certificate
+ * store, chosen in the client-hello callback. What OpenSSL copies into the SSL at SSL_new
+ * (versions, verify mode and depth, client CA list, session ID context, max_cert_list) is set
+ * again there for the site; what it reads from the current SSL_CTX (certificates, verify store
+ * and callback, ALPN, OCSP, info callback) is set on every site's context. */
 struct site_tls {
-    SSL_CTX *ctx; /* sites[0]: the session context itself */
+    SSL_CTX *ctx;
     unsigned char sid[SSL_MAX_SID_CTX_LENGTH];
     unsigned sid_len;
     int verify_mode;
@@ -1124,13 +1166,11 @@ struct site_tls {
     struct ts_ocsp *ocsp; /* the certificates' OCSP responses, stapled from this context */
 };
 
-struct sites_tls {
+struct ts_tls_sites {
     const struct ts_config *cfg;
     size_t n;
     struct site_tls site[];
 };
-
-static int ctx_sites_index = -1;
 
 /* The first host_name of a server_name extension (RFC 6066 section 3), which the client
  * wrote: every length is checked against what is left. Returns 1 with the name, 0 when the
@@ -1161,11 +1201,16 @@ static int sni_host_name(const unsigned char *p, size_t len, const char **name, 
  * callback would run too late for that in TLS 1.3 (the PSK is already accepted). */
 static int client_hello_cb(SSL *ssl, int *al, void *arg)
 {
-    const struct sites_tls *st = arg;
+    (void)arg;
     struct ts_tls_conn *t = SSL_get_app_data(ssl);
+    const struct ts_tls_sites *st = t ? t->sites : NULL;
     const unsigned char *ext;
     size_t extlen;
     int idx = 0;
+    if (!st) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
     if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &extlen) == 1) {
         const char *name = NULL;
         size_t nlen = 0;
@@ -1176,29 +1221,29 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
         }
         idx = r ? ts_config_find_site(st->cfg, name, nlen) : -1;
         if (idx < 0 && r && st->cfg->tls.strict_sni) {
-            if (t) t->sni_refused = true;
+            t->sni_refused = true;
             *al = SSL_AD_UNRECOGNIZED_NAME;
             return SSL_CLIENT_HELLO_ERROR;
         }
         if (idx < 0) idx = 0;
     }
     /* a second ClientHello (after HelloRetryRequest) must name the same site */
-    if (t && t->site_chosen && t->site != idx) {
+    if (t->site_chosen && t->site != idx) {
         *al = SSL_AD_ILLEGAL_PARAMETER;
         return SSL_CLIENT_HELLO_ERROR;
     }
-    if (t) {
-        t->site = idx;
-        t->site_chosen = true;
-    }
-    if (idx == 0) return SSL_CLIENT_HELLO_SUCCESS; /* the SSL was made from its context */
+    t->site = idx;
+    t->site_chosen = true;
     const struct site_tls *s = &st->site[idx];
+    const struct ts_site *site = &st->cfg->sites[idx];
+    /* before OpenSSL picks the version, which it does after this callback */
     if (SSL_set_SSL_CTX(ssl, s->ctx) != s->ctx ||
-        SSL_set_session_id_context(ssl, s->sid, s->sid_len) != 1) {
+        SSL_set_session_id_context(ssl, s->sid, s->sid_len) != 1 ||
+        SSL_set_min_proto_version(ssl, st->cfg->tls.min_version) != 1 ||
+        SSL_set_max_proto_version(ssl, st->cfg->tls.max_version) != 1) {
         *al = SSL_AD_INTERNAL_ERROR;
         return SSL_CLIENT_HELLO_ERROR;
     }
-    const struct ts_site *site = &st->cfg->sites[idx];
     SSL_set_verify(ssl, s->verify_mode, s->verify_cb);
     SSL_set_verify_depth(ssl, site->verify_depth);
     SSL_set_max_cert_list(ssl, (long)st->cfg->tls.max_client_chain_bytes);
@@ -1357,54 +1402,56 @@ static int setup_site(SSL_CTX *ctx, struct site_tls *s, const struct ts_config *
     return 0;
 }
 
-static void free_sites(struct sites_tls *st)
+void ts_tls_sites_free(struct ts_tls_sites *st)
 {
     if (!st) return;
-    for (size_t i = 1; i < st->n; i++) SSL_CTX_free(st->site[i].ctx);
-    for (size_t i = 0; i < st->n; i++) ts_ocsp_free(st->site[i].ocsp);
+    for (size_t i = 0; i < st->n; i++) {
+        SSL_CTX_free(st->site[i].ctx);
+        ts_ocsp_free(st->site[i].ocsp);
+    }
     free(st);
 }
 
-SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
+struct ts_tls_sites *ts_tls_sites_new(const struct ts_config *cfg, char *err, size_t errlen)
 {
-    struct ticket_keys *tk = NULL;
-    struct sites_tls *st = NULL;
-    SSL_CTX *ctx = make_sock_method() == 0 ? SSL_CTX_new(TLS_server_method()) : NULL;
-    if (!ctx) {
-        fail_ssl(err, errlen, "tls", NULL, "cannot create the TLS context");
-        return NULL;
-    }
-    if (ctx_keys_index < 0) ctx_keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    if (ctx_sites_index < 0) ctx_sites_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    if (sess_cost_index < 0)
-        sess_cost_index =
-            SSL_SESSION_get_ex_new_index(0, NULL, NULL, sess_cost_dup, sess_cost_free);
-
-    st = calloc(1, sizeof(*st) + cfg->nsites * sizeof(st->site[0]));
-    if (!st) goto fail;
+    struct ts_tls_sites *st = calloc(1, sizeof(*st) + cfg->nsites * sizeof(st->site[0]));
+    if (!st) abort();
     st->cfg = cfg;
-    SSL_CTX_set_ex_data(ctx, ctx_sites_index, st);
-    if (ctx_common(ctx, cfg, err, errlen) < 0) goto fail;
-    bool any_client_auth = false;
     for (size_t i = 0; i < cfg->nsites; i++) {
-        SSL_CTX *sctx = i == 0 ? ctx : SSL_CTX_new(TLS_server_method());
+        SSL_CTX *sctx = SSL_CTX_new(TLS_server_method());
         if (!sctx) {
             fail_ssl(err, errlen, "sites", NULL, "cannot create a TLS context");
             goto fail;
         }
         st->n = i + 1;
         st->site[i].ctx = sctx;
-        if ((i > 0 && ctx_common(sctx, cfg, err, errlen) < 0) ||
+        if (ctx_common(sctx, cfg, err, errlen) < 0 ||
             setup_site(sctx, &st->site[i], cfg, i, err, errlen) < 0)
             goto fail;
-        any_client_auth |= cfg->sites[i].client_auth != TS_CLIENT_AUTH_NONE;
     }
-    if (cfg->nsites > 1 || cfg->tls.strict_sni)
-        SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, st);
-    /* the session context's: they bound the lifetime of sessions holding a client certificate */
-    if (any_client_auth &&
-        SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL) != 1) {
-        fail_ssl(err, errlen, "tls.client_auth", NULL, "cannot set the ticket callback");
+    return st;
+fail:
+    ts_tls_sites_free(st);
+    return NULL;
+}
+
+SSL_CTX *ts_tls_session_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
+{
+    struct ticket_keys *tk = NULL;
+    SSL_CTX *ctx = make_sock_method() == 0 ? SSL_CTX_new(TLS_server_method()) : NULL;
+    if (!ctx) {
+        fail_ssl(err, errlen, "tls", NULL, "cannot create the TLS context");
+        return NULL;
+    }
+    if (ctx_keys_index < 0) ctx_keys_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    if (sess_cost_index < 0)
+        sess_cost_index =
+            SSL_SESSION_get_ex_new_index(0, NULL, NULL, sess_cost_dup, sess_cost_free);
+    if (ctx_common(ctx, cfg, err, errlen) < 0) goto fail;
+    SSL_CTX_set_client_hello_cb(ctx, client_hello_cb, NULL);
+    /* they bound the lifetime of sessions holding a client certificate */
+    if (SSL_CTX_set_session_ticket_cb(ctx, ticket_gen_cb, ticket_dec_cb, NULL) != 1) {
+        fail_ssl(err, errlen, "tls", NULL, "cannot set the ticket callback");
         goto fail;
     }
 
@@ -1439,27 +1486,25 @@ SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen)
 
 fail:
     free_ticket_keys(tk);
-    if (st) SSL_CTX_set_ex_data(ctx, ctx_sites_index, NULL);
-    free_sites(st);
     SSL_CTX_free(ctx);
     return NULL;
 }
 
-void ts_tls_ctx_free(SSL_CTX *ctx)
+void ts_tls_session_ctx_free(SSL_CTX *ctx)
 {
     if (!ctx) return;
     free_ticket_keys(SSL_CTX_get_ex_data(ctx, ctx_keys_index));
-    free_sites(SSL_CTX_get_ex_data(ctx, ctx_sites_index));
     SSL_CTX_free(ctx);
     BIO_meth_free(sock_method);
     sock_method = NULL;
 }
 
-int ts_tls_conn_init(struct ts_tls_conn *t, SSL_CTX *ctx, int fd)
+int ts_tls_conn_init(struct ts_tls_conn *t, SSL_CTX *ctx, const struct ts_tls_sites *sites, int fd)
 {
     memset(t, 0, sizeof(*t));
     t->fd = fd;
     t->session_ctx = ctx;
+    t->sites = sites;
     ERR_clear_error();
     t->ssl = SSL_new(ctx);
     BIO *bio = t->ssl ? BIO_new(sock_method) : NULL;

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 struct ts_config;
+struct ts_tls_sites;
 
 /* KeyUpdates and renegotiation attempts a client may send in a row without application data
  * (as BoringSSL); one more closes the connection: each costs a key derivation and a reply. */
@@ -73,9 +74,10 @@ struct ts_tls_conn {
     X509 *err_cert;       /* the certificate cert_err is about (owned), NULL if none */
     bool chain_oversized; /* the client sent more certificates than could ever verify */
     SSL_CTX *session_ctx; /* the context the SSL was made from: session cache, ticket keys */
-    int site;             /* index in cfg->sites chosen by SNI (0: the default site) */
-    bool site_chosen;     /* the client-hello callback ran */
-    bool sni_refused;     /* tls.strict_sni: the name was unknown, unrecognized_name sent */
+    const struct ts_tls_sites *sites; /* the connection's generation's: SNI chooses one */
+    int site;                         /* index in cfg->sites chosen by SNI (0: the default site) */
+    bool site_chosen;                 /* the client-hello callback ran */
+    bool sni_refused; /* tls.strict_sni: the name was unknown, unrecognized_name sent */
     struct ts_hello_guard hello;
 };
 
@@ -98,9 +100,29 @@ struct ts_cert_desc {
     char not_before[32], not_after[32], serial[64];
 };
 
-/* Builds the shared SSL_CTX from cfg->tls. Main thread, before workers start. Returns NULL
- * with one message naming the key or file in err. */
-SSL_CTX *ts_tls_ctx_new(const struct ts_config *cfg, char *err, size_t errlen);
+/* The session context: every SSL is made from it, and it holds what all sites and all
+ * configuration generations share, the session cache and the ticket keys (cfg->tls's session
+ * keys). Main thread, before workers start. Returns NULL with one message naming the key or
+ * file in err. */
+SSL_CTX *ts_tls_session_ctx_new(const struct ts_config *cfg, char *err, size_t errlen);
+
+/* Frees the session context and the ticket keys. Main thread, after workers stopped. */
+void ts_tls_session_ctx_free(SSL_CTX *ctx);
+
+/* One generation's sites: an SSL_CTX per cfg->sites entry with its certificates, OCSP
+ * responses and client-certificate policy, chosen by SNI in the client-hello callback. cfg
+ * must outlive it. Returns NULL with a message naming the key or file in err. */
+struct ts_tls_sites *ts_tls_sites_new(const struct ts_config *cfg, char *err, size_t errlen);
+void ts_tls_sites_free(struct ts_tls_sites *st);
+
+/* tls.ticket_key_file read again for a reload: read (validated; NULL with err naming the
+ * key), then applied to the session context once the whole reload is known to succeed
+ * (tickets under a key still in the file keep resuming). Main thread. */
+struct ts_tls_ticket_file;
+struct ts_tls_ticket_file *ts_tls_ticket_file_read(const struct ts_config *cfg, char *err,
+                                                   size_t errlen);
+void ts_tls_ticket_file_apply(SSL_CTX *ctx, const struct ts_tls_ticket_file *f);
+void ts_tls_ticket_file_free(struct ts_tls_ticket_file *f);
 
 /* The session cache's memory: the estimate charged for the sessions it admitted (until each is
  * freed), its budget (tls.session_cache.max_bytes), and the sessions left out for being
@@ -124,11 +146,8 @@ void ts_tls_ticket_info(SSL_CTX *ctx, struct ts_tls_ticket_info *ti);
  * thread, once a second: it may wait for the lock, held for microseconds at a time. */
 void ts_tls_ticket_keys_tick(SSL_CTX *ctx);
 
-/* Frees the context and the ticket keys. Main thread, after workers stopped. */
-void ts_tls_ctx_free(SSL_CTX *ctx);
-
 /* Creates the SSL for an accepted socket, in server mode. Returns 0 or -1. */
-int ts_tls_conn_init(struct ts_tls_conn *t, SSL_CTX *ctx, int fd);
+int ts_tls_conn_init(struct ts_tls_conn *t, SSL_CTX *ctx, const struct ts_tls_sites *sites, int fd);
 
 /* Frees the SSL. After a clean exchange or a peer EOF the session stays resumable; after a
  * fatal error OpenSSL has already removed it from the cache. */

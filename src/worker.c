@@ -4,6 +4,7 @@
 #include "config.h"
 #include "conn.h"
 #include "fcache.h"
+#include "gen.h"
 #include "response.h"
 
 #include <errno.h>
@@ -148,8 +149,6 @@ int ts_worker_init(struct ts_worker *w, struct ts_server *srv, int id)
     w->outbufs.max_free = POOL_MAX_FREE;
     w->fcache =
         ts_fcache_new((unsigned)cfg->file_cache.entries, (unsigned)cfg->file_cache.valid_ms);
-    w->site_stats = calloc(cfg->nsites ? cfg->nsites : 1, sizeof(*w->site_stats));
-    if (!w->site_stats) abort();
     w->now_ms = monotonic_ms();
     ts_response_update_date(w);
     return 0;
@@ -220,6 +219,15 @@ static void trim_heap(struct ts_worker *w)
     malloc_trim(0);
     w->released = 0;
     w->last_trim_ms = w->now_ms;
+}
+
+struct ts_fcache *ts_worker_fcache(struct ts_worker *w, uint64_t generation)
+{
+    if (generation > w->fcache_generation) {
+        ts_fcache_flush(w->fcache);
+        w->fcache_generation = generation;
+    }
+    return w->fcache;
 }
 
 void ts_worker_touch_clock(struct ts_worker *w)
@@ -321,11 +329,12 @@ void ts_worker_destroy(struct ts_worker *w)
 {
     /* sockets still queued when the worker exited */
     uint32_t head = atomic_load(&w->ring.head), tail = atomic_load(&w->ring.tail);
-    for (; head != tail; head++) close(w->ring.slots[head & (TS_HANDOFF_CAP - 1)].fd);
+    for (; head != tail; head++) {
+        close(w->ring.slots[head & (TS_HANDOFF_CAP - 1)].fd);
+        ts_gen_unref(w->ring.slots[head & (TS_HANDOFF_CAP - 1)].gen);
+    }
     ts_fcache_free(w->fcache);
     w->fcache = NULL;
-    free(w->site_stats);
-    w->site_stats = NULL;
     pool_destroy(&w->inbufs);
     pool_destroy(&w->outbufs);
     if (w->epfd >= 0) close(w->epfd);

@@ -16,6 +16,7 @@
 
 struct ts_config;
 struct ts_conn;
+struct ts_gen;
 struct ts_listen_proxy;
 
 /* Timer kinds: one list per kind, each with a fixed duration, so appending keeps a list
@@ -57,6 +58,7 @@ struct ts_pool {
 /* One accepted socket on its way from the acceptor to a worker. */
 struct ts_handoff {
     int fd;
+    struct ts_gen *gen;                  /* a reference, which the connection takes over */
     bool plain;                          /* from an http_redirect listener */
     const struct ts_listen_proxy *proxy; /* a PROXY protocol listener's settings, or NULL */
     socklen_t addrlen;
@@ -98,7 +100,8 @@ struct ts_worker {
     struct ts_conn *ready_head, *ready_tail; /* yielded with work left: see conn.c */
     unsigned nready;
     struct ts_pool inbufs, outbufs;
-    struct ts_fcache *fcache;
+    struct ts_fcache *fcache; /* through ts_worker_fcache */
+    uint64_t fcache_generation;
     unsigned released; /* idle connections that gave back buffers since the last trim */
     uint64_t last_trim_ms;
     struct ts_access_log access_log;
@@ -107,21 +110,26 @@ struct ts_worker {
     _Atomic int sleeping;    /* in (or about to enter) epoll_wait: the acceptor must wake it */
     uint64_t drain_deadline; /* now_ms when draining must end */
 
-    struct ts_stats stats;
-    struct ts_site_stats *site_stats; /* one per site (cfg->nsites) */
+    struct ts_stats stats; /* per-site counters are the generation's: see gen.h */
 };
 
 /* Process-wide state built by the main thread before any other thread starts. */
 struct ts_server {
+    /* The configuration as the process started: read only for the keys a reload cannot
+     * change (workers, timeouts, limits.max_connections...). Everything else is read from
+     * the generation of the connection at hand. */
     const struct ts_config *cfg;
-    SSL_CTX *ssl_ctx;
+    SSL_CTX *ssl_ctx; /* the session context: see ts_tls_session_ctx_new */
     struct ts_worker *workers;
     int nworkers;
-    int rootfd;        /* O_PATH descriptor of the document root (the default site's) */
-    int *site_rootfds; /* per site, [0] == rootfd; NULL: every request uses rootfd */
     time_t started_at;
-    _Atomic int open_conns;    /* for limits.max_connections; acceptor + workers */
-    _Atomic uint64_t rejected; /* closed at once by the acceptor (limits, queue full) */
+    _Atomic uint64_t generation; /* the newest generation's number */
+    _Atomic uint64_t reloads, reload_failures;
+    _Atomic int64_t last_reload_at; /* wall clock seconds; 0: never */
+    pthread_mutex_t reload_lock;    /* guards last_reload_error */
+    char last_reload_error[1024];   /* "" after a success */
+    _Atomic int open_conns;         /* for limits.max_connections; acceptor + workers */
+    _Atomic uint64_t rejected;      /* closed at once by the acceptor (limits, queue full) */
 };
 
 /* Creates the worker's epoll set, eventfd and pools. Main thread. Returns 0 or -1 (errno). */
@@ -158,6 +166,10 @@ void ts_worker_timer_set(struct ts_worker *w, struct ts_timer *t, enum ts_timer_
 
 /* Disarms t if it is armed. Worker thread. */
 void ts_worker_timer_clear(struct ts_worker *w, struct ts_timer *t);
+
+/* The worker's file cache for a request of generation number `generation`: emptied first
+ * when that is newer than every request's before it (see struct ts_gen). Worker thread. */
+struct ts_fcache *ts_worker_fcache(struct ts_worker *w, uint64_t generation);
 
 /* Moves w->now_ms forward to the coarse monotonic clock (a few ns, no system call), so a
  * timer armed late in a long loop turn does not start already partly elapsed. Worker thread. */

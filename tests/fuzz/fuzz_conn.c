@@ -5,6 +5,7 @@
  * would see: every response well-formed, one per request, and nothing left behind. */
 #include "config.h"
 #include "conn.h"
+#include "gen.h"
 #include "h1.h"
 #include "log.h"
 #include "worker.h"
@@ -138,7 +139,7 @@ static const struct ts_conn_io mem_io = {mem_read, mem_write};
 /* ---- set-up: a document root, two configurations, a worker for each ---- */
 
 static char tmpdir[] = "/tmp/fuzz_conn.XXXXXX";
-static struct ts_config cfgs[2];
+static struct ts_gen gens[2]; /* built by hand: no TLS on the memory transport */
 static struct ts_server srvs[2];
 static struct ts_worker workers[2];
 static uint8_t *outbuf;
@@ -206,12 +207,20 @@ static void load_config(int i)
     snprintf(json, sizeof(json), config_fmt[i], tmpdir, tmpdir, tmpdir, tmpdir);
     snprintf(path, sizeof(path), "%s/config%d.json", tmpdir, i);
     put_text(path + strlen(tmpdir) + 1, json);
-    if (ts_config_load(&cfgs[i], path, NULL, err, sizeof(err)) < 0) die("config %d: %s", i, err);
-    srvs[i].cfg = &cfgs[i];
+    struct ts_gen *g = &gens[i];
+    if (ts_config_load(&g->cfg, path, NULL, err, sizeof(err)) < 0) die("config %d: %s", i, err);
+    srvs[i].cfg = &g->cfg;
     srvs[i].workers = &workers[i];
     srvs[i].nworkers = 1;
-    srvs[i].rootfd = open(cfgs[i].root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (srvs[i].rootfd < 0) die("cannot open %s", cfgs[i].root);
+    /* one reference held here for good: connections never free it */
+    atomic_init(&g->refs, 1);
+    g->number = 1;
+    g->nworkers = 2; /* counters are indexed by worker id: this one's is i */
+    g->rootfds = malloc(sizeof(int));
+    g->site_stats = calloc(2 * g->cfg.nsites, sizeof(*g->site_stats));
+    if (!g->rootfds || !g->site_stats) die("malloc");
+    g->rootfds[0] = open(g->cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (g->rootfds[0] < 0) die("cannot open %s", g->cfg.root);
     if (ts_worker_init(&workers[i], &srvs[i], i) < 0) die("worker %d", i);
 }
 
@@ -245,7 +254,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     load_config(0);
     load_config(1);
     char err[1024];
-    if (ts_log_open(&cfgs[0], err, sizeof(err)) < 0) die("%s", err);
+    if (ts_log_open(&gens[0].cfg, err, sizeof(err)) < 0) die("%s", err);
     return 0;
 }
 
@@ -480,7 +489,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
         die("socketpair");
     if (!(flags & F_PEER_OPEN)) close(sv[1]);
-    struct ts_handoff h = {.fd = sv[0]};
+    struct ts_handoff h = {.fd = sv[0], .gen = ts_gen_ref(&gens[ci])};
     if (flags & F_IPV6) {
         h.addr.in6.sin6_family = AF_INET6;
         h.addr.in6.sin6_addr = in6addr_loopback;
@@ -521,7 +530,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct expect *ex = malloc(MAX_REQS * sizeof(*ex));
     if (!ex) die("malloc");
-    size_t nex = model(in, slen, &cfgs[ci], ex);
+    size_t nex = model(in, slen, &gens[ci].cfg, ex);
     bool closed;
     if (getenv("FUZZ_CONN_DUMP")) { /* to see what a seed does: the client's view */
         fwrite(m.out, 1, m.out_len, stderr);

@@ -8,6 +8,7 @@
  * GOAWAY (max_requests_per_connection, drain), reset the stalled streams (send_s), free the
  * streams kept for reuse (the RELEASE timer). */
 #include "config.h"
+#include "gen.h"
 #include "h2.h"
 #include "response.h"
 #include "worker.h"
@@ -22,7 +23,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct ts_config cfg;
+static struct ts_gen gen;   /* its cfg: what the codec reads */
 static struct ts_site site; /* the default site, as ts_config_load always makes one */
 static struct ts_server srv;
 static struct ts_worker worker;
@@ -36,7 +37,7 @@ static void on_request(void *conn, struct ts_req *req)
 {
     (void)conn;
     requests++;
-    req->ctx = (struct ts_req_ctx){.w = &worker, .remote = "fuzz"};
+    req->ctx = (struct ts_req_ctx){.w = &worker, .gen = &gen, .remote = "fuzz"};
     ts_response_init(req);
     req->resp.head_only = req->rq.method == HTTP_HEAD;
     ts_response_start(req, req->rq.error ? req->rq.error : 200);
@@ -70,12 +71,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     if (!srv.cfg) {
-        cfg.limits.max_header_bytes = 1024;
-        cfg.limits.max_uri_bytes = 256;
-        cfg.http2_max_concurrent_streams = 40; /* more than the 16 streams kept for reuse */
-        cfg.sites = &site;
-        cfg.nsites = 1;
-        srv.cfg = &cfg;
+        gen.cfg.limits.max_header_bytes = 1024;
+        gen.cfg.limits.max_uri_bytes = 256;
+        gen.cfg.http2_max_concurrent_streams = 40; /* more than the 16 streams kept for reuse */
+        gen.cfg.sites = &site;
+        gen.cfg.nsites = 1;
+        srv.cfg = &gen.cfg;
         worker.srv = &srv;
     }
     if (size < 1) return 0;
@@ -85,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ts_stats stats;
     memset(&stats, 0, sizeof(stats));
     requests = dones = 0;
-    cur = ts_h2_new(&cfg, &hooks, NULL, &stats);
+    cur = ts_h2_new(&gen.cfg, &hooks, NULL, &stats);
     if (!cur) return 0;
     char *out = malloc(cap);
     bool ok = ts_h2_recv(cur, preface, sizeof(preface) - 1, 0) == 0;

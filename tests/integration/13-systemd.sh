@@ -67,11 +67,22 @@ expect_match "READY=1 with a STATUS line reaches NOTIFY_SOCKET" "$(cat "$T/notif
 expect "...once" "$(grep -c READY=1 "$T/notify.log")" 1
 expect "...after the listener is open: it serves" "$(tcurl "$BASE/hello.txt")" hello
 kill -HUP "$SERVER_PID"
-wait_until 10 grep -q 'SIGHUP ignored' "$T/error.log"
-expect "SIGHUP sends no RELOADING=1 while reload does not exist" "$(grep -c RELOADING "$T/notify.log")" 0
+wait_until 10 grep -q 'generation 2$' "$T/notify.log"
+expect_match "SIGHUP: RELOADING=1 with MONOTONIC_USEC" "$(cat "$T/notify.log")" '^RELOADING=1\|MONOTONIC_USEC=[0-9]+$'
+expect_match "...then READY=1 naming the new generation" "$(cat "$T/notify.log")" '^READY=1\|STATUS=serving configuration generation 2$'
+expect "...in that order" "$(grep -o '^[A-Z]*=1' "$T/notify.log" | tr '\n' ' ')" "READY=1 RELOADING=1 READY=1 "
+# a reload that fails ends with READY=1 too, naming the generation still in use
+cp "$T/tessera.json" "$T/tessera.json.good"
+echo '{"listen": [' >"$T/tessera.json"
+kill -HUP "$SERVER_PID"
+wait_until 10 grep -q 'reload failed' "$T/error.log"
+wait_until 10 test "$(grep -c '^READY=1' "$T/notify.log")" -eq 3
+expect_match "a refused reload: READY=1 with the generation still in use" "$(tail -n 1 "$T/notify.log")" '^READY=1\|STATUS=serving configuration generation 2$'
+cp "$T/tessera.json.good" "$T/tessera.json"
 stop_server
 expect "the server exits 0 at SIGTERM" "$?" 0
 expect_match "STOPPING=1 at SIGTERM" "$(cat "$T/notify.log")" '^STOPPING=1'
+ALLOWED_ERRORS='reload failed' check_server_log
 
 # --- socket activation: ACTIVATE=tcp|udp|otherpid, then the port, then the command
 cat >"$T/activate.py" <<'PY'

@@ -98,12 +98,13 @@ expect_match "the error log is reopened: the new file has the reopen line" \
     "$(cat "$D/error.log" 2>&1)" '\[info\] SIGUSR1 received: log files reopened'
 expect_match "...and the old one the start" "$(cat "$D/error.log.1")" 'listening on'
 
-# SIGHUP and SIGUSR2 are logged and otherwise ignored
+# SIGHUP reloads (into the new error log); SIGUSR2 is logged and otherwise ignored
 kill -HUP "$SERVER_PID"
 kill -USR2 "$SERVER_PID"
 wait_until 10 grep -q 'SIGUSR2 ignored' "$D/error.log"
+wait_until 10 grep -q 'generation 2 loaded' "$D/error.log"
 expect "after SIGHUP and SIGUSR2 the server still serves" "$(tcurl "$BASE/hello.txt")" hello
-expect_match "...and says it ignored SIGHUP" "$(cat "$D/error.log")" '\[warn\] SIGHUP ignored'
+expect_match "...and says it reloaded" "$(cat "$D/error.log")" '\[info\] reload: configuration generation 2 loaded'
 expect_match "...and SIGUSR2" "$(cat "$D/error.log")" '\[info\] SIGUSR2 ignored'
 stop_server
 expect "the server exits 0" "$?" 0

@@ -2,7 +2,7 @@
 # A fleet: three tessera sharing one tls.ticket_key_file behind one haproxy (mode tcp,
 # roundrobin, send-proxy-v2). Sessions resume on any instance (TLS 1.3 and TLS 1.2 tickets),
 # every instance resumes handshakes, the access logs show the real client. Key rotation: a
-# key prepended to the file and each instance restarted in turn: tickets issued before still
+# key prepended to the file and every instance reloaded (SIGHUP): tickets issued before still
 # resume, new ones are under the new key. TLS 1.2 session IDs stay per instance (about 1/3
 # resume through haproxy when tickets are off).
 . "$(dirname "$0")/lib.sh"
@@ -116,7 +116,7 @@ for i in 1 2; do
         "$(kv "$(probe resume --count 1 --mech tls13 --sess-in "$T/s13.pem" --sess-out "$T/x.pem")" first_resumed)" 1
 done
 
-# --- rotation: prepend a new key, restart each instance in turn
+# --- rotation: prepend a new key, reload every instance (SIGHUP)
 keyname() {
     openssl sess_id -in "$1" -noout -text |
         sed -n '/TLS session ticket:$/{n;s/^ *0000 - //;s/   .*//;p;q}' | tr -d ' -'
@@ -126,9 +126,10 @@ expect "before rotation tickets are under the file's first key" "$(keyname "$T/s
 openssl rand 80 >"$T/k2"
 cat "$T/k2" "$T/k1" >"$T/ticket.key.new"
 mv "$T/ticket.key.new" "$T/ticket.key"
+reloaded() { [ "$(status "$1" .reload.generation)" = 2 ]; }
+for i in 0 1 2; do kill -HUP "${SPID[$i]}"; done
 for i in 0 1 2; do
-    stop_instance "$i"
-    start_instance "$i" || exit 1
+    check "instance $i reloaded the key file (generation 2)" wait_until 10 reloaded "$i"
 done
 PORT=$HP
 for i in 1 2 3; do
