@@ -150,7 +150,8 @@ def h1_get(path):
         if not d:
             raise EOFError("closed before the header")
         buf += d
-    head, body = buf.split(b"\r\n\r\n", 1)
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    body = bytearray(rest)
     lines = head.decode("latin-1").split("\r\n")
     length = 0
     for l in lines[1:]:
@@ -162,7 +163,7 @@ def h1_get(path):
         if not d:
             raise EOFError("closed in the body")
         body += d
-    return int(lines[0].split()[1]), body
+    return int(lines[0].split()[1]), bytes(body)
 
 if proto == "h2":
     import h2.connection, h2.config, h2.events
@@ -175,7 +176,7 @@ def h2_get(path):
     c.send_headers(sid, [(":method", "GET"), (":scheme", "https"), (":authority", sni), (":path", path)],
                    end_stream=True)
     t.sendall(c.data_to_send())
-    status, body = 0, b""
+    status, body = 0, bytearray()  # bytes += would copy the whole body at every frame
     while True:
         d = t.recv(65536)
         if not d:
@@ -188,7 +189,7 @@ def h2_get(path):
                 c.acknowledge_received_data(e.flow_controlled_length, sid)
             elif isinstance(e, h2.events.StreamEnded) and e.stream_id == sid:
                 t.sendall(c.data_to_send())
-                return status, body
+                return status, bytes(body)
             elif isinstance(e, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
                 raise EOFError(type(e).__name__)
         t.sendall(c.data_to_send())
