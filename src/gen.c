@@ -64,7 +64,7 @@ static void keep_fixed(struct ts_config *next, const struct ts_config *fixed)
     KEEP(tls.session_cache_size, "tls.session_cache.size");
     KEEP(tls.session_cache_max_bytes, "tls.session_cache.max_bytes");
     KEEP(tls.session_cache_max_session_bytes, "tls.session_cache.max_session_bytes");
-    KEEP(tls.session_timeout_s, "tls.session_timeout_s");
+    KEEP(tls.session_timeout_s, "tls.session_cache.timeout_s");
     KEEP(tls.session_tickets, "tls.session_tickets");
     KEEP(tls.ticket_key_rotation_s, "tls.ticket_key_rotation_s");
     /* a new path is re-read; going from random keys to a file, or back, needs a restart */
