@@ -47,12 +47,12 @@ expect "it still serves" "$(tcurl "$BASE/hello.txt")" hello
 # restart-only keys changed along with root, which applies
 TASKS0=$(ls "/proc/$SERVER_PID/task" | wc -l)
 RC_WORKERS=3 RC_TIMEOUTS='"shutdown_s": 1, "keepalive_s": 30' RC_LIMITS='"max_connections": 100' \
-    RC_TLS=', "session_tickets": false, "session_cache": { "size": 100 }' RC_LOG_LEVEL=warn \
+    RC_TLS=', "session_tickets": false, "session_cache": { "size": 100, "timeout_s": 600 }' RC_LOG_LEVEL=warn \
     RC_ROOT=$T/www2 rconf
 hup_ok "restart-only keys changed with root"
 LOG=$(cat "$T/error.log")
 for k in 'workers' 'timeouts\.keepalive_s' 'limits\.max_connections' 'tls\.session_tickets' \
-    'tls\.session_cache(\.size)?' 'log\.level'; do
+    'tls\.session_cache\.size' 'tls\.session_cache\.timeout_s' 'log\.level'; do
     expect_match "...[warn] reload: $k changed: applies at restart" "$LOG" "\[warn\] reload: $k changed: applies at restart"
 done
 expect "...root applies to new connections" "$(tcurl "$BASE/which.txt")" www2
@@ -63,6 +63,27 @@ expect_match "...log.level info stays: the reload's info line is logged" "$LOG" 
 rconf
 hup_ok "restart-only keys back to their running values"
 expect "...root back" "$(tcurl "$BASE/which.txt")" www
+expect_no_match "...a warning names only keys of the configuration file" \
+    "$(grep 'applies at restart' "$T/error.log")" 'reload: tls\.session_timeout_s '
+
+# limits other than max_connections apply to new connections
+RC_LIMITS='"max_connections": 8192, "max_uri_bytes": 256, "max_requests_per_connection": 2' rconf
+hup_ok "limits.max_uri_bytes and max_requests_per_connection lowered"
+LONG=/hello.txt?$(head -c 400 /dev/zero | tr '\0' a)
+expect "...a 400-byte target is refused with 414" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE$LONG")" 414
+expect_match "...the third request on a connection is on a new one" \
+    "$(kv "$(probe get --keepalive 3 --path /hello.txt 2>/dev/null)" responses)" '^2$'
+expect_no_match "...no warning about them" "$(grep 'applies at restart' "$T/error.log")" 'max_uri_bytes|max_requests_per_connection'
+# TLS versions and HTTP/2 apply to new connections
+RC_TLS=', "protocols": ["TLSv1.3"]' RC_TOP='"http2": false,' rconf
+hup_ok "TLS 1.3 only, http2 off"
+expect "...a TLS 1.2 client is refused" "$(kv "$(probe resume --count 1 --mech tls12-ticket 2>/dev/null)" ok)" 0
+expect "...TLS 1.3 is served" "$(kv "$(probe resume --count 1 --mech tls13)" ok)" 1
+expect "...a client offering h2 gets HTTP/1.1" "$(tcurl --http2 -o /dev/null -w '%{http_version}' "$BASE/hello.txt")" 1.1
+rconf
+hup_ok "TLS 1.2 and http2 back"
+expect "...a TLS 1.2 client is served" "$(kv "$(probe resume --count 1 --mech tls12-ticket)" ok)" 1
+expect "...h2 again" "$(tcurl --http2 -o /dev/null -w '%{http_version}' "$BASE/hello.txt")" 2
 stop_server
 check_server_log
 
@@ -142,6 +163,11 @@ RC_ROOT=$T/no-such-root rconf
 bad_reload "a root that does not exist" 'root'
 RC_TLS=', "client_auth": "required"' rconf
 bad_reload "client_auth required without client_ca" 'client_(auth|ca)'
+head -c 500 /dev/urandom >"$T/garbage.ocsp"
+RC_TLS=", \"ocsp_response\": \"$T/garbage.ocsp\"" rconf
+bad_reload "an OCSP response file that is not one" 'ocsp_response'
+RC_TLS=", \"client_auth\": \"optional\", \"client_ca\": \"$PKI/gen1.key\"" rconf
+bad_reload "a client CA file holding a key, not a certificate" 'client_ca'
 expect "after $(rstat failed) failures: no reload done" "$(rstat done)" 0
 # a valid one now: the renewed certificate
 install gen2
@@ -289,6 +315,13 @@ for tickets in true false; do
     resume_all "tickets $tickets: a session from before client_auth changed does not resume" 0
     take_all
     resume_all "tickets $tickets: ...a session made after it resumes" 1
+    cp "$LIVE/client-ca.pem" "$LIVE/client-ca-moved.pem"
+    RC_TLS="$BASE_TLS, \"client_auth\": \"optional\", \"client_ca\": \"$LIVE/client-ca-moved.pem\"" rconf
+    hup_ok "tickets $tickets: client CA file moved, same contents"
+    resume_all "tickets $tickets: a session from before the CA file moved resumes (same policy)" 1
+    RC_TLS=$CA_TLS rconf
+    hup_ok "tickets $tickets: client CA file back"
+    take_all
     cat "$CERTS/ca.crt" "$CERTS/other-ca.crt" >"$LIVE/client-ca.pem"
     hup_ok "tickets $tickets: client CA file's contents changed (same path)"
     resume_all "tickets $tickets: a session from before the CA file changed does not resume" 0
@@ -367,6 +400,33 @@ hup_ok "tls.ticket_key_file removed from the configuration"
 expect_match "...[warn] names tls.ticket_key_file" "$(cat "$T/error.log")" '\[warn\] reload: tls\.ticket_key_file changed: applies at restart'
 expect "...keys still from the file" "$(tk source)" file
 expect "...tickets under it still resume" "$(resumes tls12-ticket d12)" 1
+stop_server
+check_server_log
+
+###################################################################### socket activation: listeners stay
+cat >"$T/activate.py" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(64)
+if s.fileno() != 3:
+    os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+env = dict(os.environ, LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execve(sys.argv[2], sys.argv[2:], env)
+PY
+PORT=$(pick_port)
+P2=$(pick_port)
+install gen1
+rconf
+spawn_server python3 "$T/activate.py" "$PORT" "$TS_BIN" --config "$RC" || exit 1
+G=1
+RC_LISTEN="[\"127.0.0.1:$PORT\", \"127.0.0.1:$P2\"]" RC_ROOT=$T/www2 rconf
+hup_ok "socket activation: a listen address added"
+expect_match "...a warning says listeners do not change" "$(grep '\[warn\]' "$T/error.log")" 'listen'
+check "...the added address is not bound" sh -c "! (exec 3<>/dev/tcp/127.0.0.1/$P2) 2>/dev/null"
+expect "...the inherited socket serves, with the new root" "$(tcurl "$BASE/which.txt")" www2
 stop_server
 check_server_log
 
