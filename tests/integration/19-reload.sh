@@ -228,6 +228,62 @@ expect "SNI added.test: the site's certificate again" "$(served_ou added.test)" 
 rconf
 hup_ok "back to one site"
 
+###################################################################### one worker: its file cache across generations
+stop_server
+check_server_log
+mkdir -p "$T/www3"
+printf 'www3\n' >"$T/www3/which.txt"
+# serves_on NAME: the body of which.txt over a new connection
+which() { tcurl "$BASE/which.txt"; }
+RC_WORKERS=1 start_reload_server || exit 1
+expect "one worker: www" "$(which)" www
+hold h1 ka3 localhost /which.txt /which.txt /which.txt
+KA3=$HOLD_PID
+held ka3 1 >/dev/null
+RC_WORKERS=1 RC_ROOT=$T/www2 rconf
+hup_ok "one worker: root www -> www2"
+expect "...new connection: www2" "$(which)" www2
+step ka3 2
+held ka3 2 >/dev/null
+expect "...the old connection, after the new one cached its file: www" "$(held_body ka3 2)" www
+expect "...a new connection after the old one cached its own: www2" "$(which)" www2
+RC_WORKERS=1 RC_ROOT=$T/www3 rconf
+hup_ok "one worker: root www2 -> www3"
+expect "...new connection: www3" "$(which)" www3
+step ka3 3
+held ka3 3 >/dev/null
+expect "...the connection from two generations back: www" "$(held_body ka3 3)" www
+wait "$KA3" # its connection closed: the first generation can go
+# the first generation is gone with its last connection: a root descriptor may come back
+# under the same number for the next one; what was cached under it must not be served
+for r in www www2 www3 www; do
+    RC_WORKERS=1 RC_ROOT=$T/$r rconf
+    hup_ok "one worker: root $r"
+    expect "...served from $r" "$(which)" "$r"
+done
+# an operator deploying by renaming directories, then SIGHUP
+mkdir -p "$T/deploy.new"
+printf 'deploy 2\n' >"$T/deploy.new/which.txt"
+mkdir -p "$T/deploy"
+printf 'deploy 1\n' >"$T/deploy/which.txt"
+RC_WORKERS=1 RC_ROOT=$T/deploy rconf
+hup_ok "one worker: root deploy"
+expect "...deploy 1" "$(which)" "deploy 1"
+hold h1 ka4 localhost /which.txt /which.txt
+held ka4 1 >/dev/null
+mv "$T/deploy" "$T/deploy.old"
+mv "$T/deploy.new" "$T/deploy"
+expect "renamed without a reload: the old directory still serves (its root is held open)" "$(which)" "deploy 1"
+hup_ok "one worker: the same root path, now another directory"
+expect "...new connections: the new directory" "$(which)" "deploy 2"
+step ka4 2
+held ka4 2 >/dev/null
+expect "...the connection opened before: the old one" "$(held_body ka4 2)" "deploy 1"
+stop_server
+check_server_log
+ALLOWED_ERRORS='reload failed: ' start_reload_server || exit 1
+CUR_OU=gen2
+
 ###################################################################### listeners
 P2=$(pick_port)
 P4=$(pick_port)

@@ -208,7 +208,7 @@ for i, p in enumerate(paths, 1):
         f.write(body)
     print("%d %d %d" % (i, st, len(body)), flush=True)
 PY
-# hold PROTO NAME SNI PATH...: starts hold.py in the background, output in $T/NAME.out; step
+# hold PROTO NAME SNI PATH...: starts hold.py in the background (HOLD_PID), output in $T/NAME.out; step
 # NAME I lets it send request I; held NAME I waits for response I, then prints its line
 hold() {
     local proto=$1 name=$2 sni=$3
@@ -216,7 +216,8 @@ hold() {
     rm -f "$T/$name".*
     CA=${HOLD_CA:-$CERTS/ca.crt} timeout $((150 * MULT)) /usr/bin/python3 "$T/hold.py" "$proto" "${HOLD_PORT:-$PORT}" "$sni" \
         "$T/$name" "$@" >"$T/$name.out" 2>"$T/$name.err" &
-    PIDS+=("$!")
+    HOLD_PID=$!
+    PIDS+=("$HOLD_PID")
 }
 step() { touch "$T/$1.$2"; }
 held() {
