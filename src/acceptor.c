@@ -326,7 +326,15 @@ int ts_acceptor_reload(struct ts_acceptor *a, struct ts_gen *gen, char *err, siz
     struct ts_listeners next;
     pthread_mutex_lock(&a->lock);
     if (a->inherited) {
-        /* the same sockets, with the new generation's per-listener settings */
+        /* the same sockets, with the new generation's per-listener settings; the operator
+         * who changed listen is told why nothing was bound or closed */
+        const struct ts_config *was = &a->gen->cfg;
+        bool changed = was->nlisten != cfg->nlisten;
+        for (size_t j = 0; !changed && j < cfg->nlisten; j++)
+            changed = strcmp(was->listen[j], cfg->listen[j]) != 0;
+        if (changed)
+            ts_log_warn("reload: listen changed: applies at restart (the listeners are the "
+                        "sockets socket activation passed)");
         listeners_alloc(&next, a->l.nfds);
         for (size_t k = 0; k < a->l.nfds; k++) {
             next.fds[k] = a->l.fds[k];

@@ -20,15 +20,15 @@ install gen1
 
 # h2load_check NAME FILE: h2load's summary says every request finished with a 2xx
 h2load_check() {
-    local line codes total done succ failed errored timeout c2xx
+    local line codes total ndone succ failed errored timeout c2xx
     line=$(grep '^requests:' "$2")
     codes=$(grep '^status codes:' "$2")
-    read -r total done succ failed errored timeout < <(sed -E \
+    read -r total ndone succ failed errored timeout < <(sed -E \
         's/^requests: ([0-9]+) total, [0-9]+ started, ([0-9]+) done, ([0-9]+) succeeded, ([0-9]+) failed, ([0-9]+) errored, ([0-9]+) timeout.*/\1 \2 \3 \4 \5 \6/' <<<"$line")
     c2xx=$(sed -E 's/^status codes: ([0-9]+) 2xx.*/\1/' <<<"$codes")
     echo "# $1: $line; $codes"
     if [ -n "$line" ] && [ "${total:-0}" -gt 0 ] && [ "$failed" = 0 ] && [ "$errored" = 0 ] &&
-        [ "$timeout" = 0 ] && [ "$succ" = "$done" ] && [ "$c2xx" = "$succ" ]; then
+        [ "$timeout" = 0 ] && [ "$succ" = "$ndone" ] && [ "$c2xx" = "$succ" ]; then
         ok "$1: $succ requests, none failed, errored or timed out, all 2xx"
     else
         not_ok "$1: not every request succeeded"
@@ -130,7 +130,7 @@ tcurl -o /dev/null "$BASE/big.bin"
 fds() { find "/proc/$PID/fd" -mindepth 1 -printf '%l\n' 2>/dev/null | grep -vEc "^$T/www2?/"; }
 FD0=$(fds)
 R0=$(rss_kb "$PID")
-DONE0=$(num "$(rstat done)")
+DONE0=$(num "$(rstat "done")")
 # the load's duration, not a timeout: the storm may outlast it (the connection loops go on)
 DUR=$(if sanitized; then echo 25; else echo 10; fi)
 h2load -c 2 -m 4 --rps 50 -D $DUR "https://127.0.0.1:$PORT/hello.txt" >"$T/storm.h2" 2>&1 &

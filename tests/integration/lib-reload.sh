@@ -74,9 +74,8 @@ JSON
 # start_reload_server [ARGS...]: installs the certificate "gen1" unless one is live, picks a
 # port, writes the configuration and starts the server on it. G is the generation expected.
 start_reload_server() {
-    local attempt
     [ -f "$LIVE/server.crt" ] || { [ -f "$PKI/gen1.crt" ] || mkcert gen1; install gen1; }
-    for attempt in 1 2 3; do
+    for _ in 1 2 3; do
         PORT=$(pick_port) || return 1
         rconf
         spawn_server "$TS_BIN" --config "$RC" "$@" >"$T/spawn.out" && { G=1; return 0; }
@@ -119,7 +118,6 @@ hup_fail() {
         expect_match "$1: refused with one [error] line naming it" "$line" "\[error\] reload failed: .*$2"
         expect_match "...still serving generation $G" "$line" "; still serving generation $G\$"
         expect "...one line only" "$(($(failed_lines) - n))" 1
-        LAST_FAIL_LINE=$line
     else
         not_ok "$1: no 'reload failed' line within ${RELOAD_WAIT:-15} s"
         tail -5 "$T/error.log" | sed 's/^/#   /'
