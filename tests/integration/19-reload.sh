@@ -98,6 +98,23 @@ expect "...after the reload --root still applies" "$(tcurl "$BASE/which.txt")" w
 stop_server
 check_server_log
 
+### a SIGHUP already pending when tessera starts (a hasty reload while it loads): a reload
+# once it runs, not an exit (the signal mask and pending signals survive exec)
+cat >"$T/hup-pending.py" <<'PY'
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
+os.kill(os.getpid(), signal.SIGHUP)
+os.execv(sys.argv[1], sys.argv[1:])
+PY
+PORT=$(pick_port)
+rconf
+spawn_server python3 "$T/hup-pending.py" "$TS_BIN" --config "$RC" || exit 1
+check "a SIGHUP pending at start: one reload once running" \
+    wait_until 10 grep -q 'reload: configuration generation 2 loaded' "$T/error.log"
+expect "...and it serves" "$(tcurl "$BASE/hello.txt")" hello
+stop_server
+check_server_log
+
 ###################################################################### invalid configurations
 ALLOWED_ERRORS='reload failed: ' start_reload_server || exit 1
 CUR_OU=gen1 CUR_WHICH=www
@@ -121,6 +138,9 @@ printf '' >"$RC"
 bad_reload "an empty configuration file" 'reload\.json'
 rm -f "$RC"
 bad_reload "the configuration file gone" 'reload\.json'
+mkdir "$RC"
+bad_reload "the configuration file a directory" 'reload\.json'
+rmdir "$RC"
 RC_TOP='"frobnicate": 1,' rconf
 bad_reload "an unknown key" 'frobnicate'
 RC_WORKERS='"two"' rconf
@@ -169,11 +189,39 @@ bad_reload "an OCSP response file that is not one" 'ocsp_response'
 RC_TLS=", \"client_auth\": \"optional\", \"client_ca\": \"$PKI/gen1.key\"" rconf
 bad_reload "a client CA file holding a key, not a certificate" 'client_ca'
 expect "after $(rstat failed) failures: no reload done" "$(rstat "done")" 0
+# a client that connected before the reload but sends its ClientHello after it: the
+# connection belongs to the generation it was accepted under (its certificate)
+cat >"$T/late.py" <<'PY'
+import os, socket, ssl, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+end = time.time() + 60
+while not os.path.exists(sys.argv[2]) and time.time() < end:
+    time.sleep(0.05)
+ctx = ssl.create_default_context(cafile=os.environ["CA"])
+t = ctx.wrap_socket(s, server_hostname="localhost")
+ou = [v for rdn in t.getpeercert()["subject"] for k, v in rdn if k == "organizationalUnitName"]
+t.sendall(b"GET /which.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    d = t.recv(65536)
+    if not d:
+        break
+    data += d
+print(ou[0] if ou else "none", data.split(b"\r\n\r\n", 1)[-1].decode().strip())
+PY
+CA=$CERTS/ca.crt timeout $((90 * MULT)) python3 "$T/late.py" "$PORT" "$T/late.go" >"$T/late.out" 2>&1 &
+LATE=$!
+PIDS+=("$LATE")
+sleep 0.5
 # a valid one now: the renewed certificate
 install gen2
 rconf
 hup_ok "a valid configuration after the failures"
 CUR_OU=gen2
+touch "$T/late.go"
+wait "$LATE"
+expect "a connection accepted before the reload, handshaking after it: the old certificate and root" \
+    "$(cat "$T/late.out")" "gen1 www"
 expect "...the renewed certificate is served" "$(served_ou)" gen2
 expect "...its serial too" "$(served_serial)" "$(cert_serial "$PKI/gen2.crt")"
 expect "...status: last_error cleared" "$(rstat last_error)" null
@@ -227,6 +275,27 @@ hup_ok "the site back under strict_sni"
 expect "SNI added.test: the site's certificate again" "$(served_ou added.test)" added
 rconf
 hup_ok "back to one site"
+
+### certificates behind symbolic links swapped by a renewal tool (certbot's live/ -> archive/)
+mkdir -p "$T/archive"
+cp "$PKI/gen1.crt" "$T/archive/cert1.pem"
+cp "$PKI/gen1.key" "$T/archive/key1.pem"
+cp "$PKI/gen3.crt" "$T/archive/cert2.pem"
+cp "$PKI/gen3.key" "$T/archive/key2.pem"
+ln -sfn "$T/archive/cert1.pem" "$LIVE/server.crt"
+ln -sfn "$T/archive/key1.pem" "$LIVE/server.key"
+hup_ok "certificate and key as symbolic links"
+expect "...the link's target is served" "$(served_ou)" gen1
+ln -sfn "$T/archive/cert2.pem" "$LIVE/server.crt"
+ln -sfn "$T/archive/key2.pem" "$LIVE/server.key"
+hup_ok "the links moved to the renewed files"
+expect "...the new target is served" "$(served_ou)" gen3
+ln -sfn "$T/archive/cert1.pem" "$LIVE/server.crt"
+hup_fail "the certificate link moved, the key link not yet" 'tls\.(key|certificate)'
+expect "...gen3 still served" "$(served_ou)" gen3
+rm -f "$LIVE/server.crt" "$LIVE/server.key"
+install gen2
+hup_ok "plain files again"
 
 ###################################################################### one worker: its file cache across generations
 stop_server
