@@ -194,6 +194,7 @@ expect "after $(rstat failed) failures: no reload done" "$(rstat "done")" 0
 cat >"$T/late.py" <<'PY'
 import os, socket, ssl, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+open(sys.argv[2] + ".connected", "w").close()
 end = time.time() + 60
 while not os.path.exists(sys.argv[2]) and time.time() < end:
     time.sleep(0.05)
@@ -212,7 +213,10 @@ PY
 CA=$CERTS/ca.crt timeout $((90 * MULT)) python3 "$T/late.py" "$PORT" "$T/late.go" >"$T/late.out" 2>&1 &
 LATE=$!
 PIDS+=("$LATE")
-sleep 0.5
+# connected, and taken by the server (not only queued by the kernel): one connection handshaking
+handshaking() { [ "$(tcurl "$BASE/status" | jq -r .connections.handshaking)" -ge 1 ]; }
+wait_until 10 test -f "$T/late.go.connected"
+check "the early client's connection is accepted" wait_until 10 handshaking
 # a valid one now: the renewed certificate
 install gen2
 rconf
