@@ -17,8 +17,8 @@ logdir=$(mktemp -d /tmp/tessera-tests.XXXXXX)
 
 # Tally TAP lines from a log. A script cut by the timeout, one that fails without saying why,
 # and one that ran no check at all each count as one more failure.
-tally() { # name log exit_status
-    local name=$1 log=$2 rc=$3 p f
+tally() { # name log exit_status [seconds]
+    local name=$1 log=$2 rc=$3 p f secs=${4:+ $4 s}
     p=$(grep -cE '^ok( |$)' "$log")
     f=$(grep -cE '^not ok( |$)' "$log")
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
@@ -33,7 +33,7 @@ tally() { # name log exit_status
     fi
     passed=$((passed + p))
     failed=$((failed + f))
-    printf '%-40s %4d passed %4d failed\n' "$name" "$p" "$f"
+    printf '%-40s %4d passed %4d failed%s\n' "$name" "$p" "$f" "$secs"
     if [ "$f" -gt 0 ]; then
         failures+=("$name")
         grep -E '^not ok' "$log" | sed 's/^/    /'
@@ -60,8 +60,10 @@ integration_tests() { # build-dir label-prefix timeout-multiplier
         name=$2integration/$(basename "$t" .sh)
         [ -n "$pattern" ] && [[ $name != *$pattern* ]] && continue
         log=$logdir/${2//\//-}$(basename "$t" .sh).log
+        local start=$SECONDS rc
         timeout -k 30 $((900 * $3)) bash "$t" >"$log" 2>&1
-        tally "$name" "$log" $?
+        rc=$?
+        tally "$name" "$log" $rc $((SECONDS - start))
     done
 }
 

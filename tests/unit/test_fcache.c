@@ -286,6 +286,46 @@ static void test_two_roots(void **state)
     close(fd2);
 }
 
+/* A reload's new root may reuse a closed root's descriptor number: after a flush nothing of
+ * the old root is answered, while a file still being sent stays readable. */
+static void test_flush_for_reused_root(void **state)
+{
+    (void)state;
+    char other[] = "/tmp/ts-fcache-other-XXXXXX";
+    assert_non_null(mkdtemp(other));
+    write_file("same.txt", "old root");
+    struct ts_fcache *fc = ts_fcache_new(8, 60000);
+    int fd = open(dir, O_PATH | O_DIRECTORY);
+    assert_true(fd >= 0);
+    struct ts_file *held = ts_fcache_open(fc, fd, "same.txt", 0);
+    assert_int_equal(held->st.st_size, 8);
+    /* the old root goes, a new one gets its number */
+    close(fd);
+    char path[300];
+    snprintf(path, sizeof(path), "%s/same.txt", other);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("new", f);
+    fclose(f);
+    int fd2 = open(other, O_PATH | O_DIRECTORY);
+    assert_int_equal(fd2, fd);
+    struct ts_file *stale = ts_fcache_open(fc, fd2, "same.txt", 1);
+    assert_ptr_equal(stale, held); /* what a flush is for: the number alone is the key */
+    ts_fcache_release(fc, stale);
+    ts_fcache_flush(fc);
+    struct ts_file *fresh = ts_fcache_open(fc, fd2, "same.txt", 2);
+    assert_ptr_not_equal(fresh, held);
+    assert_int_equal(fresh->st.st_size, 3);
+    char buf[16];
+    assert_int_equal(pread(held->fd, buf, sizeof(buf), 0), 8); /* still open for its response */
+    ts_fcache_release(fc, held);
+    ts_fcache_release(fc, fresh);
+    ts_fcache_free(fc);
+    close(fd2);
+    snprintf(path, sizeof(path), "rm -rf '%s'", other);
+    assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_disabled),
         cmocka_unit_test(test_real_path),
         cmocka_unit_test(test_two_roots),
+        cmocka_unit_test(test_flush_for_reused_root),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
