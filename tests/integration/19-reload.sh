@@ -531,6 +531,49 @@ expect "...tickets under it still resume" "$(resumes tls12-ticket d12)" 1
 stop_server
 check_server_log
 
+###################################################################### OCSP responses are re-read
+EXPD=$(date -u -d '+2 days' +%y%m%d%H%M%SZ)
+ocsp_for() { # NAME OUT DAYS: a "good" response for $PKI/NAME.crt signed by the suite's CA
+    printf 'V\t%s\t\t%s\tunknown\t/CN=localhost\n' "$EXPD" "$(cert_serial "$PKI/$1.crt")" >"$PKI/$1.idx"
+    openssl ocsp -index "$PKI/$1.idx" -rsigner "$CERTS/ca.crt" -rkey "$CERTS/ca.key" -CA "$CERTS/ca.crt" \
+        -issuer "$CERTS/ca.crt" -cert "$PKI/$1.crt" -no_nonce -respout "$2" -ndays "$3" >/dev/null 2>&1
+}
+# next_update: the stapled response's nextUpdate, as a new connection gets it (none: no staple)
+next_update() {
+    local n
+    n=$(timeout $((15 * MULT)) openssl s_client -connect "127.0.0.1:$PORT" -servername localhost -status \
+        </dev/null 2>&1 | sed -n 's/^ *Next Update: //p' | head -1)
+    echo "${n:-none}"
+}
+# OCSP wants the issuer after the leaf in the certificate file
+for n in gen1 gen3; do
+    cat "$PKI/$n.crt" "$CERTS/ca.crt" >"$PKI/$n-chain.crt"
+    cp "$PKI/$n.key" "$PKI/$n-chain.key"
+done
+install gen1-chain
+ocsp_for gen1 "$LIVE/server.ocsp" 1
+RC_TLS=", \"ocsp_response\": \"$LIVE/server.ocsp\"" ALLOWED_ERRORS='reload failed: ' start_reload_server || exit 1
+N1=$(next_update)
+check "a response is stapled ($N1)" test "$N1" != none
+ocsp_for gen1 "$LIVE/server.ocsp.new" 3
+mv "$LIVE/server.ocsp.new" "$LIVE/server.ocsp"
+hup_ok "a fresh OCSP response"
+N2=$(next_update)
+if [ "$N2" != none ] && [ "$N2" != "$N1" ]; then ok "...new connections get it ($N2)"; else
+    not_ok "...new connections get '$N2' (before: '$N1')"; fi
+install gen3-chain
+hup_fail "a renewed certificate with the old certificate's OCSP response" 'ocsp_response'
+expect "...the old certificate is still served" "$(served_ou)" gen1
+expect "...with its response" "$(next_update)" "$N2"
+ocsp_for gen3 "$LIVE/server.ocsp" 1
+hup_ok "the renewed certificate with its own response"
+expect "...served" "$(served_ou)" gen3
+N3=$(next_update)
+if [ "$N3" != none ] && [ "$N3" != "$N2" ]; then ok "...with its own response stapled ($N3)"; else
+    not_ok "...stapled: '$N3' (the old certificate's: '$N2')"; fi
+stop_server
+check_server_log
+
 ###################################################################### socket activation: listeners stay
 cat >"$T/activate.py" <<'PY'
 import os, socket, sys
