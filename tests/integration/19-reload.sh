@@ -593,6 +593,9 @@ install gen1
 rconf
 spawn_server python3 "$T/activate.py" "$PORT" "$TS_BIN" --config "$RC" || exit 1
 G=1
+# the port accepts from the moment the wrapper binds it: wait for tessera itself, which
+# would otherwise read the configuration written next as its first
+check "the activated server is up" wait_until 10 grep -q 'listening on 1 socket from socket activation' "$T/error.log"
 RC_LISTEN="[\"127.0.0.1:$PORT\", \"127.0.0.1:$P2\"]" RC_ROOT=$T/www2 rconf
 hup_ok "socket activation: a listen address added"
 expect_match "...a warning at the reload says the listeners do not change" \
