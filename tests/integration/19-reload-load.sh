@@ -15,6 +15,9 @@ printf 'www2\n' >"$T/www2/which.txt"
 cp "$T/www/hello.txt" "$T/www2/hello.txt"
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$T/www/big.bin"
 BIG_SUM=$(sha256sum <"$T/www/big.bin" | cut -d' ' -f1)
+# www2: the same files but which.txt, so that every request succeeds whichever root serves it
+cp -r "$T/www/." "$T/www2/"
+printf 'www2\n' >"$T/www2/which.txt"
 mkcert gen1
 install gen1
 
@@ -133,9 +136,9 @@ R0=$(rss_kb "$PID")
 DONE0=$(num "$(rstat "done")")
 # the load's duration, not a timeout: the storm may outlast it (the connection loops go on)
 DUR=$(if sanitized; then echo 25; else echo 10; fi)
-h2load -c 2 -m 4 --rps 50 -D $DUR "https://127.0.0.1:$PORT/hello.txt" >"$T/storm.h2" 2>&1 &
+h2load -c 2 -m 4 --rps 50 -D $DUR "https://127.0.0.1:$PORT/which.txt" >"$T/storm.h2" 2>&1 &
 H2=$!
-h2load --h1 -c 2 --rps 50 -D $DUR "https://127.0.0.1:$PORT/hello.txt" >"$T/storm.h1" 2>&1 &
+h2load --h1 -c 2 --rps 50 -D $DUR "https://127.0.0.1:$PORT/which.txt" >"$T/storm.h1" 2>&1 &
 H1=$!
 PIDS+=("$H2" "$H1")
 conn_loop storm13 tls13
@@ -145,9 +148,15 @@ SLOW=$!
 PIDS+=("$SLOW")
 sleep 0.5
 # 30 signals each waited for, then 4 bursts of 5 back to back
-for i in $(seq 1 30); do hup_ok "storm $i"; done >"$T/storm.tap"
+# the waited-for ones swap the root and the certificate each time: generations come and go
+# while requests are served from both (the file caches, the TLS contexts)
+mkcert gen2
+for i in $(seq 1 30); do
+    if [ $((i % 2)) = 1 ]; then install gen2; RC_ROOT=$T/www2 rconf; else install gen1; rconf; fi
+    hup_ok "storm $i"
+done >"$T/storm.tap"
 W=$(grep -c '^ok' "$T/storm.tap")
-expect "30 SIGHUP, each waited for: 30 reloads" "$W" 30
+expect "30 SIGHUP, each waited for, root and certificate swapped each time: 30 reloads" "$W" 30
 grep '^not ok' "$T/storm.tap" | head -3
 for b in 1 2 3 4; do
     for i in 1 2 3 4 5; do kill -HUP "$PID"; done
