@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <llhttp.h>
 #include <nghttp2/nghttp2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,18 @@ struct stream {
 
 #define SPARE_MAX 16 /* streams a session keeps for reuse (each max_header_bytes + ~5 KiB) */
 
+/* nghttp2's small blocks (streams, queued frames, decoded strings: five per request) come from
+ * per-session free lists by power-of-two class; glibc's tcache holds only seven blocks of a
+ * size, so ten streams in flight sent every free through its slow path */
+#define POOL_CLASSES   6 /* 64 .. 2048 bytes with the block's 16-byte header */
+#define POOL_MIN_SHIFT 6
+#define POOL_MAX_BYTES 32768 /* kept per session at most, freed when the session goes idle */
+#define POOL_HDR       16    /* the class, and malloc's alignment for what follows */
+
+struct pool_block {
+    struct pool_block *next; /* while free */
+};
+
 struct ts_h2 {
     nghttp2_session *s;
     const struct ts_h2_hooks *hooks;
@@ -42,6 +55,9 @@ struct ts_h2 {
     struct stream *reading; /* the stream whose header block is being read, or NULL */
     struct stream *spare;   /* closed streams kept for the next requests (next-linked) */
     unsigned nspare;
+    nghttp2_mem mem;
+    struct pool_block *pool[POOL_CLASSES];
+    size_t pool_bytes;
     unsigned open;    /* dispatched streams not yet closed */
     unsigned pending; /* streams whose body is not all given to DATA frames (ts_h2_stalled) */
     uint64_t now_ms;
@@ -517,6 +533,83 @@ long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap)
     return (long)h->len;
 }
 
+/* ---- the session's allocator ---- */
+
+static void *pool_malloc(size_t size, void *ud)
+{
+    struct ts_h2 *h = ud;
+    unsigned c = 0;
+    if (size > SIZE_MAX - POOL_HDR) return NULL;
+    while (c < POOL_CLASSES && size + POOL_HDR > (size_t)1 << (POOL_MIN_SHIFT + c)) c++;
+    unsigned char *b;
+    if (c < POOL_CLASSES && h->pool[c]) {
+        b = (unsigned char *)h->pool[c];
+        h->pool[c] = h->pool[c]->next;
+        h->pool_bytes -= (size_t)1 << (POOL_MIN_SHIFT + c);
+    } else {
+        size_t total = c < POOL_CLASSES ? (size_t)1 << (POOL_MIN_SHIFT + c) : size + POOL_HDR;
+        if (!(b = malloc(total))) return NULL;
+    }
+    *(unsigned *)b = c;
+    return b + POOL_HDR;
+}
+
+static void pool_free(void *ptr, void *ud)
+{
+    struct ts_h2 *h = ud;
+    if (!ptr) return;
+    unsigned char *b = (unsigned char *)ptr - POOL_HDR;
+    unsigned c = *(unsigned *)b;
+    size_t bytes = (size_t)1 << (POOL_MIN_SHIFT + (c < POOL_CLASSES ? c : 0));
+    if (c >= POOL_CLASSES || h->pool_bytes + bytes > POOL_MAX_BYTES) {
+        free(b);
+        return;
+    }
+    struct pool_block *blk = (struct pool_block *)b;
+    blk->next = h->pool[c];
+    h->pool[c] = blk;
+    h->pool_bytes += bytes;
+}
+
+static void *pool_calloc(size_t n, size_t size, void *ud)
+{
+    if (size && n > SIZE_MAX / size) return NULL;
+    void *p = pool_malloc(n * size, ud);
+    if (p) memset(p, 0, n * size);
+    return p;
+}
+
+static void *pool_realloc(void *ptr, size_t size, void *ud)
+{
+    if (!ptr) return pool_malloc(size, ud);
+    unsigned char *b = (unsigned char *)ptr - POOL_HDR;
+    unsigned c = *(unsigned *)b;
+    if (c >= POOL_CLASSES) {
+        if (size > SIZE_MAX - POOL_HDR) return NULL;
+        unsigned char *nb = realloc(b, size + POOL_HDR);
+        return nb ? nb + POOL_HDR : NULL;
+    }
+    size_t room = ((size_t)1 << (POOL_MIN_SHIFT + c)) - POOL_HDR;
+    if (size <= room) return ptr;
+    void *p = pool_malloc(size, ud);
+    if (!p) return NULL;
+    memcpy(p, ptr, room);
+    pool_free(ptr, ud);
+    return p;
+}
+
+static void pool_drain(struct ts_h2 *h)
+{
+    for (unsigned c = 0; c < POOL_CLASSES; c++) {
+        while (h->pool[c]) {
+            struct pool_block *b = h->pool[c];
+            h->pool[c] = b->next;
+            free(b);
+        }
+    }
+    h->pool_bytes = 0;
+}
+
 /* ---- the session ---- */
 
 struct ts_h2 *ts_h2_new(const struct ts_config *cfg, const struct ts_h2_hooks *hooks, void *conn,
@@ -531,6 +624,7 @@ struct ts_h2 *ts_h2_new(const struct ts_config *cfg, const struct ts_h2_hooks *h
     h->stats = stats;
     h->cfg = cfg;
     h->flood = TS_H2_FLOOD_N;
+    h->mem = (nghttp2_mem){h, pool_malloc, pool_free, pool_calloc, pool_realloc};
     if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0) goto fail;
     nghttp2_session_callbacks_set_send_callback(cb, send_cb);
     nghttp2_session_callbacks_set_send_data_callback(cb, send_data_cb);
@@ -548,7 +642,7 @@ struct ts_h2 *ts_h2_new(const struct ts_config *cfg, const struct ts_h2_hooks *h
     nghttp2_option_set_max_settings(opt, 32);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_option_set_no_recv_client_magic(opt, 0);
-    if (nghttp2_session_server_new2(&h->s, cb, h, opt) != 0) goto fail;
+    if (nghttp2_session_server_new3(&h->s, cb, h, opt, &h->mem) != 0) goto fail;
     nghttp2_session_callbacks_del(cb);
     nghttp2_option_del(opt);
     nghttp2_settings_entry iv[] = {
@@ -576,6 +670,7 @@ void ts_h2_trim(struct ts_h2 *h)
         free(st);
     }
     h->nspare = 0;
+    pool_drain(h);
 }
 
 void ts_h2_free(struct ts_h2 *h)
@@ -584,6 +679,7 @@ void ts_h2_free(struct ts_h2 *h)
     while (h->streams) free_stream(h, h->streams);
     ts_h2_trim(h);
     nghttp2_session_del(h->s);
+    pool_drain(h); /* what the session freed as it went */
     free(h);
 }
 
