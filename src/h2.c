@@ -7,7 +7,6 @@
 #include "fcache.h"
 #include "log.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <llhttp.h>
 #include <nghttp2/nghttp2.h>
@@ -450,6 +449,26 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
     return 0;
 }
 
+/* Copies an ASCII name of len < 64 into out[64] lowercased, eight bytes at a time (per byte, it
+ * cost a third of this file's work for a small response). The bytes of out past len are
+ * rewritten with whatever was there, never read as the name. */
+static void lower_name(char *out, const char *name, size_t len)
+{
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    memcpy(out, name, len);
+    for (size_t k = 0; k < len; k += 8) {
+        uint64_t x;
+        memcpy(&x, out + k, 8);
+        uint64_t low7 = x & ~high;
+        /* per byte, the high bit of: >= 'A', > 'Z', and ASCII (the carries stay in the byte) */
+        uint64_t ge_a = low7 + ones * (0x80 - 'A');
+        uint64_t gt_z = low7 + ones * (0x80 - 'Z' - 1);
+        uint64_t upper = (ge_a & ~gt_z) & ~x & high;
+        x |= upper >> 2; /* 0x80 >> 2 is the 0x20 that lowercases */
+        memcpy(out + k, &x, 8);
+    }
+}
+
 void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
 {
     struct stream *st = (struct stream *)((char *)req - offsetof(struct stream, req));
@@ -495,7 +514,7 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
         struct ts_str nm = ts_response_hdr_name(resp, i);
         struct ts_str v = ts_response_hdr_value(resp, i);
         if (nm.len >= sizeof(names[0])) continue;
-        for (size_t k = 0; k < nm.len; k++) names[i][k] = (char)tolower((unsigned char)nm.p[k]);
+        lower_name(names[i], nm.p, nm.len);
         /* connection-specific fields mean nothing in HTTP/2 and are malformed there */
         if ((nm.len == 10 && memcmp(names[i], "connection", 10) == 0) ||
             (nm.len == 10 && memcmp(names[i], "keep-alive", 10) == 0) ||
