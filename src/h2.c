@@ -39,6 +39,16 @@ struct stream {
 #define POOL_MIN_SHIFT 6
 #define POOL_MAX_BYTES 32768 /* kept per session at most, freed when the session goes idle */
 #define POOL_HDR       16    /* the class, and malloc's alignment for what follows */
+/* under AddressSanitizer nothing is kept, so that it still sees nghttp2's blocks used after free */
+#if defined(__SANITIZE_ADDRESS__)
+#undef POOL_MAX_BYTES
+#define POOL_MAX_BYTES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#undef POOL_MAX_BYTES
+#define POOL_MAX_BYTES 0
+#endif
+#endif
 
 struct pool_block {
     struct pool_block *next; /* while free */
