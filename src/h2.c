@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <llhttp.h>
+#include <malloc.h>
 #include <nghttp2/nghttp2.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,12 +34,12 @@ struct stream {
 #define SPARE_MAX 16 /* streams a session keeps for reuse (each max_header_bytes + ~5 KiB) */
 
 /* nghttp2's small blocks (streams, queued frames, decoded strings: five per request) come from
- * per-session free lists by power-of-two class; glibc's tcache holds only seven blocks of a
- * size, so ten streams in flight sent every free through its slow path */
-#define POOL_CLASSES   6 /* 64 .. 2048 bytes with the block's 16-byte header */
-#define POOL_MIN_SHIFT 6
+ * per-session free lists; glibc's tcache holds only seven blocks of a size, so ten streams in
+ * flight sent every free through its slow path. The blocks are plain malloc blocks, classed by
+ * malloc_usable_size in glibc's own 16-byte steps: nothing is rounded up, no header added (the
+ * blocks a session keeps for its lifetime cost what they did). */
+#define POOL_CLASSES   32    /* usable sizes 8, 24, 40 .. 504 */
 #define POOL_MAX_BYTES 32768 /* kept per session at most, freed when the session goes idle */
-#define POOL_HDR       16    /* the class, and malloc's alignment for what follows */
 /* under AddressSanitizer nothing is kept, so that it still sees nghttp2's blocks used after free */
 #if defined(__SANITIZE_ADDRESS__)
 #undef POOL_MAX_BYTES
@@ -65,7 +66,7 @@ struct ts_h2 {
     struct stream *spare;   /* closed streams kept for the next requests (next-linked) */
     unsigned nspare;
     nghttp2_mem mem;
-    struct pool_block *pool[POOL_CLASSES];
+    struct pool_block **pool; /* POOL_CLASSES free lists, allocated while any block is kept */
     size_t pool_bytes;
     unsigned open;    /* dispatched streams not yet closed */
     unsigned pending; /* streams whose body is not all given to DATA frames (ts_h2_stalled) */
@@ -568,37 +569,32 @@ long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap)
 static void *pool_malloc(size_t size, void *ud)
 {
     struct ts_h2 *h = ud;
-    unsigned c = 0;
-    if (size > SIZE_MAX - POOL_HDR) return NULL;
-    while (c < POOL_CLASSES && size + POOL_HDR > (size_t)1 << (POOL_MIN_SHIFT + c)) c++;
-    unsigned char *b;
-    if (c < POOL_CLASSES && h->pool[c]) {
-        b = (unsigned char *)h->pool[c];
-        h->pool[c] = h->pool[c]->next;
-        h->pool_bytes -= (size_t)1 << (POOL_MIN_SHIFT + c);
-    } else {
-        size_t total = c < POOL_CLASSES ? (size_t)1 << (POOL_MIN_SHIFT + c) : size + POOL_HDR;
-        if (!(b = malloc(total))) return NULL;
+    /* class c holds blocks of at least 16c + 8 usable bytes: every size up to that */
+    size_t c = size / 16 + (size % 16 > 8);
+    if (c < POOL_CLASSES && h->pool && h->pool[c]) {
+        struct pool_block *b = h->pool[c];
+        h->pool[c] = b->next;
+        h->pool_bytes -= 16 * c + 8;
+        return b;
     }
-    *(unsigned *)b = c;
-    return b + POOL_HDR;
+    return malloc(size);
 }
 
 static void pool_free(void *ptr, void *ud)
 {
     struct ts_h2 *h = ud;
     if (!ptr) return;
-    unsigned char *b = (unsigned char *)ptr - POOL_HDR;
-    unsigned c = *(unsigned *)b;
-    size_t bytes = (size_t)1 << (POOL_MIN_SHIFT + (c < POOL_CLASSES ? c : 0));
-    if (c >= POOL_CLASSES || h->pool_bytes + bytes > POOL_MAX_BYTES) {
-        free(b);
+    size_t usable = malloc_usable_size(ptr);
+    size_t c = usable < 8 ? POOL_CLASSES : (usable - 8) / 16;
+    if (c >= POOL_CLASSES || h->pool_bytes + usable > POOL_MAX_BYTES ||
+        (!h->pool && !(h->pool = calloc(POOL_CLASSES, sizeof(*h->pool))))) {
+        free(ptr);
         return;
     }
-    struct pool_block *blk = (struct pool_block *)b;
-    blk->next = h->pool[c];
-    h->pool[c] = blk;
-    h->pool_bytes += bytes;
+    struct pool_block *b = ptr;
+    b->next = h->pool[c];
+    h->pool[c] = b;
+    h->pool_bytes += 16 * c + 8; /* what the class promises: never more than usable */
 }
 
 static void *pool_calloc(size_t n, size_t size, void *ud)
@@ -611,25 +607,13 @@ static void *pool_calloc(size_t n, size_t size, void *ud)
 
 static void *pool_realloc(void *ptr, size_t size, void *ud)
 {
-    if (!ptr) return pool_malloc(size, ud);
-    unsigned char *b = (unsigned char *)ptr - POOL_HDR;
-    unsigned c = *(unsigned *)b;
-    if (c >= POOL_CLASSES) {
-        if (size > SIZE_MAX - POOL_HDR) return NULL;
-        unsigned char *nb = realloc(b, size + POOL_HDR);
-        return nb ? nb + POOL_HDR : NULL;
-    }
-    size_t room = ((size_t)1 << (POOL_MIN_SHIFT + c)) - POOL_HDR;
-    if (size <= room) return ptr;
-    void *p = pool_malloc(size, ud);
-    if (!p) return NULL;
-    memcpy(p, ptr, room);
-    pool_free(ptr, ud);
-    return p;
+    (void)ud;
+    return realloc(ptr, size); /* the blocks are malloc's own */
 }
 
 static void pool_drain(struct ts_h2 *h)
 {
+    if (!h->pool) return;
     for (unsigned c = 0; c < POOL_CLASSES; c++) {
         while (h->pool[c]) {
             struct pool_block *b = h->pool[c];
@@ -637,6 +621,8 @@ static void pool_drain(struct ts_h2 *h)
             free(b);
         }
     }
+    free(h->pool);
+    h->pool = NULL;
     h->pool_bytes = 0;
 }
 
