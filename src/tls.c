@@ -1425,6 +1425,9 @@ struct ts_tls_sites *ts_tls_sites_new(const struct ts_config *cfg, char *err, si
         }
         st->n = i + 1;
         st->site[i].ctx = sctx;
+        /* the second ClientHello after a HelloRetryRequest finds this context in the SSL:
+         * the callback must run again to hold the client to its site */
+        SSL_CTX_set_client_hello_cb(sctx, client_hello_cb, NULL);
         if (ctx_common(sctx, cfg, err, errlen) < 0 ||
             setup_site(sctx, &st->site[i], cfg, i, err, errlen) < 0)
             goto fail;
