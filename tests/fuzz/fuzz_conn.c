@@ -210,6 +210,7 @@ static void load_config(int i)
     struct ts_gen *g = &gens[i];
     if (ts_config_load(&g->cfg, path, NULL, err, sizeof(err)) < 0) die("config %d: %s", i, err);
     srvs[i].cfg = &g->cfg;
+    srvs[i].gen = g;
     srvs[i].workers = &workers[i];
     srvs[i].nworkers = 1;
     /* one reference held here for good: connections never free it */
