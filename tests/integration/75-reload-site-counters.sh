@@ -11,6 +11,13 @@ TOP_EXTRA="\"sites\": [ { \"server_names\": [\"other.test\"], \"root\": \"$T/oth
     \"certificates\": [ { \"certificate\": \"$CERTS/server.crt\", \"key\": \"$CERTS/server.key\" } ] } ],"
 WORKERS=1 start_server || exit 1
 
+# the reload adds a site: an old connection's /status must list it
+mkdir -p "$T/third"
+TOP_EXTRA2="\"sites\": [ { \"server_names\": [\"other.test\"], \"root\": \"$T/other\",
+    \"certificates\": [ { \"certificate\": \"$CERTS/server.crt\", \"key\": \"$CERTS/server.key\" } ] },
+    { \"server_names\": [\"third.test\"], \"root\": \"$T/third\",
+    \"certificates\": [ { \"certificate\": \"$CERTS/server.crt\", \"key\": \"$CERTS/server.key\" } ] } ],"
+
 # requests.total and the sum of the sites' requests, as a new connection sees them
 counts() {
     tcurl "$BASE/status" | /usr/bin/python3 -c '
@@ -21,24 +28,28 @@ print(d["requests"]["total"], sum(s["requests"] for s in d["sites"]))'
 loaded() { grep -q 'configuration generation 2 loaded' "$T/error.log"; }
 served() { [ "$(grep -c 'GET /hello.txt' "$T/access.log")" -ge "$1" ]; }
 
-# one keep-alive connection: a request, then (once the reload is done) five more
+# one keep-alive connection: a request, then (once the reload is done) five more and /status,
+# the last with Connection: close
 REQ='GET /hello.txt HTTP/1.1\r\nHost: localhost\r\n\r\n'
 {
     printf '%b' "$REQ"
     for _ in $(seq 1 $((100 * MULT))); do [ -e "$T/go" ] && break; sleep 0.1; done
     for _ in 1 2 3 4 5; do printf '%b' "$REQ"; done
+    printf '%b' 'GET /status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
     for _ in $(seq 1 $((100 * MULT))); do served 6 && break; sleep 0.1; done
 } | timeout $((30 * MULT)) openssl s_client -quiet -connect "127.0.0.1:$PORT" -servername localhost \
     -CAfile "$CERTS/ca.crt" >"$T/keepalive.out" 2>/dev/null &
 KA=$!
 wait_until 10 served 1
 before=$(counts)
+WORKERS=1 TOP_EXTRA=$TOP_EXTRA2 write_config
 kill -HUP "$SERVER_PID"
 wait_until 10 loaded
 touch "$T/go"
 wait_until 10 served 6
 wait "$KA"
-expect "the old connection was answered 6 times" "$(grep -c '^HTTP/1.1 200' "$T/keepalive.out")" 6
+expect "the old connection was answered 7 times" "$(grep -c '^HTTP/1.1 200' "$T/keepalive.out")" 7
+check "...and its /status lists the site the reload added" grep -q '"name":"third.test"' "$T/keepalive.out"
 
 after=$(counts)
 read -r total sites <<<"$after"
