@@ -1157,6 +1157,11 @@ if [ "$UPDATE_DOCS" = 1 ]; then
         if [ -s "$RUN/incidents.txt" ]; then
             echo "- incidents: $(tr '\n' ';' <"$RUN/incidents.txt")"
         fi
+        # deterministic figures kept beside the timed ones: bench/callgrind.sh writes them
+        if [ -f "$ROOT/bench/callgrind.md" ]; then
+            echo
+            cat "$ROOT/bench/callgrind.md"
+        fi
         cat <<'EOF'
 
 ## How it is measured

@@ -349,11 +349,15 @@ int ts_acceptor_reload(struct ts_acceptor *a, struct ts_gen *gen, char *err, siz
         listeners_free(&a->l);
         a->l = next;
     } else {
+        /* out of the epoll set before open_listeners takes the kept sockets out of a->l:
+         * a kept socket must come back with its index in the new set, not stay under its
+         * old one (which may name another listener, or none) */
+        if (!a->paused) set_listening(a, 0);
         if (open_listeners(&next, cfg, &a->l, err, errlen) < 0) {
+            if (!a->paused) set_listening(a, 1);
             pthread_mutex_unlock(&a->lock);
             return -1;
         }
-        if (!a->paused) set_listening(a, 0);
         accept_rest(a, &a->l); /* the listeners left in the old set are removed ones */
         for (size_t i = 0; i < a->l.nfds; i++)
             if (a->l.fds[i] >= 0) close(a->l.fds[i]);

@@ -74,11 +74,30 @@ static void keep_fixed(struct ts_config *next, const struct ts_config *fixed)
 #undef KEEP_STR
 }
 
+static void counters_unref(struct ts_site_counters *c)
+{
+    if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) free(c);
+}
+
+void ts_gen_site_stats_new(struct ts_gen *g)
+{
+    size_t nw = (size_t)(g->nworkers > 0 ? g->nworkers : 1);
+    g->site_stats = calloc(g->cfg.nsites ? g->cfg.nsites : 1, sizeof(*g->site_stats));
+    if (!g->site_stats) abort();
+    for (size_t i = 0; i < g->cfg.nsites; i++) {
+        g->site_stats[i] =
+            calloc(1, sizeof(struct ts_site_counters) + nw * sizeof(struct ts_site_stats));
+        if (!g->site_stats[i]) abort();
+        atomic_init(&g->site_stats[i]->refs, 1);
+    }
+}
+
 static void gen_free(struct ts_gen *g)
 {
     for (size_t i = 0; g->rootfds && i < g->cfg.nsites; i++)
         if (g->rootfds[i] >= 0) close(g->rootfds[i]);
     free(g->rootfds);
+    for (size_t i = 0; g->site_stats && i < g->cfg.nsites; i++) counters_unref(g->site_stats[i]);
     free(g->site_stats);
     ts_tls_sites_free(g->tls);
     ts_config_free(&g->cfg);
@@ -105,8 +124,8 @@ struct ts_gen *ts_gen_load(const char *path, const struct ts_config_overrides *o
     if (!g->tls) goto fail;
     size_t n = g->cfg.nsites;
     g->rootfds = calloc(n, sizeof(*g->rootfds));
-    g->site_stats = calloc((size_t)(nworkers > 0 ? nworkers : 1) * n, sizeof(*g->site_stats));
-    if (!g->rootfds || !g->site_stats) abort();
+    if (!g->rootfds) abort();
+    ts_gen_site_stats_new(g);
     for (size_t i = 0; i < n; i++) g->rootfds[i] = -1;
     for (size_t i = 0; i < n; i++) {
         const struct ts_site *s = &g->cfg.sites[i];
@@ -125,25 +144,16 @@ fail:
 
 void ts_gen_carry_stats(struct ts_gen *next, const struct ts_gen *prev)
 {
+    if (next->nworkers != prev->nworkers) return; /* workers is restart-only: never */
     for (size_t i = 0; i < next->cfg.nsites; i++) {
         const char *name = next->cfg.sites[i].name;
         size_t j = 0;
         while (j < prev->cfg.nsites && strcmp(prev->cfg.sites[j].name, name) != 0) j++;
         if (j == prev->cfg.nsites) continue;
-        /* the sums go to worker 0's slot; the workers have not seen next yet */
-        struct ts_site_stats *to = &next->site_stats[i];
-        for (int w = 0; w < prev->nworkers; w++) {
-            const struct ts_site_stats *from = &prev->site_stats[(size_t)w * prev->cfg.nsites + j];
-#define CARRY(f) ts_stat_add(&to->f, atomic_load_explicit(&from->f, memory_order_relaxed))
-            CARRY(requests);
-            CARRY(bytes);
-            CARRY(handshakes);
-            CARRY(hs_failed);
-            CARRY(cert_verified);
-            CARRY(cert_absent);
-            CARRY(cert_rejected);
-            CARRY(cert_untrusted_accepted);
-#undef CARRY
-        }
+        /* the same counters: a worker writes its slot for either generation's connections */
+        struct ts_site_counters *shared = prev->site_stats[j];
+        atomic_fetch_add_explicit(&shared->refs, 1, memory_order_relaxed);
+        counters_unref(next->site_stats[i]);
+        next->site_stats[i] = shared;
     }
 }

@@ -15,6 +15,14 @@
 
 struct ts_tls_sites;
 
+/* One site's counters, a slot per worker (each written by its worker only), shared by every
+ * generation that has a site of that name: a connection of an older generation still counts
+ * for the site as the newer ones show it. */
+struct ts_site_counters {
+    _Atomic unsigned long refs;
+    struct ts_site_stats per_worker[];
+};
+
 struct ts_gen {
     _Atomic unsigned long refs;
     uint64_t number; /* 1 for the configuration the server started with, +1 per reload */
@@ -25,8 +33,7 @@ struct ts_gen {
      * come back (closed with its generation) for a generation newer than every entry. */
     int *rootfds;
     int nworkers;
-    /* per worker and site, [worker * cfg.nsites + site]: each written by its worker only */
-    struct ts_site_stats *site_stats;
+    struct ts_site_counters **site_stats; /* per site */
 };
 
 /* Loads path (NULL: defaults) with the command-line overrides and builds a generation from
@@ -37,9 +44,13 @@ struct ts_gen *ts_gen_load(const char *path, const struct ts_config_overrides *o
                            const struct ts_config *fixed, int nworkers, uint64_t number, char *err,
                            size_t errlen);
 
-/* Starts the per-site counters of next from those of prev for the sites of the same name, so
- * that a reload does not reset them (main thread, before next is published). */
+/* Gives next the per-site counters of prev for the sites of the same name, so that a reload
+ * neither resets them nor loses what connections of prev count after it (main thread, before
+ * next is published). */
 void ts_gen_carry_stats(struct ts_gen *next, const struct ts_gen *prev);
+
+/* New counters for each of g's sites (cfg.nsites, nworkers set): ts_gen_load does it. */
+void ts_gen_site_stats_new(struct ts_gen *g);
 
 static inline struct ts_gen *ts_gen_ref(struct ts_gen *g)
 {
@@ -52,7 +63,7 @@ void ts_gen_unref(struct ts_gen *g);
 
 static inline struct ts_site_stats *ts_gen_site_stats(struct ts_gen *g, int worker, int site)
 {
-    return &g->site_stats[(size_t)worker * g->cfg.nsites + (size_t)site];
+    return &g->site_stats[site]->per_worker[worker];
 }
 
 #endif

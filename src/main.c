@@ -177,8 +177,11 @@ static void reload(struct ts_server *srv, struct ts_acceptor *a, struct ts_gen *
     }
     if (ok) {
         if (keys) ts_tls_ticket_file_apply(srv->ssl_ctx, keys);
-        ts_gen_unref(*cur);
-        *cur = next;
+        struct ts_gen *old = *cur;
+        pthread_mutex_lock(&srv->reload_lock);
+        *cur = srv->gen = next;
+        pthread_mutex_unlock(&srv->reload_lock);
+        ts_gen_unref(old);
         atomic_store_explicit(&srv->generation, number, memory_order_relaxed);
         atomic_store_explicit(&srv->last_reload_at, (int64_t)time(NULL), memory_order_relaxed);
         atomic_fetch_add_explicit(&srv->reloads, 1, memory_order_relaxed);
@@ -295,6 +298,7 @@ int main(int argc, char **argv)
     atomic_init(&srv.generation, 1);
     srv.ssl_ctx = ts_tls_session_ctx_new(&cfg, err, sizeof(err));
     if (srv.ssl_ctx) gen = ts_gen_load(config_path, &ov, &cfg, cfg.workers, 1, err, sizeof(err));
+    srv.gen = gen;
     if (!gen) {
         ts_tls_session_ctx_free(srv.ssl_ctx);
         ts_config_free(&cfg);

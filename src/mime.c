@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct mime {
     const char *ext;
@@ -48,9 +47,10 @@ static const struct mime types[] = {
     {"zip", "application/zip"},
 };
 
+/* the key is lowercased once: strcasecmp at every probe was most of a lookup's cost */
 static int cmp(const void *key, const void *elem)
 {
-    return strcasecmp(key, ((const struct mime *)elem)->ext);
+    return strcmp(key, ((const struct mime *)elem)->ext);
 }
 
 const char *ts_mime_type(const char *name, size_t len)
@@ -60,7 +60,10 @@ const char *ts_mime_type(const char *name, size_t len)
     while (i > 0 && name[i - 1] != '.' && name[i - 1] != '/') i--;
     if (i == 0 || name[i - 1] != '.' || len - i == 0 || len - i > 15) return fallback;
     char ext[16];
-    memcpy(ext, name + i, len - i);
+    for (size_t k = 0; k < len - i; k++) {
+        char c = name[i + k];
+        ext[k] = c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
+    }
     ext[len - i] = '\0';
     const struct mime *m =
         bsearch(ext, types, sizeof(types) / sizeof(types[0]), sizeof(types[0]), cmp);

@@ -338,7 +338,7 @@ static void add_reload_strings(cJSON *root, struct ts_server *srv)
     pthread_mutex_unlock(&srv->reload_lock);
 }
 
-/* gen: the asking connection's generation, whose sites the table shows */
+/* gen: the newest generation, whose sites the table shows */
 static char *status_json(struct ts_server *srv, struct ts_gen *gen, bool pretty)
 {
     struct snapshot snap;
@@ -534,15 +534,22 @@ bool ts_status_handle(struct ts_req *req, const char *rel)
         return true;
     }
     struct ts_sbuf b = {0};
+    /* the sites as configured now, even on a connection accepted before a reload (a scraper's
+     * keep-alive connection would otherwise never see a site added since) */
+    struct ts_server *srv = req->ctx.w->srv;
+    pthread_mutex_lock(&srv->reload_lock);
+    struct ts_gen *now = ts_gen_ref(srv->gen ? srv->gen : req->ctx.gen);
+    pthread_mutex_unlock(&srv->reload_lock);
     if (json) {
-        char *text = status_json(req->ctx.w->srv, req->ctx.gen, query_has(req->rq.query, "pretty"));
+        char *text = status_json(srv, now, query_has(req->rq.query, "pretty"));
         ts_sbuf_puts(&b, text);
         ts_sbuf_add(&b, "\n", 1);
         cJSON_free(text);
         ts_response_owned(req, 200, "application/json", &b);
     } else {
-        status_metrics(req->ctx.w->srv, req->ctx.gen, &b);
+        status_metrics(srv, now, &b);
         ts_response_owned(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
     }
+    ts_gen_unref(now);
     return true;
 }

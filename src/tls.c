@@ -1425,6 +1425,9 @@ struct ts_tls_sites *ts_tls_sites_new(const struct ts_config *cfg, char *err, si
         }
         st->n = i + 1;
         st->site[i].ctx = sctx;
+        /* the second ClientHello after a HelloRetryRequest finds this context in the SSL:
+         * the callback must run again to hold the client to its site */
+        SSL_CTX_set_client_hello_cb(sctx, client_hello_cb, NULL);
         if (ctx_common(sctx, cfg, err, errlen) < 0 ||
             setup_site(sctx, &st->site[i], cfg, i, err, errlen) < 0)
             goto fail;
@@ -1581,9 +1584,16 @@ enum ts_io ts_tls_handshake(struct ts_tls_conn *t)
     return result(t, SSL_do_handshake(t->ssl));
 }
 
+/* The error queue is emptied before each call, as SSL_get_error needs; it is nearly always
+ * empty already, and peeking costs a tenth of OpenSSL 3.0's clearing of all its slots. */
+static void clear_errors(void)
+{
+    if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 enum ts_io ts_tls_read(struct ts_tls_conn *t, void *buf, size_t len, size_t *got)
 {
-    ERR_clear_error();
+    clear_errors();
     int rc = SSL_read_ex(t->ssl, buf, len, got);
     if (rc == 1 && *got > 0) t->post_handshake = 0;
     return result(t, rc);
@@ -1591,7 +1601,7 @@ enum ts_io ts_tls_read(struct ts_tls_conn *t, void *buf, size_t len, size_t *got
 
 enum ts_io ts_tls_write(struct ts_tls_conn *t, const void *buf, size_t len, size_t *put)
 {
-    ERR_clear_error();
+    clear_errors();
     return result(t, SSL_write_ex(t->ssl, buf, len, put));
 }
 

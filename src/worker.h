@@ -126,7 +126,8 @@ struct ts_server {
     _Atomic uint64_t generation; /* the newest generation's number */
     _Atomic uint64_t reloads, reload_failures;
     _Atomic int64_t last_reload_at; /* wall clock seconds; 0: never */
-    pthread_mutex_t reload_lock;    /* guards last_reload_error */
+    pthread_mutex_t reload_lock;    /* guards gen and last_reload_error */
+    struct ts_gen *gen;             /* the newest generation (the main thread's reference) */
     char last_reload_error[1024];   /* "" after a success */
     _Atomic int open_conns;         /* for limits.max_connections; acceptor + workers */
     _Atomic uint64_t rejected;      /* closed at once by the acceptor (limits, queue full) */

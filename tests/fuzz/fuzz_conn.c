@@ -210,6 +210,7 @@ static void load_config(int i)
     struct ts_gen *g = &gens[i];
     if (ts_config_load(&g->cfg, path, NULL, err, sizeof(err)) < 0) die("config %d: %s", i, err);
     srvs[i].cfg = &g->cfg;
+    srvs[i].gen = g;
     srvs[i].workers = &workers[i];
     srvs[i].nworkers = 1;
     /* one reference held here for good: connections never free it */
@@ -217,8 +218,8 @@ static void load_config(int i)
     g->number = 1;
     g->nworkers = 2; /* counters are indexed by worker id: this one's is i */
     g->rootfds = malloc(sizeof(int));
-    g->site_stats = calloc(2 * g->cfg.nsites, sizeof(*g->site_stats));
-    if (!g->rootfds || !g->site_stats) die("malloc");
+    if (!g->rootfds) die("malloc");
+    ts_gen_site_stats_new(g);
     g->rootfds[0] = open(g->cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (g->rootfds[0] < 0) die("cannot open %s", g->cfg.root);
     if (ts_worker_init(&workers[i], &srvs[i], i) < 0) die("worker %d", i);

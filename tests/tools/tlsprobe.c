@@ -70,12 +70,15 @@ static const char usage_text[] =
     "  --cafile FILE (verify the server; without it nothing is verified)\n"
     "  --cert FILE [--key FILE] (client certificate)   --tls12 | --tls13\n"
     "  --path P (default /)   --timeout-ms N (default 5000; bounds every network wait)\n"
+    "  --hrr-servername NAME (force a HelloRetryRequest: key share for ffdhe2048 only; the\n"
+    "    second ClientHello names NAME instead of --servername)\n"
     "output: one line of key=value pairs on stdout (hold first prints a line\n"
     "'established=N failed=F'); exit 0 ok, 1 failure, 2 usage error\n";
 
 static struct {
     int mode, port, proto, timeout_ms;
     const char *host, *cafile, *servername, *cert, *key, *path, *sess_in, *sess_out;
+    const char *hrr_servername;
     long count, linger_ms, seconds, requests, procs, seed, interval_ms, data_every;
     int mech, stage, rst, full_hello, plain, ignore_stdin, alert_request, pipeline;
     int no_reply, keepalive_close, client_first, has_min_ratio, nheaders;
@@ -279,6 +282,8 @@ static void parse_args(int argc, char **argv)
             opt.cafile = value();
         else if (is_opt(a, "--servername", ALL_MODES))
             opt.servername = value();
+        else if (is_opt(a, "--hrr-servername", ALL_MODES))
+            opt.hrr_servername = value();
         else if (is_opt(a, "--cert", ALL_MODES))
             opt.cert = value();
         else if (is_opt(a, "--key", ALL_MODES))
@@ -502,6 +507,20 @@ static SSL_CTX *make_ctx(int proto, uint64_t options)
     return NULL;
 }
 
+/* --hrr-servername: the first ServerHello (the HelloRetryRequest, with the key share forced
+ * by make_ssl) switches the SNI the second ClientHello will carry */
+static void hrr_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+                       SSL *ssl, void *arg)
+{
+    (void)version, (void)arg;
+    const unsigned char *p = buf;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 && p[0] == SSL3_MT_SERVER_HELLO &&
+        !SSL_get_ex_data(ssl, 0)) {
+        SSL_set_ex_data(ssl, 0, (void *)opt.hrr_servername);
+        SSL_set_tlsext_host_name(ssl, opt.hrr_servername);
+    }
+}
+
 static SSL *make_ssl(int fd)
 {
     unsigned char addr[16];
@@ -513,6 +532,10 @@ static SSL *make_ssl(int fd)
     if (ok && opt.cafile)
         ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), opt.servername)
                    : SSL_set1_host(ssl, opt.servername);
+    if (ok && opt.hrr_servername) {
+        ok = SSL_set1_groups_list(ssl, "ffdhe2048:P-256"); /* the server offers X25519:P-256 */
+        SSL_set_msg_callback(ssl, hrr_msg_cb);
+    }
     if (ok && fd >= 0)
         ok = SSL_set_fd(ssl, fd); /* socket BIO with BIO_NOCLOSE: we close fd ourselves */
     if (!ok) {
