@@ -253,12 +253,24 @@ step ka1 3
 step ka2 3
 held ka1 3 >/dev/null
 held ka2 3 >/dev/null
-expect "/status on the old HTTP/1.1 connection: the old generation's sites (none)" \
-    "$(jq -r '[.sites[]?.name] | join(",")' "$T/ka1.body.3")" ""
-expect "...on the old HTTP/2 connection too" "$(jq -r '[.sites[]?.name] | join(",")' "$T/ka2.body.3")" ""
+# the site table is the configuration in use, also for a scraper's old keep-alive connection
+expect "/status on the old HTTP/1.1 connection: the sites now in use" \
+    "$(jq -r '[.sites[]?.name] | join(",")' "$T/ka1.body.3")" "default,added.test"
+expect "...on the old HTTP/2 connection too" "$(jq -r '[.sites[]?.name] | join(",")' "$T/ka2.body.3")" "default,added.test"
 expect_match "/status on a new connection: the new site is listed" \
     "$(tcurl "$BASE/status" | jq -r '[.sites[]?.name] | join(",")')" 'added\.test'
 expect "...and the generation count is global" "$(jq -r .reload.generation "$T/ka1.body.3")" "$G"
+
+# but whether /status may be read is the business of the connection's own generation
+hold h1 ka5 localhost /status /status
+held ka5 1 >/dev/null
+RC_ROOT=$T/www2 RC_TOP="$SITE_ADDED \"status\": { \"enabled\": false }," rconf
+hup_ok "status.enabled false"
+expect "...a new connection: /status is not served" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/status")" 404
+step ka5 2
+expect "...the connection accepted before: still served" "$(held ka5 2 | cut -d' ' -f1,2)" "2 200"
+RC_ROOT=$T/www2 RC_TOP=$SITE_ADDED rconf
+hup_ok "status.enabled back"
 
 ### sites by reload
 expect "SNI added.test: the added site's certificate" "$(served_ou added.test)" added
