@@ -96,6 +96,9 @@ stop_server
 check_server_log
 
 ### the identity ends with the session lifetime, however often the client resumes
+# The windows below are watched in real time against a 3 s lifetime: a slower build needs them
+# a little longer (handshakes take longer), not TS_TIMEOUT_MULT times longer.
+W=$((MULT > 1 ? 2 : 1))
 # tls13-stateful: session_tickets false, TLS 1.3 tickets are looked up in the cache, which only
 # compares time + timeout (no ticket callback): a successor issued in the deadline's last second
 # must not get a fresh second of its own. The cache keeps a session through its last second.
@@ -103,7 +106,7 @@ for mech in tls13 tls12 tls13-stateful; do
     TK=; MAXRUN=3.6
     [ $mech = tls13-stateful ] && TK=', "session_tickets": false' MAXRUN=4.2
     TLS_EXTRA=$(AUTH optional ", \"session_cache\": { \"timeout_s\": 3 }$TK") TOP_EXTRA=$LOC start_server || exit 1
-    PY resume "$PORT" "$CERTS/client.crt" "$CERTS/client.key" /private/ $((7 * MULT)) 0.5 ${mech%-stateful} >"$T/resume.$mech"
+    PY resume "$PORT" "$CERTS/client.crt" "$CERTS/client.key" /private/ $((5 + 2 * W)) 0.5 ${mech%-stateful} >"$T/resume.$mech"
     N=$(wc -l <"$T/resume.$mech")
     FULL=$(awk '$1 > 1 && $2 == 0' "$T/resume.$mech" | wc -l)
     RES=$(awk '$2 == 1' "$T/resume.$mech" | wc -l)
@@ -111,7 +114,7 @@ for mech in tls13 tls12 tls13-stateful; do
     echo "# $mech: $N connections, $RES resumed, $FULL full after the first"
     if [ "$RES" -ge 3 ]; then ok "$mech: sessions resume"; else not_ok "$mech: only $RES resumed"; fi
     if [ "$FULL" -ge 1 ]; then ok "$mech: resuming every 0.5 s, a full handshake still comes within the 3 s timeout"; else
-        not_ok "$mech: resumed for $((7 * MULT)) s without a full handshake"; sed 's/^/#   /' "$T/resume.$mech"; fi
+        not_ok "$mech: resumed for $((5 + 2 * W)) s without a full handshake"; sed 's/^/#   /' "$T/resume.$mech"; fi
     expect "$mech: every request got the page (re-verified)" "$BAD" 0
     # no run of resumptions longer than the timeout
     LONG=$(awk -v m="$MAXRUN" '$2 == 0 {start = $1} $2 == 1 && $1 - start > m {n++} END {print n + 0}' "$T/resume.$mech")
@@ -128,9 +131,9 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/short.ke
 openssl req -new -key "$T/short.key" -subj "/O=tessera/CN=shortlived" -out "$T/short.csr" 2>/dev/null
 TLS_EXTRA=$(AUTH optional) TOP_EXTRA=$LOC start_server || exit 1
 openssl ca -batch -notext -config "$T/ca.cnf" -extensions e -startdate 20200101000000Z \
-    -enddate "$(date -u -d "+$((5 * MULT)) seconds" +%Y%m%d%H%M%SZ)" -in "$T/short.csr" -out "$T/short.crt" 2>/dev/null
+    -enddate "$(date -u -d "+$((5 * W)) seconds" +%Y%m%d%H%M%SZ)" -in "$T/short.csr" -out "$T/short.crt" 2>/dev/null
 END=$(date -u -d "$(openssl x509 -in "$T/short.crt" -noout -enddate | cut -d= -f2)" +%s)
-PY resume "$PORT" "$T/short.crt" "$T/short.key" /private/ $((8 * MULT)) 0.5 tls13 >"$T/resume.short"
+PY resume "$PORT" "$T/short.crt" "$T/short.key" /private/ $((8 * W)) 0.5 tls13 >"$T/resume.short"
 BEFORE=$(awk -v e="$END" '$4 < e - 1' "$T/resume.short" | wc -l)
 OK_BEFORE=$(awk -v e="$END" '$4 < e - 1 && $3 == 200' "$T/resume.short" | wc -l)
 AFTER=$(awk -v e="$END" '$4 > e' "$T/resume.short" | wc -l)
