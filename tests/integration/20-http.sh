@@ -108,6 +108,8 @@ expect_match "access log line in combined format" "$L" '^127\.0\.0\.1 - - \[[0-9
 
 # timeouts.keepalive_s 0: no keep-alive at all, and every response says so
 WORKERS=1 TIMEOUTS='"shutdown_s": 1, "keepalive_s": 0' start_server || exit 1
+# the line comes once the workers run, which can be after the listener first answers
+wait_until 10 grep -q 'listening on' "$T/error.log"
 expect_match "the start-up line says 1 worker (singular)" "$(grep 'listening on' "$T/error.log")" ', 1 worker, root '
 
 H=$(tcurl -s -D - -o /dev/null "$BASE/hello.txt" "$BASE/hello.txt")
