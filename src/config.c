@@ -161,6 +161,8 @@ static const struct key limit_keys[] = {
 static const struct key file_cache_keys[] = {
     {"entries", K_INT, F(file_cache.entries), 0, 100000, 0, 0, 0},
     {"valid_ms", K_INT, F(file_cache.valid_ms), 0, 3600000, 0, 0, 0},
+    {"content_max_file_bytes", K_INT, F(file_cache.content_max_file_bytes), 0, 64 << 20, 0, 0, 0},
+    {"content_bytes", K_INT, F(file_cache.content_bytes), 0, INT_MAX, 0, 0, 0},
     {0},
 };
 
@@ -973,6 +975,8 @@ static void set_defaults(struct ts_config *cfg)
     cfg->limits.max_connections = 8192;
     cfg->file_cache.entries = 1024;
     cfg->file_cache.valid_ms = 1000;
+    cfg->file_cache.content_max_file_bytes = 128 << 10;
+    cfg->file_cache.content_bytes = 32 << 20;
     cfg->limits.max_header_bytes = 8192;
     cfg->limits.max_uri_bytes = 4096;
     cfg->limits.max_requests_per_connection = 10000;

@@ -148,6 +148,8 @@ struct ts_config {
     struct {
         int entries;  /* open files cached per worker; 0 turns the cache off */
         int valid_ms; /* how long a cached open or stat is trusted before it is checked again */
+        int content_max_file_bytes; /* files up to this size keep their bytes in the cache */
+        int content_bytes;          /* ...within this much per worker */
     } file_cache;
 
     struct {

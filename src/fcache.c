@@ -17,6 +17,7 @@ struct ts_fcache {
     unsigned nbuckets; /* a power of two */
     unsigned count, max;
     unsigned valid_ms;
+    size_t content_max_file, content_budget, content_used;
     struct ts_file *lru_head, *lru_tail; /* head = most recently used */
     /* each root's real path, learned at its first open (one per site) */
     struct root {
@@ -35,12 +36,15 @@ static uint32_t hash_path(int rootfd, const char *s)
     return h;
 }
 
-struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms)
+struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms, size_t content_max_file,
+                                size_t content_bytes)
 {
     struct ts_fcache *fc = calloc(1, sizeof(*fc));
     if (!fc) abort();
     fc->max = entries;
     fc->valid_ms = valid_ms;
+    fc->content_max_file = content_max_file;
+    fc->content_budget = content_bytes;
     fc->nbuckets = 16;
     while (fc->nbuckets < entries * 2) fc->nbuckets *= 2;
     fc->buckets = calloc(fc->nbuckets, sizeof(*fc->buckets));
@@ -52,6 +56,7 @@ static void destroy(struct ts_file *f)
 {
     if (f->fd >= 0) close(f->fd);
     free(f->real);
+    free(f->data);
     free(f);
 }
 
@@ -85,6 +90,7 @@ static void evict(struct ts_fcache *fc, struct ts_file *f)
     *p = f->next_in_bucket;
     lru_unlink(fc, f);
     fc->count--;
+    if (f->data) fc->content_used -= (size_t)f->st.st_size;
     f->cached = false;
     if (f->refs == 0) destroy(f);
 }
@@ -149,6 +155,32 @@ static struct ts_file *open_file(struct ts_fcache *fc, int rootfd, const char *r
     return f;
 }
 
+/* Keeps a small regular file's bytes with its entry, within the budget. A file that does not
+ * read back at the size fstat gave (being written, truncated) keeps none and is read from its
+ * descriptor as any other. */
+static void load_content(struct ts_fcache *fc, struct ts_file *f)
+{
+    if (f->fd < 0 || !S_ISREG(f->st.st_mode) || f->st.st_size <= 0) return;
+    size_t size = (size_t)f->st.st_size;
+    if (size > fc->content_max_file || size > fc->content_budget - fc->content_used) return;
+    char *p = malloc(size);
+    if (!p) return;
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = pread(f->fd, p + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    char extra;
+    if (got != size || pread(f->fd, &extra, 1, (off_t)size) != 0) {
+        free(p);
+        return;
+    }
+    f->data = p;
+    fc->content_used += size;
+}
+
 static bool same_file(const struct ts_file *a, const struct ts_file *b)
 {
     if (a->fd < 0 || b->fd < 0) return a->fd == b->fd && a->err == b->err;
@@ -198,6 +230,7 @@ struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel
         f = fresh;
         f->checked_ms = now_ms;
         f->cached = true;
+        load_content(fc, f);
         struct ts_file **b = &fc->buckets[hash & (fc->nbuckets - 1)];
         f->next_in_bucket = *b;
         *b = f;

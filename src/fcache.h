@@ -1,5 +1,7 @@
 /* The open-file cache: per worker (no locks), path -> open descriptor, stat, ETag and
- * Last-Modified, revalidated at most every file_cache.valid_ms. A hit costs no system call. */
+ * Last-Modified, revalidated at most every file_cache.valid_ms. A hit costs no system call.
+ * Small files also keep their bytes (file_cache.content_max_file_bytes, within a per-worker
+ * budget of file_cache.content_bytes), so serving one reads no file at all. */
 #ifndef TS_FCACHE_H
 #define TS_FCACHE_H
 
@@ -21,6 +23,9 @@ struct ts_file {
     /* where the file really is, relative to the root with symlinks resolved (NULL if the
      * kernel would not say): access rules apply to it as well as to the URL's path */
     char *real;
+    /* the whole file (st.st_size bytes) as read when it entered the cache, or NULL: bodies
+     * come from here instead of pread(2) of fd */
+    char *data;
     /* cache bookkeeping: owned by fcache.c */
     unsigned refs;
     bool cached; /* still in the table (else freed when the last reference goes) */
@@ -31,8 +36,11 @@ struct ts_file {
     char path[];
 };
 
-/* Creates a cache of up to entries files (0: no caching; every open goes to the kernel). */
-struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms);
+/* Creates a cache of up to entries files (0: no caching; every open goes to the kernel).
+ * Regular files of at most content_max_file bytes keep their contents while the cache holds
+ * no more than content_bytes of them (0: none). */
+struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms, size_t content_max_file,
+                                size_t content_bytes);
 void ts_fcache_free(struct ts_fcache *fc);
 
 /* Empties the cache (root descriptors included: they may be closed and their numbers reused

@@ -50,6 +50,8 @@ static void keep_fixed(struct ts_config *next, const struct ts_config *fixed)
     KEEP(limits.max_header_bytes, "limits.max_header_bytes");
     KEEP(file_cache.entries, "file_cache.entries");
     KEEP(file_cache.valid_ms, "file_cache.valid_ms");
+    KEEP(file_cache.content_max_file_bytes, "file_cache.content_max_file_bytes");
+    KEEP(file_cache.content_bytes, "file_cache.content_bytes");
     KEEP(timeouts.handshake_s, "timeouts.handshake_s");
     KEEP(timeouts.request_header_s, "timeouts.request_header_s");
     KEEP(timeouts.keepalive_s, "timeouts.keepalive_s");

@@ -175,7 +175,8 @@ void ts_response_segment(struct ts_req *req, const char *mem, uint64_t off, uint
 {
     struct ts_response *r = &req->resp;
     if (r->head_only || len == 0) return;
-    if (r->nsegs == TS_MAX_SEGS) abort(); /* callers stay within TS_MAX_SEGS */
+    if (r->nsegs == TS_MAX_SEGS) abort();                      /* callers stay within TS_MAX_SEGS */
+    if (!mem && r->file && r->file->data) mem = r->file->data; /* held by the file cache */
     r->segs[r->nsegs++] = (struct ts_seg){mem, off, len};
     r->body_left += len;
 }

@@ -102,7 +102,8 @@ void ts_response_end(struct ts_req *req, uint64_t content_length);
 struct ts_str ts_response_hdr_name(const struct ts_response *resp, unsigned i);
 struct ts_str ts_response_hdr_value(const struct ts_response *resp, unsigned i);
 
-/* Queues a body segment: len bytes at mem + off, or (mem NULL) at offset off of body_fd.
+/* Queues a body segment: len bytes at mem + off, or (mem NULL) at offset off of the response's
+ * file (from its bytes in the file cache when it holds them).
  * Skipped for HEAD. */
 void ts_response_segment(struct ts_req *req, const char *mem, uint64_t off, uint64_t len);
 

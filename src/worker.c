@@ -147,8 +147,9 @@ int ts_worker_init(struct ts_worker *w, struct ts_server *srv, int id)
     w->inbufs.max_free = POOL_MAX_FREE;
     w->outbufs.block_size = ts_conn_outbuf_size();
     w->outbufs.max_free = POOL_MAX_FREE;
-    w->fcache =
-        ts_fcache_new((unsigned)cfg->file_cache.entries, (unsigned)cfg->file_cache.valid_ms);
+    w->fcache = ts_fcache_new((unsigned)cfg->file_cache.entries, (unsigned)cfg->file_cache.valid_ms,
+                              (size_t)cfg->file_cache.content_max_file_bytes,
+                              (size_t)cfg->file_cache.content_bytes);
     w->now_ms = monotonic_ms();
     ts_response_update_date(w);
     return 0;

@@ -43,6 +43,8 @@ bad_config "invalid JSON" "{\"root\": \"$T/www\", " "invalid JSON near line"
 bad_config "duplicate key" "{\"root\": \"$T/www\", \"root\": \"$T/www\", \"tls\": {$base_tls}}" "root: duplicate key"
 bad_config "bad log level" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"level\": \"loud\"}}" "log.level: must be one of"
 bad_config "timeout out of range" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"timeouts\": {\"shutdown_s\": -1}}" "timeouts.shutdown_s: must be an integer"
+bad_config "file_cache.content_max_file_bytes out of range" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"file_cache\": {\"content_max_file_bytes\": 100000000}}" "file_cache.content_max_file_bytes: must be an integer from 0 to 67108864"
+bad_config "file_cache.content_bytes negative" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"file_cache\": {\"content_bytes\": -1}}" "file_cache.content_bytes: must be an integer"
 # what start-up would fail on is found by --check-config too (only binding is left out)
 bad_config "access log in a missing directory" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"access\": \"$T/nodir/access.log\"}}" "log.access: $T/nodir/access.log: cannot be created: $T/nodir: No such file"
 bad_config "error log in a missing directory" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"log\": {\"error\": \"$T/nodir/error.log\"}}" "log.error: $T/nodir/error.log: cannot be created: $T/nodir: No such file"

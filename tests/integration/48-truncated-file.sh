@@ -11,8 +11,9 @@ SLOW="timeout $((60 * MULT)) python3 $TS_TOP/tests/tools/slowread.py --cafile $C
 stat_of() { tcurl "$BASE/status" | python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
 
 SIZE=30000000
-# the cache keeps the emptied file's old length (part 2) however slowly the test runs
-TOP_EXTRA='"file_cache": { "valid_ms": 3600000 },' \
+# the cache keeps the emptied file's old length (part 2) however slowly the test runs; files of
+# up to 4096 bytes keep their bytes in it (part 3), larger ones are read from the file
+TOP_EXTRA='"file_cache": { "valid_ms": 3600000, "content_max_file_bytes": 4096 },' \
 ALLOWED_ERRORS='file truncated' WORKERS=1 LOG_EXTRA=', "format": "json"' \
     TIMEOUTS='"shutdown_s": 1, "send_s": 30' start_server || exit 1
 
@@ -61,6 +62,18 @@ expect_match "...and the access log marks it truncated, 0 bytes" "$line" '"bytes
 e1=$(stat_of "['connections']['closed_error']")
 if [ "$e1" -gt "$e0" ]; then ok "...an error close ($e0 -> $e1)"; else
     not_ok "...an error close (closed_error stayed $e0)"; fi
+
+# 3. A small file the cache holds the bytes of: emptied in place, it is still served whole, as
+# it was read (until revalidation), and no error is counted.
+head -c 3000 /dev/urandom >"$T/www/f/tiny"
+cp "$T/www/f/tiny" "$T/tiny.orig"
+tcurl -o /dev/null "$BASE/f/tiny"
+: >"$T/www/f/tiny"
+e0=$(stat_of "['connections']['closed_error']")
+expect "an emptied small file in the cache: 200 with its 3000 bytes" \
+    "$(tcurl -o "$T/tiny.out" -w '%{http_code} %{size_download}' "$BASE/f/tiny")" "200 3000"
+check "...the bytes it had when read" cmp -s "$T/tiny.out" "$T/tiny.orig"
+expect "...no error close" "$(stat_of "['connections']['closed_error']")" "$e0"
 
 stop_server
 expect "server exits 0" "$?" 0

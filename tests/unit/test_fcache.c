@@ -50,7 +50,7 @@ static void test_hit_and_revalidate(void **state)
 {
     (void)state;
     write_file("a.txt", "one");
-    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000, 0, 0);
     struct ts_file *f = ts_fcache_open(fc, rootfd, "a.txt", 0);
     assert_true(f->fd >= 0);
     assert_int_equal(f->st.st_size, 3);
@@ -84,7 +84,7 @@ static void test_hit_and_revalidate(void **state)
 static void test_failures_cached(void **state)
 {
     (void)state;
-    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000, 0, 0);
     struct ts_file *f = ts_fcache_open(fc, rootfd, "missing.txt", 0);
     assert_int_equal(f->fd, -1);
     assert_int_equal(f->err, ENOENT);
@@ -120,7 +120,7 @@ static void test_shortage_not_cached(void **state)
 {
     (void)state;
     write_file("s.txt", "s");
-    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000, 0, 0);
     struct rlimit old = starve();
     struct ts_file *f = ts_fcache_open(fc, rootfd, "s.txt", 0);
     int fd = f->fd, err = f->err;
@@ -157,7 +157,7 @@ static void test_fifo_refused_and_cached(void **state)
     char path[256];
     snprintf(path, sizeof(path), "%s/pipe", dir);
     assert_int_equal(mkfifo(path, 0644), 0);
-    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000, 0, 0);
     struct ts_file *f = ts_fcache_open(fc, rootfd, "pipe", 0); /* does not block */
     assert_int_equal(f->fd, -1);
     assert_int_equal(f->err, ENXIO);
@@ -171,7 +171,7 @@ static void test_fifo_refused_and_cached(void **state)
 static void test_eviction_keeps_referenced(void **state)
 {
     (void)state;
-    struct ts_fcache *fc = ts_fcache_new(2, 1000);
+    struct ts_fcache *fc = ts_fcache_new(2, 1000, 0, 0);
     write_file("e1", "1");
     write_file("e2", "2");
     write_file("e3", "3");
@@ -190,11 +190,52 @@ static void test_eviction_keeps_referenced(void **state)
     ts_fcache_free(fc);
 }
 
+/* Small files keep their bytes, within the per-file limit and the budget; a file rewritten in
+ * place is served as it was read until revalidation sees a new size or mtime, and the entry
+ * that leaves the cache gives its bytes back to the budget. */
+static void test_content(void **state)
+{
+    (void)state;
+    write_file("c1", "0123456789");
+    write_file("c2", "abcdefghij");
+    write_file("c3", "0123456789abcdef0123"); /* 20 bytes: over the per-file limit */
+    write_file("c4", "");
+    struct ts_fcache *fc = ts_fcache_new(2, 1000, 16, 15);
+    struct ts_file *a = ts_fcache_open(fc, rootfd, "c1", 0);
+    assert_non_null(a->data);
+    assert_memory_equal(a->data, "0123456789", 10);
+    struct ts_file *b = ts_fcache_open(fc, rootfd, "c2", 0);
+    assert_null(b->data);                                    /* 10 + 10 > the budget of 15 */
+    struct ts_file *c = ts_fcache_open(fc, rootfd, "c3", 0); /* evicts c1, still referenced */
+    assert_null(c->data);
+    assert_memory_equal(a->data, "0123456789", 10); /* a response still holds it */
+    ts_fcache_release(fc, a);
+    ts_fcache_release(fc, b);
+    ts_fcache_release(fc, c);
+    struct ts_file *d = ts_fcache_open(fc, rootfd, "c4", 0);
+    assert_null(d->data); /* nothing to keep */
+    ts_fcache_release(fc, d);
+    /* c1 left the cache, so its 10 bytes are back in the budget */
+    struct ts_file *e = ts_fcache_open(fc, rootfd, "c1", 10);
+    assert_non_null(e->data);
+    ts_fcache_release(fc, e);
+    write_file("c1", "9876543210xyz"); /* rewritten in place, now 13 bytes */
+    e = ts_fcache_open(fc, rootfd, "c1", 500);
+    assert_memory_equal(e->data, "0123456789", 10); /* trusted for valid_ms */
+    ts_fcache_release(fc, e);
+    e = ts_fcache_open(fc, rootfd, "c1", 2000);
+    assert_int_equal(e->st.st_size, 13);
+    assert_non_null(e->data);
+    assert_memory_equal(e->data, "9876543210xyz", 13);
+    ts_fcache_release(fc, e);
+    ts_fcache_free(fc);
+}
+
 static void test_disabled(void **state)
 {
     (void)state;
     write_file("d.txt", "d");
-    struct ts_fcache *fc = ts_fcache_new(0, 1000);
+    struct ts_fcache *fc = ts_fcache_new(0, 1000, 0, 0);
     struct ts_file *f = ts_fcache_open(fc, rootfd, "d.txt", 0);
     struct ts_file *g = ts_fcache_open(fc, rootfd, "d.txt", 0);
     assert_ptr_not_equal(f, g); /* no caching: each open is its own */
@@ -217,7 +258,7 @@ static void test_real_path(void **state)
     assert_int_equal(symlink("../priv/s.txt", path), 0);
     snprintf(path, sizeof(path), "%s/pub/dir", dir);
     assert_int_equal(symlink("../priv", path), 0);
-    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000, 0, 0);
     struct ts_file *f = ts_fcache_open(fc, rootfd, "pub/link", 0);
     assert_true(f->fd >= 0);
     assert_string_equal(f->real, "priv/s.txt");
@@ -266,7 +307,7 @@ static void test_two_roots(void **state)
     write_file("two/same.txt", "second root");
     int fd2 = open(sub, O_PATH | O_DIRECTORY);
     assert_true(fd2 >= 0);
-    struct ts_fcache *fc = ts_fcache_new(8, 1000);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000, 0, 0);
     struct ts_file *a = ts_fcache_open(fc, rootfd, "same.txt", 0);
     struct ts_file *b = ts_fcache_open(fc, fd2, "same.txt", 0);
     assert_ptr_not_equal(a, b);
@@ -294,7 +335,7 @@ static void test_flush_for_reused_root(void **state)
     char other[] = "/tmp/ts-fcache-other-XXXXXX";
     assert_non_null(mkdtemp(other));
     write_file("same.txt", "old root");
-    struct ts_fcache *fc = ts_fcache_new(8, 60000);
+    struct ts_fcache *fc = ts_fcache_new(8, 60000, 0, 0);
     int fd = open(dir, O_PATH | O_DIRECTORY);
     assert_true(fd >= 0);
     struct ts_file *held = ts_fcache_open(fc, fd, "same.txt", 0);
@@ -335,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_fifo_refused_and_cached),
         cmocka_unit_test(test_eviction_keeps_referenced),
         cmocka_unit_test(test_disabled),
+        cmocka_unit_test(test_content),
         cmocka_unit_test(test_real_path),
         cmocka_unit_test(test_two_roots),
         cmocka_unit_test(test_flush_for_reused_root),
