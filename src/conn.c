@@ -1078,6 +1078,12 @@ static enum step do_h2(struct ts_conn *c)
         release_out(c);
         if (!ts_h2_want_read(c->h2) && !ts_h2_want_write(c->h2))
             return start_shutdown(c); /* GOAWAY sent and every stream done */
+        /* the last read drained the socket and OpenSSL holds nothing: the next bytes raise an
+         * edge, so a read(2) now could only say EAGAIN (one a batch of requests) */
+        if (!c->plain && ts_tls_read_would_block(&c->tls)) {
+            h2_arm(c, false);
+            return STEP_WAIT;
+        }
         size_t got = 0;
         switch (conn_read(c, in, sizeof(in), &got)) {
         case TS_IO_OK:
