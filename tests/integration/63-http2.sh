@@ -58,9 +58,19 @@ expect_match "access log: HTTP/2.0" "$(tail -3 "$T/access.log")" '"GET /hello.tx
 # fairness: a small request on a second stream is answered while a 10 MiB download runs
 R=$(timeout $((60 * MULT)) nghttp -n -s -w 16 "$BASE/huge.bin" "$BASE/hello.txt" 2>&1)
 expect_match "10 MiB download and a small file on one connection: both 200" "$(grep -c ' 200 ' <<<"$R")" "^2$"
-HUGE_END=$(awk '/huge.bin/ {print $2}' <<<"$R" | tr -d '+ms')
-SMALL_END=$(awk '/hello.txt/ {print $2}' <<<"$R" | tr -d '+ms')
-echo "# huge.bin done at $HUGE_END, hello.txt at $SMALL_END"
+# nghttp -s: completion times since the connection began, as +1.57ms, +923us or +1.2s
+end_us() { awk -v p="$1" '$0 ~ p { t = $2; sub(/^\+/, "", t); m = 1
+    if (t ~ /us$/) sub(/us$/, "", t); else if (t ~ /ms$/) { sub(/ms$/, "", t); m = 1000 }
+    else if (t ~ /s$/) { sub(/s$/, "", t); m = 1000000 }
+    printf "%d\n", t * m }' <<<"$R"; }
+HUGE_END=$(end_us huge.bin)
+SMALL_END=$(end_us hello.txt)
+echo "# huge.bin done at ${HUGE_END} us, hello.txt at ${SMALL_END} us"
+if [ -n "$HUGE_END" ] && [ -n "$SMALL_END" ] && [ "$((SMALL_END * 4))" -lt "$HUGE_END" ]; then
+    ok "...the small file is not held behind the download (done in its first quarter)"
+else
+    not_ok "...the small file is not held behind the download (small ${SMALL_END} us, download ${HUGE_END} us)"
+fi
 
 # hostile clients: each gets its answer, and another client is served meanwhile
 hostile() { # MODE EXPECTED-REGEX [ARGS]
