@@ -231,6 +231,31 @@ static void test_content(void **state)
     ts_fcache_free(fc);
 }
 
+/* The budget bounds the bytes held, not only those of the entries in the table: an entry that
+ * leaves the cache while a response still holds it keeps its bytes until released, and they
+ * stay counted until then (else slow responses to many files held any number of copies). */
+static void test_content_budget_held(void **state)
+{
+    (void)state;
+    write_file("h1", "0123456789");
+    write_file("h2", "abcdefghij");
+    write_file("h3", "x");
+    struct ts_fcache *fc = ts_fcache_new(1, 1000, 16, 15);
+    struct ts_file *a = ts_fcache_open(fc, rootfd, "h1", 0);
+    assert_non_null(a->data);
+    struct ts_file *b = ts_fcache_open(fc, rootfd, "h2", 0); /* evicts h1, still held */
+    assert_null(b->data);                                    /* 10 + 10 > 15 */
+    ts_fcache_release(fc, b);
+    ts_fcache_release(fc, a); /* h1's bytes go: back in the budget */
+    b = ts_fcache_open(fc, rootfd, "h2", 0);
+    assert_null(b->data); /* the entry was kept without them */
+    ts_fcache_release(fc, b);
+    struct ts_file *c = ts_fcache_open(fc, rootfd, "h3", 0);
+    assert_non_null(c->data);
+    ts_fcache_release(fc, c);
+    ts_fcache_free(fc);
+}
+
 static void test_disabled(void **state)
 {
     (void)state;
@@ -377,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_eviction_keeps_referenced),
         cmocka_unit_test(test_disabled),
         cmocka_unit_test(test_content),
+        cmocka_unit_test(test_content_budget_held),
         cmocka_unit_test(test_real_path),
         cmocka_unit_test(test_two_roots),
         cmocka_unit_test(test_flush_for_reused_root),
