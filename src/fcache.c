@@ -194,6 +194,10 @@ static bool same_file(const struct ts_file *a, const struct ts_file *b)
     return a->st.st_ino == b->st.st_ino && a->st.st_dev == b->st.st_dev &&
            a->st.st_size == b->st.st_size && a->st.st_mtim.tv_sec == b->st.st_mtim.tv_sec &&
            a->st.st_mtim.tv_nsec == b->st.st_mtim.tv_nsec && a->st.st_mode == b->st.st_mode &&
+           /* an mtime can be set back after a rewrite; the ctime cannot, and the bytes an
+            * entry may keep must not outlive such a change */
+           a->st.st_ctim.tv_sec == b->st.st_ctim.tv_sec &&
+           a->st.st_ctim.tv_nsec == b->st.st_ctim.tv_nsec &&
            (a->real && b->real ? strcmp(a->real, b->real) == 0 : a->real == b->real);
 }
 
