@@ -60,6 +60,14 @@ static void destroy(struct ts_file *f)
     free(f);
 }
 
+/* Frees an entry out of the table and no longer held. Its bytes count against the budget until
+ * here, not only while it is in the table: a response may hold them long after it left. */
+static void drop(struct ts_fcache *fc, struct ts_file *f)
+{
+    if (f->data) fc->content_used -= (size_t)f->st.st_size;
+    destroy(f);
+}
+
 static void lru_unlink(struct ts_fcache *fc, struct ts_file *f)
 {
     if (f->lru_prev)
@@ -90,9 +98,8 @@ static void evict(struct ts_fcache *fc, struct ts_file *f)
     *p = f->next_in_bucket;
     lru_unlink(fc, f);
     fc->count--;
-    if (f->data) fc->content_used -= (size_t)f->st.st_size;
     f->cached = false;
-    if (f->refs == 0) destroy(f);
+    if (f->refs == 0) drop(fc, f);
 }
 
 /* The kernel's name for what fd is open on (symlinks resolved), malloc'ed, or NULL. */
@@ -187,6 +194,10 @@ static bool same_file(const struct ts_file *a, const struct ts_file *b)
     return a->st.st_ino == b->st.st_ino && a->st.st_dev == b->st.st_dev &&
            a->st.st_size == b->st.st_size && a->st.st_mtim.tv_sec == b->st.st_mtim.tv_sec &&
            a->st.st_mtim.tv_nsec == b->st.st_mtim.tv_nsec && a->st.st_mode == b->st.st_mode &&
+           /* an mtime can be set back after a rewrite; the ctime cannot, and the bytes an
+            * entry may keep must not outlive such a change */
+           a->st.st_ctim.tv_sec == b->st.st_ctim.tv_sec &&
+           a->st.st_ctim.tv_nsec == b->st.st_ctim.tv_nsec &&
            (a->real && b->real ? strcmp(a->real, b->real) == 0 : a->real == b->real);
 }
 
@@ -246,8 +257,7 @@ struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel
 
 void ts_fcache_release(struct ts_fcache *fc, struct ts_file *f)
 {
-    (void)fc;
-    if (--f->refs == 0 && !f->cached) destroy(f);
+    if (--f->refs == 0 && !f->cached) drop(fc, f);
 }
 
 void ts_fcache_flush(struct ts_fcache *fc)

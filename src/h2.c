@@ -410,7 +410,8 @@ static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
  * every time (HTTP/2 100 KiB: 8.4 records a response instead of 6.3; the client reads and
  * decrypts each). Room under TAIL_MIN is not worth a frame of its own: the frame waits for
  * the next block. */
-#define TAIL_MIN 512
+#define TAIL_MIN       512
+#define WAIT_FRAME_MAX 16384u
 static ssize_t read_length_cb(nghttp2_session *s, uint8_t type, int32_t id, int32_t conn_window,
                               int32_t stream_window, uint32_t max_frame, void *ud)
 {
@@ -418,7 +419,11 @@ static ssize_t read_length_cb(nghttp2_session *s, uint8_t type, int32_t id, int3
     struct ts_h2 *h = ud;
     size_t room = h->buf ? h->cap - h->len : 0;
     if (room >= 9 + TAIL_MIN && room - 9 < max_frame) return (ssize_t)(room - 9);
-    return (ssize_t)max_frame;
+    /* the frame waits for the next block, and send_data_cb writes a frame into one block
+     * whole: a peer's SETTINGS_MAX_FRAME_SIZE can be 16 MiB, more than a block holds, and such
+     * a frame would never be written (the stream stalled until send_s). 16 KiB, what nghttp2
+     * sends without this callback, fits any block. */
+    return (ssize_t)(max_frame < WAIT_FRAME_MAX ? max_frame : WAIT_FRAME_MAX);
 }
 
 /* Copies the next len bytes of the body (memory or file segments) to out. */

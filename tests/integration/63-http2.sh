@@ -116,6 +116,12 @@ R=$(H2HOSTILE truncate --path /trunc.bin --truncate-file "$W/trunc.bin" --path2 
 echo "# truncate: $R"
 expect_match "a file truncated under a stream: RST_STREAM INTERNAL_ERROR, the next stream served" "$R" \
     "result=survived alive=1 .*rst1=INTERNAL_ERROR .*status3=200 body3=6"
+# a client allowing 16 MiB frames and as large a window: a frame larger than the write block
+# would never be written (the response stalled until send_s); the 300 KB file comes whole
+R=$(H2HOSTILE big-frames --path /big.bin --seconds $((10 * MULT)))
+echo "# big-frames: $R"
+expect_match "SETTINGS_MAX_FRAME_SIZE 16 MiB: a 300 KB file arrives whole" "$R" \
+    "result=survived alive=1 .*status=200 rst=- body_bytes=300000 complete=1"
 # an idle connection: GOAWAY NO_ERROR after keepalive_s (3 s here), then closed
 R=$(H2HOSTILE idle --seconds $((10 * MULT)))
 expect_match "idle connection: GOAWAY NO_ERROR, then closed" "$R" "result=goaway code=NO_ERROR"

@@ -39,7 +39,7 @@ END_STREAM, ACK, END_HEADERS, PADDED, PRIO = 0x1, 0x1, 0x4, 0x8, 0x20
 ERRORS = ["NO_ERROR", "PROTOCOL_ERROR", "INTERNAL_ERROR", "FLOW_CONTROL_ERROR", "SETTINGS_TIMEOUT",
           "STREAM_CLOSED", "FRAME_SIZE_ERROR", "REFUSED_STREAM", "CANCEL", "COMPRESSION_ERROR",
           "CONNECT_ERROR", "ENHANCE_YOUR_CALM", "INADEQUATE_SECURITY", "HTTP_1_1_REQUIRED"]
-SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE = 3, 4
+SETTINGS_MAX_CONCURRENT_STREAMS, SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE = 3, 4, 5
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 STATIC_STATUS = {8: "200", 9: "204", 10: "206", 11: "304", 12: "400", 13: "404", 14: "500"}
 
@@ -104,6 +104,7 @@ class H2:
         self.rst = {}  # stream -> code name
         self.status = {}  # stream -> status
         self.data = {}  # stream -> bytes received
+        self.largest_data = 0  # the largest DATA payload received
         self.end_stream = set()
         self.ping_acks = 0
         self.settings = {}
@@ -192,6 +193,7 @@ class H2:
         elif ftype == RST_STREAM and len(p) >= 4:
             self.rst[stream] = errname(struct.unpack(">I", p[:4])[0])
         elif ftype == DATA:
+            self.largest_data = max(self.largest_data, len(p))
             self.data[stream] = self.data.get(stream, 0) + len(p)
             if flags & END_STREAM:
                 self.end_stream.add(stream)
@@ -460,6 +462,18 @@ def m_truncate(c, a, t0):
                      body3=c.data.get(3, 0))
 
 
+def m_big_frames(c, a, t0):
+    # a client that allows frames of up to 16 MiB (SETTINGS_MAX_FRAME_SIZE, sent at the start)
+    # and a window as large: the server may send larger DATA frames than 16 KiB, but the
+    # response must still arrive whole
+    c.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", (1 << 31) - 1 - 65535)) +
+           frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block(path=a.path)))
+    c.sent = 1
+    c.poll(a.seconds, lambda: 1 in c.rst or c.goaway is not None or 1 in c.end_stream)
+    return c.outcome(t0, status=c.status.get(1, "-"), rst=c.rst.get(1, "-"), body_bytes=c.data.get(1, 0),
+                     complete=int(1 in c.end_stream), largest_frame=c.largest_data)
+
+
 def m_idle(c, a, t0):
     c.poll(a.seconds, lambda: c.goaway is not None)
     if c.goaway:  # the close that should follow the GOAWAY
@@ -483,6 +497,7 @@ MODES = {
     "slow-reader": (m_slow_reader, 1, 90),
     "truncate": (m_truncate, 1, 10),
     "idle": (m_idle, 1, 90),
+    "big-frames": (m_big_frames, 1, 10),
 }
 
 
@@ -523,6 +538,8 @@ def main():
         settings = [(SETTINGS_INITIAL_WINDOW_SIZE, a.window)]
     elif a.mode == "too-many-streams":
         settings = [(SETTINGS_INITIAL_WINDOW_SIZE, 0)]
+    elif a.mode == "big-frames":
+        settings = [(SETTINGS_INITIAL_WINDOW_SIZE, (1 << 31) - 1), (SETTINGS_MAX_FRAME_SIZE, (1 << 24) - 1)]
     c.start(settings)
     fields = fn(c, a, t0)
     c.close()

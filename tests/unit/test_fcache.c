@@ -231,6 +231,57 @@ static void test_content(void **state)
     ts_fcache_free(fc);
 }
 
+/* The budget bounds the bytes held, not only those of the entries in the table: an entry that
+ * leaves the cache while a response still holds it keeps its bytes until released, and they
+ * stay counted until then (else slow responses to many files held any number of copies). */
+static void test_content_budget_held(void **state)
+{
+    (void)state;
+    write_file("h1", "0123456789");
+    write_file("h2", "abcdefghij");
+    write_file("h3", "x");
+    struct ts_fcache *fc = ts_fcache_new(1, 1000, 16, 15);
+    struct ts_file *a = ts_fcache_open(fc, rootfd, "h1", 0);
+    assert_non_null(a->data);
+    struct ts_file *b = ts_fcache_open(fc, rootfd, "h2", 0); /* evicts h1, still held */
+    assert_null(b->data);                                    /* 10 + 10 > 15 */
+    ts_fcache_release(fc, b);
+    ts_fcache_release(fc, a); /* h1's bytes go: back in the budget */
+    b = ts_fcache_open(fc, rootfd, "h2", 0);
+    assert_null(b->data); /* the entry was kept without them */
+    ts_fcache_release(fc, b);
+    struct ts_file *c = ts_fcache_open(fc, rootfd, "h3", 0);
+    assert_non_null(c->data);
+    ts_fcache_release(fc, c);
+    ts_fcache_free(fc);
+}
+
+/* A file rewritten in place at the same size, its mtime then set back (cp -p, touch -r,
+ * rsync --inplace -t): the old bytes must not be served past valid_ms. Only its ctime, which
+ * nothing can set back, tells the change. */
+static void test_content_mtime_restored(void **state)
+{
+    (void)state;
+    write_file("m1", "aaaa");
+    char path[256];
+    snprintf(path, sizeof(path), "%s/m1", dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    struct ts_fcache *fc = ts_fcache_new(8, 1000, 16, 1024);
+    struct ts_file *f = ts_fcache_open(fc, rootfd, "m1", 0);
+    assert_non_null(f->data);
+    ts_fcache_release(fc, f);
+    usleep(20000); /* past the coarse clock's tick, so that the ctime moves */
+    write_file("m1", "bbbb");
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+    f = ts_fcache_open(fc, rootfd, "m1", 2000);
+    assert_non_null(f->data);
+    assert_memory_equal(f->data, "bbbb", 4);
+    ts_fcache_release(fc, f);
+    ts_fcache_free(fc);
+}
+
 static void test_disabled(void **state)
 {
     (void)state;
@@ -377,6 +428,8 @@ int main(void)
         cmocka_unit_test(test_eviction_keeps_referenced),
         cmocka_unit_test(test_disabled),
         cmocka_unit_test(test_content),
+        cmocka_unit_test(test_content_budget_held),
+        cmocka_unit_test(test_content_mtime_restored),
         cmocka_unit_test(test_real_path),
         cmocka_unit_test(test_two_roots),
         cmocka_unit_test(test_flush_for_reused_root),
