@@ -403,27 +403,27 @@ static ssize_t read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
     return (ssize_t)n;
 }
 
-/* A DATA frame's payload: as large as the peer allows, but cut so that it ends the write block
- * when the block has less room than that. The block goes to SSL_write whole, which cuts it
- * into 16 KiB records from its start; a block filled to the end makes only full records,
- * where a block left with a frame's worth of room made a record of a few bytes at its end
- * every time (HTTP/2 100 KiB: 8.4 records a response instead of 6.3; the client reads and
- * decrypts each). Room under TAIL_MIN is not worth a frame of its own: the frame waits for
- * the next block. */
-#define TAIL_MIN       512
-#define WAIT_FRAME_MAX 16384u
+/* A DATA frame's payload: at most 16 KiB (or the peer's smaller SETTINGS_MAX_FRAME_SIZE), cut
+ * so that it ends the write block when the block has less room than that. The block goes to
+ * SSL_write whole, which cuts it into 16 KiB records from its start; a block filled to the end
+ * makes only full records, where a block left with a frame's worth of room made a record of a
+ * few bytes at its end every time (HTTP/2 100 KiB: 8.4 records a response instead of 6.3; the
+ * client reads and decrypts each). Room under TAIL_MIN is not worth a frame of its own: the
+ * frame waits for the next block. Never more than 16 KiB, whatever the peer allows (up to
+ * 16 MiB): send_data_cb writes a frame into one block whole, so a larger one might never be
+ * written (the stream stalled until send_s), and nghttp2 grows its frame buffer, kept for the
+ * session's life, to the largest frame it packed. */
+#define TAIL_MIN  512
+#define FRAME_MAX 16384u
 static ssize_t read_length_cb(nghttp2_session *s, uint8_t type, int32_t id, int32_t conn_window,
                               int32_t stream_window, uint32_t max_frame, void *ud)
 {
     (void)s, (void)type, (void)id, (void)conn_window, (void)stream_window;
     struct ts_h2 *h = ud;
+    size_t most = max_frame < FRAME_MAX ? max_frame : FRAME_MAX;
     size_t room = h->buf ? h->cap - h->len : 0;
-    if (room >= 9 + TAIL_MIN && room - 9 < max_frame) return (ssize_t)(room - 9);
-    /* the frame waits for the next block, and send_data_cb writes a frame into one block
-     * whole: a peer's SETTINGS_MAX_FRAME_SIZE can be 16 MiB, more than a block holds, and such
-     * a frame would never be written (the stream stalled until send_s). 16 KiB, what nghttp2
-     * sends without this callback, fits any block. */
-    return (ssize_t)(max_frame < WAIT_FRAME_MAX ? max_frame : WAIT_FRAME_MAX);
+    if (room >= 9 + TAIL_MIN && room - 9 < most) return (ssize_t)(room - 9);
+    return (ssize_t)most;
 }
 
 /* Copies the next len bytes of the body (memory or file segments) to out. */
