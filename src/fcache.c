@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct ts_fcache {
@@ -18,6 +19,7 @@ struct ts_fcache {
     unsigned count, max;
     unsigned valid_ms;
     size_t content_max_file, content_budget, content_used;
+    unsigned settle_ms; /* how long after its last change a file's bytes may be kept */
     struct ts_file *lru_head, *lru_tail; /* head = most recently used */
     /* each root's real path, learned at its first open (one per site) */
     struct root {
@@ -45,6 +47,7 @@ struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms, size_t cont
     fc->valid_ms = valid_ms;
     fc->content_max_file = content_max_file;
     fc->content_budget = content_bytes;
+    fc->settle_ms = TS_FCACHE_SETTLE_MS;
     fc->nbuckets = 16;
     while (fc->nbuckets < entries * 2) fc->nbuckets *= 2;
     fc->buckets = calloc(fc->nbuckets, sizeof(*fc->buckets));
@@ -162,6 +165,28 @@ static struct ts_file *open_file(struct ts_fcache *fc, int rootfd, const char *r
     return f;
 }
 
+void ts_fcache_set_settle_ms(struct ts_fcache *fc, unsigned ms)
+{
+    fc->settle_ms = ms;
+}
+
+/* Whether a file last changed (mtime or ctime, whichever is later) at least settle_ms ago. One
+ * changed more recently may still be being written: two writes within one tick of the file
+ * system's timestamps (a jiffy where they are coarse, as on Linux 6.1) leave size, mtime and
+ * ctime as the first one left them, so bytes read between the two would pass every later
+ * revalidation and be served until the entry goes. */
+static bool settled(const struct ts_fcache *fc, const struct stat *st)
+{
+    struct timespec now;
+    if (clock_gettime(CLOCK_REALTIME, &now) != 0) return false;
+    const struct timespec *m = &st->st_mtim, *c = &st->st_ctim;
+    const struct timespec *last =
+        c->tv_sec > m->tv_sec || (c->tv_sec == m->tv_sec && c->tv_nsec > m->tv_nsec) ? c : m;
+    int64_t age_ms = ((int64_t)now.tv_sec - (int64_t)last->tv_sec) * 1000 +
+                     ((int64_t)now.tv_nsec - (int64_t)last->tv_nsec) / 1000000;
+    return age_ms >= (int64_t)fc->settle_ms;
+}
+
 /* Keeps a small regular file's bytes with its entry, within the budget. A file that does not
  * read back at the size fstat gave (being written, truncated) keeps none and is read from its
  * descriptor as any other. */
@@ -170,6 +195,7 @@ static void load_content(struct ts_fcache *fc, struct ts_file *f)
     if (f->fd < 0 || !S_ISREG(f->st.st_mode) || f->st.st_size <= 0) return;
     size_t size = (size_t)f->st.st_size;
     if (size > fc->content_max_file || size > fc->content_budget - fc->content_used) return;
+    if (!settled(fc, &f->st)) return; /* read from the descriptor until it has settled */
     char *p = malloc(size);
     if (!p) return;
     size_t got = 0;
@@ -226,6 +252,7 @@ struct ts_file *ts_fcache_open(struct ts_fcache *fc, int rootfd, const char *rel
             destroy(fresh);
             fresh = NULL;
             f->checked_ms = now_ms;
+            if (!f->data) load_content(fc, f); /* settled since, or room in the budget now */
         } else {
             evict(fc, f);
             f = NULL;

@@ -43,6 +43,12 @@ struct ts_fcache *ts_fcache_new(unsigned entries, unsigned valid_ms, size_t cont
                                 size_t content_bytes);
 void ts_fcache_free(struct ts_fcache *fc);
 
+/* A file's bytes are kept only once it has not changed for this long (its mtime and ctime),
+ * so that bytes read while it was being written are not kept; until then, and until a
+ * revalidation finds it settled, it is read from its descriptor. The unit tests set 0. */
+#define TS_FCACHE_SETTLE_MS 1000
+void ts_fcache_set_settle_ms(struct ts_fcache *fc, unsigned ms);
+
 /* Empties the cache (root descriptors included: they may be closed and their numbers reused
  * after this). Files still in use are freed by their last ts_fcache_release. */
 void ts_fcache_flush(struct ts_fcache *fc);

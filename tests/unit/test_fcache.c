@@ -201,6 +201,7 @@ static void test_content(void **state)
     write_file("c3", "0123456789abcdef0123"); /* 20 bytes: over the per-file limit */
     write_file("c4", "");
     struct ts_fcache *fc = ts_fcache_new(2, 1000, 16, 15);
+    ts_fcache_set_settle_ms(fc, 0); /* files written just now keep their bytes */
     struct ts_file *a = ts_fcache_open(fc, rootfd, "c1", 0);
     assert_non_null(a->data);
     assert_memory_equal(a->data, "0123456789", 10);
@@ -241,6 +242,7 @@ static void test_content_budget_held(void **state)
     write_file("h2", "abcdefghij");
     write_file("h3", "x");
     struct ts_fcache *fc = ts_fcache_new(1, 1000, 16, 15);
+    ts_fcache_set_settle_ms(fc, 0); /* files written just now keep their bytes */
     struct ts_file *a = ts_fcache_open(fc, rootfd, "h1", 0);
     assert_non_null(a->data);
     struct ts_file *b = ts_fcache_open(fc, rootfd, "h2", 0); /* evicts h1, still held */
@@ -268,6 +270,7 @@ static void test_content_mtime_restored(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     struct ts_fcache *fc = ts_fcache_new(8, 1000, 16, 1024);
+    ts_fcache_set_settle_ms(fc, 0); /* files written just now keep their bytes */
     struct ts_file *f = ts_fcache_open(fc, rootfd, "m1", 0);
     assert_non_null(f->data);
     ts_fcache_release(fc, f);
@@ -279,6 +282,30 @@ static void test_content_mtime_restored(void **state)
     assert_non_null(f->data);
     assert_memory_equal(f->data, "bbbb", 4);
     ts_fcache_release(fc, f);
+    ts_fcache_free(fc);
+}
+
+/* A file changed less than the settle time ago keeps no bytes (it may still be being written):
+ * it is read from its descriptor, and a later revalidation that finds it unchanged and settled
+ * loads them. */
+static void test_content_settle(void **state)
+{
+    (void)state;
+    write_file("s1", "settling");
+    struct ts_fcache *fc = ts_fcache_new(8, 1000, 16, 1024);
+    struct ts_file *f = ts_fcache_open(fc, rootfd, "s1", 0);
+    assert_true(f->fd >= 0);
+    assert_null(f->data); /* written just now: not settled for TS_FCACHE_SETTLE_MS */
+    ts_fcache_release(fc, f);
+    f = ts_fcache_open(fc, rootfd, "s1", 500);
+    assert_null(f->data); /* within valid_ms: not even looked at */
+    ts_fcache_release(fc, f);
+    ts_fcache_set_settle_ms(fc, 0); /* as if the second had passed */
+    struct ts_file *g = ts_fcache_open(fc, rootfd, "s1", 2000);
+    assert_ptr_equal(f, g); /* unchanged: the same entry, now with its bytes */
+    assert_non_null(g->data);
+    assert_memory_equal(g->data, "settling", 8);
+    ts_fcache_release(fc, g);
     ts_fcache_free(fc);
 }
 
@@ -428,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_eviction_keeps_referenced),
         cmocka_unit_test(test_disabled),
         cmocka_unit_test(test_content),
+        cmocka_unit_test(test_content_settle),
         cmocka_unit_test(test_content_budget_held),
         cmocka_unit_test(test_content_mtime_restored),
         cmocka_unit_test(test_real_path),
