@@ -993,10 +993,11 @@ static void h2_request(void *conn, struct ts_req *req)
         ts_handler_handle(req);
     ts_h2_respond(c->h2, req, w->date);
     /* the last request this connection takes: GOAWAY names it, the streams in flight end */
-    if ((cfg->limits.max_requests_per_connection > 0 &&
-         c->nrequests >= (uint32_t)cfg->limits.max_requests_per_connection) ||
-        atomic_load_explicit(&w->stopping, memory_order_relaxed)) /* opened while draining */
+    if (cfg->limits.max_requests_per_connection > 0 &&
+        c->nrequests >= (uint32_t)cfg->limits.max_requests_per_connection)
         ts_h2_goaway(c->h2);
+    else if (atomic_load_explicit(&w->stopping, memory_order_relaxed)) /* opened while draining */
+        ts_h2_shutdown(c->h2);
 }
 
 static void h2_done(void *conn, struct ts_req *req, uint64_t body)
@@ -1243,10 +1244,11 @@ void ts_conn_on_timeout(struct ts_timer *t)
     case TS_TIMER_RELEASE:
     case TS_TIMER_N: break;
     }
-    /* HTTP/2 idle, or before its first request: GOAWAY, then the usual close; a client that
-     * still holds the connection when the timer runs out again is cut */
+    /* HTTP/2 idle, or before its first request: the graceful GOAWAY and PING, then the usual
+     * close; a client that leaves the PING unanswered gets the final GOAWAY when the timer runs
+     * out again, and is cut at the third time */
     if (c->state == ST_H2 && (kind == TS_TIMER_KEEPALIVE || kind == TS_TIMER_REQUEST) &&
-        ts_h2_goaway(c->h2)) {
+        (ts_h2_shutdown(c->h2) || ts_h2_goaway(c->h2))) {
         run(c);
         return;
     }
@@ -1258,7 +1260,7 @@ void ts_conn_drain(struct ts_conn *c)
 {
     if (c->state == ST_H2) {
         /* streams in flight finish; GOAWAY tells the client to open no more */
-        ts_h2_goaway(c->h2);
+        ts_h2_shutdown(c->h2);
         run(c);
         return;
     }

@@ -75,9 +75,10 @@ struct ts_h2 {
     size_t len, cap;
     unsigned idle_frames; /* frames without progress since the last request */
     unsigned rst_received;
-    int flood; /* enum ts_h2_flood, or TS_H2_FLOOD_N */
-    bool goaway;
-    int32_t goaway_last; /* the last stream the GOAWAY we queued accepts */
+    int flood;           /* enum ts_h2_flood, or TS_H2_FLOOD_N */
+    bool notice;         /* the graceful close began: GOAWAY without a limit and a PING sent */
+    bool goaway;         /* the GOAWAY that names the last stream is queued */
+    int32_t goaway_last; /* the last stream that GOAWAY accepts */
 };
 
 /* ---- the request: header block into the stream's arena ---- */
@@ -257,6 +258,14 @@ static void dispatch(struct ts_h2 *h, struct stream *st)
     h->hooks->request(h->conn, &st->req);
 }
 
+/* Ending a connection gracefully races the client's next request: a GOAWAY naming the last
+ * stream taken refuses a stream the client sent before it read the GOAWAY, and not every client
+ * retries one (curl 7.88 fails it: "Error in the HTTP2 framing layer"). So, as RFC 9113 6.8
+ * advises, ts_h2_shutdown sends a GOAWAY naming no limit (2^31-1), which tells the client to open
+ * no more streams, then this PING. Its ACK comes after every stream the client opened before it
+ * read that GOAWAY: the second GOAWAY names the last of them and refuses none. */
+static const uint8_t drain_ping[8] = {'t', 's', '-', 'd', 'r', 'a', 'i', 'n'};
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     struct ts_h2 *h = ud;
@@ -280,6 +289,12 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         h->rst_received++;
         break;
     case NGHTTP2_GOAWAY: ts_stat_add(&h->stats->h2_goaway_received, 1); break;
+    case NGHTTP2_PING:
+        /* the client read the first GOAWAY: what it sent before is all here */
+        if ((f->hd.flags & NGHTTP2_FLAG_ACK) && h->notice &&
+            memcmp(f->ping.opaque_data, drain_ping, sizeof(drain_ping)) == 0)
+            ts_h2_goaway(h);
+        break;
     default: break;
     }
     return 0;
@@ -744,6 +759,16 @@ int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms)
     else if (rv != NGHTTP2_ERR_NOMEM && rv != NGHTTP2_ERR_CALLBACK_FAILURE)
         nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
     return -1;
+}
+
+bool ts_h2_shutdown(struct ts_h2 *h)
+{
+    if (h->notice || h->goaway) return false;
+    h->notice = true;
+    if (nghttp2_submit_shutdown_notice(h->s) != 0 ||
+        nghttp2_submit_ping(h->s, NGHTTP2_FLAG_NONE, drain_ping) != 0)
+        ts_h2_goaway(h); /* out of memory: the single GOAWAY then */
+    return true;
 }
 
 bool ts_h2_goaway(struct ts_h2 *h)

@@ -40,8 +40,12 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date);
 /* Serializes queued frames into buf[0..cap); DATA comes from the response's segments (files
  * read by pread(2) straight into buf). Returns the bytes written, -1 on a fatal error. */
 long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap);
-/* Ends the connection politely: GOAWAY (NO_ERROR) with the last stream accepted; streams in
- * flight finish. Once only: false if it was already sent. */
+/* Begins the graceful close: GOAWAY (NO_ERROR) naming no limit, then a PING; the PING's ACK
+ * queues the ts_h2_goaway that names the last stream, so no stream the client sent before it
+ * read the first GOAWAY is refused. Once only: false if a close was begun already. */
+bool ts_h2_shutdown(struct ts_h2 *h);
+/* Ends the connection: GOAWAY (NO_ERROR) with the last stream accepted; streams in flight
+ * finish, later ones are refused. Once only: false if it was already queued. */
 bool ts_h2_goaway(struct ts_h2 *h);
 /* Whether the session still reads / has frames to send; both false: the connection is done. */
 bool ts_h2_want_read(const struct ts_h2 *h);

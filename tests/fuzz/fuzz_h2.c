@@ -95,7 +95,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* chunks of 1..64 bytes, so frames split across reads */
         size_t n = (size_t)(data[off] & 63) + 1;
         switch (data[off] >> 6) {
-        case 1: ts_h2_goaway(cur); break;
+        case 1: /* the graceful close; the next time, its final GOAWAY without the PING's ACK */
+            if (!ts_h2_shutdown(cur)) ts_h2_goaway(cur);
+            break;
         case 2: ts_h2_cancel_stalled(cur); break;
         case 3: ts_h2_trim(cur); break;
         }

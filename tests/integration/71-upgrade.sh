@@ -12,10 +12,12 @@ timeout $((300 * MULT)) python3 "$LOAD" --port "$PORT" --cafile "$CERTS/ca.crt" 
     --stop-file "$T/stop" --progress-file "$T/progress" --max-s $((240 * MULT)) >"$T/load.out" 2>&1 &
 LOAD_PID=$!
 PIDS+=("$LOAD_PID")
-# HTTP/2 too: curl runs of 100 requests in turn on one connection (curl retries a request a
-# GOAWAY says was not processed, on a new connection, as browsers do), one run after the other
-# until the end (bounded in count and time). h2load is no judge here: it counts the requests it
-# had not sent yet at a GOAWAY as failed. Each request's status goes to h2.out, 000 if failed.
+# HTTP/2 too: curl runs of 100 requests in turn on one connection, one run after the other
+# until the end (bounded in count and time). curl opens a new connection for the requests after
+# a GOAWAY, but fails (16, "Error in the HTTP2 framing layer") a request that crossed a GOAWAY
+# naming an earlier stream: the graceful close (GOAWAY naming no limit, PING, final GOAWAY)
+# leaves none refused. h2load is no judge here: it counts the requests it had not sent yet at a
+# GOAWAY as failed. Each request's status goes to h2.out, 000 if failed.
 urls=()
 for n in $(seq 1 100); do urls+=(-o /dev/null "https://localhost:$PORT/hello.txt?h2-$n"); done
 (for _ in $(seq 1 1000); do

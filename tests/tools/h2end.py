@@ -15,6 +15,16 @@
         "held=N failed=N" and keeps them until stdin closes or --seconds pass, then prints
         "closed_by_server=N" (connections the server ended meanwhile). Each line on stdin
         makes every held connection send one more request: "answered=N" follows.
+  race  stream 1 answered, then "ready" (the test stops the server); at the first GOAWAY the
+        client sends stream 3, as if it had been on the way, before it answers the server's
+        PING; prints for instance
+            goaways=2147483647,3 done=2 bytes_1=6 bytes_3=6 end=close_notify
+            order=end_1,goaway_notice,sent_3,end_3,goaway,close_notify
+        goaways lists the last stream of each GOAWAY (2147483647: the notice naming no limit).
+
+A graceful close sends two GOAWAYs: goaway_notice in order (naming no limit), then goaway;
+goaway= and last_stream= tell the last one. The server's PINGs are answered at once, as
+clients do, except in race mode.
 
 Frames are built with the helpers of h2hostile.py; the server's TLS end is told apart by
 wrapping the socket with suppress_ragged_eofs=False."""
@@ -29,7 +39,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from h2hostile import (ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PREFACE,  # noqa: E402
+from h2hostile import (ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, PREFACE,  # noqa: E402
                        SETTINGS, SETTINGS_INITIAL_WINDOW_SIZE, WINDOW_UPDATE, errname, frame,
                        request_block)
 
@@ -52,7 +62,10 @@ class Conn:
     def __init__(self, a, streams):
         self.s = connect(a)
         self.buf = b""
-        self.goaway = None
+        self.goaway = None  # the last GOAWAY: (code, last stream)
+        self.goaways = []   # the last stream of each GOAWAY, in order
+        self.pings = []     # PINGs left unanswered (hold_pings)
+        self.hold_pings = False
         self.bytes = {}
         self.done = set()
         self.order = []
@@ -100,10 +113,17 @@ class Conn:
             stream &= 0x7FFFFFFF
             if ftype == SETTINGS and not flags & ACK:
                 self.s.sendall(frame(SETTINGS, ACK, 0))
-            elif ftype == GOAWAY and len(p) >= 8 and self.goaway is None:
+            elif ftype == PING and not flags & ACK:
+                if self.hold_pings:
+                    self.pings.append(p)
+                else:
+                    self.s.sendall(frame(PING, ACK, 0, p))  # as every client does
+            elif ftype == GOAWAY and len(p) >= 8:
                 last, code = struct.unpack(">II", p[:8])
                 self.goaway = (errname(code), last & 0x7FFFFFFF)
-                self.order.append("goaway")
+                self.goaways.append(last & 0x7FFFFFFF)
+                # the graceful close's first GOAWAY names no limit (2^31-1)
+                self.order.append("goaway_notice" if last & 0x7FFFFFFF == 0x7FFFFFFF else "goaway")
             elif ftype == DATA:
                 self.bytes[stream] = self.bytes.get(stream, 0) + len(p)
             if ftype in (DATA, HEADERS) and flags & END_STREAM and stream not in self.done:
@@ -134,6 +154,33 @@ def m_end(a):
     sizes = " ".join("bytes_%d=%d" % kv for kv in sorted(c.bytes.items()))
     print("%s done=%d %s end=%s order=%s elapsed_ms=%d" % (
         ga, len(c.done), sizes, c.end, ",".join(c.order), (time.monotonic() - t0) * 1000), flush=True)
+
+
+def m_race(a):
+    """A request that crosses the graceful close: stream 1 answered, "ready" printed (the test
+    stops the server then); at the server's first GOAWAY the client sends stream 3, as one whose
+    request was on the way, and only then answers the server's PING."""
+    t0 = time.monotonic()
+    c = Conn(a, 1)
+    c.hold_pings = True
+    while 1 not in c.done and time.monotonic() - t0 < a.seconds and c.read(65536, 0.5):
+        pass
+    print("ready", flush=True)
+    while not (c.goaways and c.pings) and time.monotonic() - t0 < a.seconds and c.read(65536, 0.5):
+        pass
+    if c.end is None and c.goaways:
+        c.s.sendall(frame(HEADERS, END_HEADERS | END_STREAM, 3, request_block(path=a.path)))
+        c.order.append("sent_3")
+        for p in c.pings:
+            c.s.sendall(frame(PING, ACK, 0, p))
+        c.hold_pings, c.pings = False, []
+        while time.monotonic() - t0 < a.seconds and c.read(65536, 0.5):
+            pass
+    if c.end is None:
+        c.end = "open"
+    sizes = " ".join("bytes_%d=%d" % kv for kv in sorted(c.bytes.items()))
+    print("goaways=%s done=%d %s end=%s order=%s" % (
+        ",".join(map(str, c.goaways)) or "none", len(c.done), sizes, c.end, ",".join(c.order)), flush=True)
 
 
 def m_hold(a):
@@ -188,7 +235,7 @@ def m_hold(a):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("mode", choices=["end", "hold"])
+    p.add_argument("mode", choices=["end", "hold", "race"])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--cafile", required=True)
     p.add_argument("--path", default="/")
@@ -199,7 +246,7 @@ def main():
     p.add_argument("--ignore-stdin", action="store_true")
     a = p.parse_args()
     try:
-        m_end(a) if a.mode == "end" else m_hold(a)
+        {"end": m_end, "hold": m_hold, "race": m_race}[a.mode](a)
     except (OSError, ssl.SSLError) as e:
         print("error=%s" % str(e).replace(" ", "_"), flush=True)
         return 1

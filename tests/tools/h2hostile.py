@@ -100,6 +100,7 @@ class H2:
         self.a = a
         self.events = []
         self.goaway = None  # (code, last_stream)
+        self.goaways = 0
         self.closed = False
         self.rst = {}  # stream -> code name
         self.status = {}  # stream -> status
@@ -190,6 +191,7 @@ class H2:
         elif ftype == GOAWAY and len(p) >= 8:
             last, code = struct.unpack(">II", p[:8])
             self.goaway = (errname(code), last & 0x7FFFFFFF)
+            self.goaways += 1
         elif ftype == RST_STREAM and len(p) >= 4:
             self.rst[stream] = errname(struct.unpack(">I", p[:4])[0])
         elif ftype == DATA:
@@ -475,10 +477,12 @@ def m_big_frames(c, a, t0):
 
 
 def m_idle(c, a, t0):
+    """Idle, and deaf to the server's PING: the GOAWAY that names no limit, the final one when
+    the server's timer runs out again, then the close."""
     c.poll(a.seconds, lambda: c.goaway is not None)
-    if c.goaway:  # the close that should follow the GOAWAY
-        c.poll(3)
-    return c.outcome(t0, closed_after=int(c.closed))
+    if c.goaway:
+        c.poll(max(a.seconds - (time.monotonic() - t0), 0), lambda: c.closed)
+    return c.outcome(t0, closed_after=int(c.closed), goaways=c.goaways)
 
 
 MODES = {
