@@ -73,8 +73,8 @@ struct outblock {
 };
 
 struct ts_conn {
-    struct ts_timer timer;         /* first: the worker's timer lists point here */
-    struct ts_timer release_timer; /* TS_TIMER_RELEASE while idle */
+    struct ts_timer timer;      /* first: the worker's timer lists point here */
+    struct ts_timer side_timer; /* TS_TIMER_RELEASE while idle, TS_TIMER_GOAWAY (HTTP/2) */
     struct ts_conn *prev, *next;
     struct ts_conn *ready_prev, *ready_next; /* on the worker's ready list */
     struct ts_worker *w;
@@ -312,7 +312,7 @@ static void conn_close(struct ts_conn *c)
     set_gauge(c, G_NONE);
     TS_DEC(w, active);
     ts_worker_timer_clear(w, &c->timer);
-    ts_worker_timer_clear(w, &c->release_timer);
+    ts_worker_timer_clear(w, &c->side_timer);
     release_in(c);
     release_out(c);
     ts_tls_cert_release(&c->cert);
@@ -398,7 +398,7 @@ static void accept_conn(struct ts_worker *w, const struct ts_handoff *h,
     c->gen = h->gen;
     c->fd = h->fd;
     c->timer.kind = TS_TIMER_NONE;
-    c->release_timer.kind = TS_TIMER_NONE;
+    c->side_timer.kind = TS_TIMER_NONE;
     if (h->addr.sa.sa_family == AF_INET6)
         set_peer(c, AF_INET6, h->addr.in6.sin6_addr.s6_addr);
     else
@@ -796,8 +796,8 @@ static enum step start_shutdown(struct ts_conn *c)
 static enum step wait_idle(struct ts_conn *c)
 {
     release_in(c);
-    if (!c->plain && c->release_timer.kind == TS_TIMER_NONE)
-        ts_worker_timer_set(c->w, &c->release_timer, TS_TIMER_RELEASE);
+    if (!c->plain && c->side_timer.kind == TS_TIMER_NONE)
+        ts_worker_timer_set(c->w, &c->side_timer, TS_TIMER_RELEASE);
     return STEP_WAIT;
 }
 
@@ -963,6 +963,13 @@ static enum step do_await_close(struct ts_conn *c)
  * and feeds the session, until both are blocked. Requests are answered as their header block
  * completes (inside ts_h2_recv); the write block holds frames serialized by ts_h2_send. */
 
+/* The graceful close (ts_h2_shutdown): its final GOAWAY goes at the PING's ACK, or
+ * TS_GOAWAY_ACK_MS later (side timer) from a client that does not answer. */
+static void h2_begin_close(struct ts_conn *c)
+{
+    if (ts_h2_shutdown(c->h2)) ts_worker_timer_set(c->w, &c->side_timer, TS_TIMER_GOAWAY);
+}
+
 static void h2_request(void *conn, struct ts_req *req)
 {
     struct ts_conn *c = conn;
@@ -997,7 +1004,7 @@ static void h2_request(void *conn, struct ts_req *req)
         c->nrequests >= (uint32_t)cfg->limits.max_requests_per_connection)
         ts_h2_goaway(c->h2);
     else if (atomic_load_explicit(&w->stopping, memory_order_relaxed)) /* opened while draining */
-        ts_h2_shutdown(c->h2);
+        h2_begin_close(c);
 }
 
 static void h2_done(void *conn, struct ts_req *req, uint64_t body)
@@ -1041,8 +1048,8 @@ static void h2_arm(struct ts_conn *c, bool output_pending)
     bool idle = !output_pending && ts_h2_open_streams(c->h2) == 0;
     set_gauge(c, idle ? G_IDLE : G_NONE);
     /* the streams kept for reuse go if the session stays idle */
-    if (idle && c->release_timer.kind == TS_TIMER_NONE)
-        ts_worker_timer_set(c->w, &c->release_timer, TS_TIMER_RELEASE);
+    if (idle && c->side_timer.kind == TS_TIMER_NONE)
+        ts_worker_timer_set(c->w, &c->side_timer, TS_TIMER_RELEASE);
     if (c->timer.kind != want) ts_worker_timer_set(c->w, &c->timer, want);
 }
 
@@ -1193,9 +1200,15 @@ void ts_conn_on_event(struct ts_conn *c, uint32_t events)
 
 void ts_conn_on_timeout(struct ts_timer *t)
 {
-    if (t->kind == TS_TIMER_RELEASE) {
-        struct ts_conn *c = (struct ts_conn *)((char *)t - offsetof(struct ts_conn, release_timer));
+    if (t->kind == TS_TIMER_RELEASE || t->kind == TS_TIMER_GOAWAY) {
+        struct ts_conn *c = (struct ts_conn *)((char *)t - offsetof(struct ts_conn, side_timer));
+        bool goaway = t->kind == TS_TIMER_GOAWAY;
         t->kind = TS_TIMER_NONE;
+        if (goaway) {
+            /* the PING went unanswered: the final GOAWAY anyway */
+            if (c->state == ST_H2 && ts_h2_goaway(c->h2)) run(c);
+            return;
+        }
         if (c->state == ST_READ_REQUEST && !c->in) {
             ts_tls_release_buffers(&c->tls);
             c->w->released++;
@@ -1242,13 +1255,14 @@ void ts_conn_on_timeout(struct ts_timer *t)
     case TS_TIMER_REQUEST: break;
     case TS_TIMER_SHUTDOWN:
     case TS_TIMER_RELEASE:
+    case TS_TIMER_GOAWAY:
     case TS_TIMER_N: break;
     }
-    /* HTTP/2 idle, or before its first request: the graceful GOAWAY and PING, then the usual
-     * close; a client that leaves the PING unanswered gets the final GOAWAY when the timer runs
-     * out again, and is cut at the third time */
+    /* HTTP/2 idle, or before its first request: the graceful close, then the usual close; a
+     * client that still holds the connection when the timer runs out again is cut */
     if (c->state == ST_H2 && (kind == TS_TIMER_KEEPALIVE || kind == TS_TIMER_REQUEST) &&
-        (ts_h2_shutdown(c->h2) || ts_h2_goaway(c->h2))) {
+        !ts_h2_closing(c->h2)) {
+        h2_begin_close(c);
         run(c);
         return;
     }
@@ -1260,7 +1274,7 @@ void ts_conn_drain(struct ts_conn *c)
 {
     if (c->state == ST_H2) {
         /* streams in flight finish; GOAWAY tells the client to open no more */
-        ts_h2_shutdown(c->h2);
+        h2_begin_close(c);
         run(c);
         return;
     }

@@ -76,7 +76,8 @@ struct ts_h2 {
     unsigned idle_frames; /* frames without progress since the last request */
     unsigned rst_received;
     int flood;           /* enum ts_h2_flood, or TS_H2_FLOOD_N */
-    bool notice;         /* the graceful close began: GOAWAY without a limit and a PING sent */
+    bool notice;         /* the graceful close began: GOAWAY naming no limit queued */
+    bool pinged;         /* the PING that follows that GOAWAY is queued */
     bool goaway;         /* the GOAWAY that names the last stream is queued */
     int32_t goaway_last; /* the last stream that GOAWAY accepts */
 };
@@ -262,8 +263,9 @@ static void dispatch(struct ts_h2 *h, struct stream *st)
  * stream taken refuses a stream the client sent before it read the GOAWAY, and not every client
  * retries one (curl 7.88 fails it: "Error in the HTTP2 framing layer"). So, as RFC 9113 6.8
  * advises, ts_h2_shutdown sends a GOAWAY naming no limit (2^31-1), which tells the client to open
- * no more streams, then this PING. Its ACK comes after every stream the client opened before it
- * read that GOAWAY: the second GOAWAY names the last of them and refuses none. */
+ * no more streams, and once it is sent this PING. Its ACK comes after every stream the client
+ * opened before it read that GOAWAY: the second GOAWAY names the last of them and refuses none.
+ * A client that does not answer gets it after TS_GOAWAY_ACK_MS (conn.c). */
 static const uint8_t drain_ping[8] = {'t', 's', '-', 'd', 'r', 'a', 'i', 'n'};
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
@@ -370,6 +372,12 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     case NGHTTP2_RST_STREAM: ts_stat_add(&h->stats->h2_rst_sent, 1); break;
     case NGHTTP2_GOAWAY:
         ts_stat_add(&h->stats->h2_goaway_sent, 1);
+        /* the PING follows the first GOAWAY out: nghttp2 sends a PING queued with it first, and
+         * a client that answers frames in turn would then ACK before it read the GOAWAY */
+        if (h->notice && !h->pinged && !h->goaway) {
+            h->pinged = true;
+            if (nghttp2_submit_ping(s, NGHTTP2_FLAG_NONE, drain_ping) != 0) ts_h2_goaway(h);
+        }
         /* nghttp2's stream reset rate limit answers with GOAWAY INTERNAL_ERROR */
         if (f->goaway.error_code == NGHTTP2_INTERNAL_ERROR && h->flood == TS_H2_FLOOD_N &&
             h->rst_received > 0)
@@ -765,10 +773,13 @@ bool ts_h2_shutdown(struct ts_h2 *h)
 {
     if (h->notice || h->goaway) return false;
     h->notice = true;
-    if (nghttp2_submit_shutdown_notice(h->s) != 0 ||
-        nghttp2_submit_ping(h->s, NGHTTP2_FLAG_NONE, drain_ping) != 0)
-        ts_h2_goaway(h); /* out of memory: the single GOAWAY then */
+    if (nghttp2_submit_shutdown_notice(h->s) != 0) ts_h2_goaway(h); /* out of memory */
     return true;
+}
+
+bool ts_h2_closing(const struct ts_h2 *h)
+{
+    return h->notice || h->goaway;
 }
 
 bool ts_h2_goaway(struct ts_h2 *h)

@@ -42,8 +42,11 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date);
 long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap);
 /* Begins the graceful close: GOAWAY (NO_ERROR) naming no limit, then a PING; the PING's ACK
  * queues the ts_h2_goaway that names the last stream, so no stream the client sent before it
- * read the first GOAWAY is refused. Once only: false if a close was begun already. */
+ * read the first GOAWAY is refused (the caller calls ts_h2_goaway itself if no ACK comes).
+ * Once only: false if a close was begun already. */
 bool ts_h2_shutdown(struct ts_h2 *h);
+/* Whether ts_h2_shutdown or ts_h2_goaway was called. */
+bool ts_h2_closing(const struct ts_h2 *h);
 /* Ends the connection: GOAWAY (NO_ERROR) with the last stream accepted; streams in flight
  * finish, later ones are refused. Once only: false if it was already queued. */
 bool ts_h2_goaway(struct ts_h2 *h);

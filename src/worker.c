@@ -143,6 +143,7 @@ int ts_worker_init(struct ts_worker *w, struct ts_server *srv, int id)
     w->timers[TS_TIMER_SEND].duration_ms = (uint64_t)cfg->timeouts.send_s * 1000;
     w->timers[TS_TIMER_SHUTDOWN].duration_ms = (uint64_t)cfg->timeouts.shutdown_s * 1000;
     w->timers[TS_TIMER_RELEASE].duration_ms = TS_RELEASE_AFTER_MS;
+    w->timers[TS_TIMER_GOAWAY].duration_ms = TS_GOAWAY_ACK_MS;
     w->inbufs.block_size = ts_conn_inbuf_size(cfg->limits.max_header_bytes);
     w->inbufs.max_free = POOL_MAX_FREE;
     w->outbufs.block_size = ts_conn_outbuf_size();

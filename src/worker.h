@@ -28,6 +28,7 @@ enum ts_timer_kind {
     TS_TIMER_SEND,
     TS_TIMER_SHUTDOWN,
     TS_TIMER_RELEASE, /* not a timeout: frees an idle connection's TLS buffers */
+    TS_TIMER_GOAWAY,  /* nor this: HTTP/2's graceful close stops waiting for its PING's ACK */
     TS_TIMER_N,
     TS_TIMER_NONE = TS_TIMER_N
 };
@@ -36,6 +37,10 @@ enum ts_timer_kind {
  * connections stay small, late enough that a busy keep-alive connection keeps them between
  * requests instead of allocating and freeing 2 x 17 KB each time. */
 #define TS_RELEASE_AFTER_MS 200
+
+/* HTTP/2's graceful close sends its final GOAWAY when the client answers the PING, or this long
+ * after the first GOAWAY if it does not (a vanished peer must not hold a drain for drain_s). */
+#define TS_GOAWAY_ACK_MS 1000
 
 struct ts_timer {
     struct ts_timer *prev, *next;

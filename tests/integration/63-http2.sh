@@ -140,7 +140,7 @@ echo "# big-frames: $R"
 expect_match "SETTINGS_MAX_FRAME_SIZE 16 MiB: a 300 KB file arrives whole" "$R" \
     "result=survived alive=1 .*status=200 rst=- body_bytes=300000 complete=1"
 # an idle connection that leaves the server's PING unanswered: GOAWAY NO_ERROR naming no limit
-# after keepalive_s (3 s here), the final GOAWAY when it runs out again, then closed
+# after request_header_s (3 s here), the final GOAWAY 1 s later, then closed
 R=$(H2HOSTILE idle --seconds $((15 * MULT)))
 echo "# idle: $R"
 expect_match "idle connection deaf to PING: two GOAWAYs NO_ERROR (the second naming no stream), then closed" "$R" \
@@ -150,7 +150,7 @@ expect_match "idle connection deaf to PING: two GOAWAYs NO_ERROR (the second nam
 R=$(H2END --path /hello.txt --seconds $((20 * MULT)) | tail -1)
 echo "# keep-alive timeout: $R"
 expect_match "keep-alive timeout: the answer, GOAWAY NO_ERROR naming no limit, then (PING answered) GOAWAY last_stream 1, then close_notify" "$R" \
-    "^goaway=NO_ERROR last_stream=1 done=1 bytes_1=6 end=close_notify order=end_1,goaway_notice,goaway,close_notify "
+    "^goaway=NO_ERROR last_stream=1 done=1 bytes_1=6 end=close_notify order=end_1,goaway_notice,ping,goaway,close_notify "
 
 # SIGTERM with a stream in flight, on the wire: GOAWAY NO_ERROR naming it, its body whole, then
 # the TLS close_notify
@@ -160,7 +160,7 @@ expect_match "SIGTERM: GOAWAY NO_ERROR with last_stream 1 (the stream in flight)
 expect_match "...the stream's 10 MiB body complete" "$R" " done=1 bytes_1=10485760 "
 # (the PING's answer comes after the stream's end when the socket buffers held the rest of it)
 expect_match "...then close_notify: both GOAWAYs, the end of the stream, close_notify last" "$R" \
-    " end=close_notify order=goaway_notice,(goaway,end_1|end_1,goaway),close_notify "
+    " end=close_notify order=goaway_notice,ping,(goaway,end_1|end_1,goaway),close_notify "
 check_server_log
 TIMEOUTS='"shutdown_s": 1, "keepalive_s": 3, "request_header_s": 3, "send_s": 3' start_server || exit 1
 
@@ -181,9 +181,27 @@ check_server_log
 TIMEOUTS='"shutdown_s": 1' start_server || exit 1
 sigterm_during "$T/race.out" ready H2END_RACE --path /hello.txt --seconds $((30 * MULT))
 echo "# SIGTERM race: $R"
-expect_match "SIGTERM race: GOAWAY naming no limit first, the final one naming stream 3" "$R" "^goaways=2147483647,3 "
+expect_match "SIGTERM race: GOAWAY naming no limit first (then the PING), the final one naming stream 3" "$R" "^goaways=2147483647,3 "
 expect_match "...stream 3, sent after the first GOAWAY, answered; then close_notify" "$R" \
-    " done=2 bytes_1=6 bytes_3=6 end=close_notify order=end_1,goaway_notice,sent_3,[a-z_0-9,]*close_notify$"
+    " done=2 bytes_1=6 bytes_3=6 end=close_notify order=end_1,goaway_notice,ping,sent_3,[a-z_0-9,]*close_notify$"
+check_server_log
+
+# SIGTERM with an idle client deaf to PING (a vanished peer): the final GOAWAY comes
+# TS_GOAWAY_ACK_MS (1 s) after the first, the close follows; the drain does not wait drain_s
+TIMEOUTS='"shutdown_s": 1, "drain_s": 60' start_server || exit 1
+H2HOSTILE idle --seconds $((30 * MULT)) >"$T/deaf.out" 2>&1 &
+EP=$!
+established() { ss -Htn state established "( sport = :$PORT )" | grep -q .; }
+check "SIGTERM, client deaf to PING: connected" wait_until 10 established
+t0=$(date +%s%N)
+stop_server
+ms=$((($(date +%s%N) - t0) / 1000000))
+wait $EP
+R=$(tail -1 "$T/deaf.out")
+echo "# SIGTERM, client deaf to PING: the server exited after $ms ms; $R"
+check "...the server exits long before drain_s (60 s): within $((10 * MULT)) s" test "$ms" -lt $((10000 * MULT))
+expect_match "...the client got both GOAWAYs (the final naming no stream), then the close" "$R" \
+    "result=goaway code=NO_ERROR last_stream=0 .*closed_after=1 goaways=2 "
 check_server_log
 
 # the last of max_requests_per_connection: GOAWAY names it, later streams are not served

@@ -19,10 +19,11 @@
         client sends stream 3, as if it had been on the way, before it answers the server's
         PING; prints for instance
             goaways=2147483647,3 done=2 bytes_1=6 bytes_3=6 end=close_notify
-            order=end_1,goaway_notice,sent_3,end_3,goaway,close_notify
+            order=end_1,goaway_notice,ping,sent_3,end_3,goaway,close_notify
         goaways lists the last stream of each GOAWAY (2147483647: the notice naming no limit).
 
-A graceful close sends two GOAWAYs: goaway_notice in order (naming no limit), then goaway;
+A graceful close sends two GOAWAYs: goaway_notice in order (naming no limit), ping (the
+server's PING), then goaway;
 goaway= and last_stream= tell the last one. The server's PINGs are answered at once, as
 clients do, except in race mode.
 
@@ -114,6 +115,7 @@ class Conn:
             if ftype == SETTINGS and not flags & ACK:
                 self.s.sendall(frame(SETTINGS, ACK, 0))
             elif ftype == PING and not flags & ACK:
+                self.order.append("ping")
                 if self.hold_pings:
                     self.pings.append(p)
                 else:

@@ -478,7 +478,7 @@ def m_big_frames(c, a, t0):
 
 def m_idle(c, a, t0):
     """Idle, and deaf to the server's PING: the GOAWAY that names no limit, the final one when
-    the server's timer runs out again, then the close."""
+    the server stops waiting for the PING's ACK, then the close."""
     c.poll(a.seconds, lambda: c.goaway is not None)
     if c.goaway:
         c.poll(max(a.seconds - (time.monotonic() - t0), 0), lambda: c.closed)
