@@ -23,7 +23,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -963,8 +965,18 @@ static enum step do_await_close(struct ts_conn *c)
  * and feeds the session, until both are blocked. Requests are answered as their header block
  * completes (inside ts_h2_recv); the write block holds frames serialized by ts_h2_send. */
 
+/* Whether bytes for the client are still on their way: queued in the session, staged in the
+ * write block, or in the socket's send queue (not yet acknowledged by the peer). */
+static bool h2_output_queued(struct ts_conn *c)
+{
+    int unsent = 0;
+    return ts_h2_want_write(c->h2) || (c->out && c->out->off < c->out->len) ||
+           (ioctl(c->fd, SIOCOUTQ, &unsent) == 0 && unsent > 0);
+}
+
 /* The graceful close (ts_h2_shutdown): its final GOAWAY goes at the PING's ACK, or
- * TS_GOAWAY_ACK_MS later (side timer) from a client that does not answer. */
+ * TS_GOAWAY_ACK_MS after the client could have read the first GOAWAY and the PING (side
+ * timer) if it does not answer. */
 static void h2_begin_close(struct ts_conn *c)
 {
     if (ts_h2_shutdown(c->h2)) ts_worker_timer_set(c->w, &c->side_timer, TS_TIMER_GOAWAY);
@@ -1030,6 +1042,9 @@ static enum step start_h2(struct ts_conn *c)
     c->state = ST_H2;
     /* the first request must arrive within request_header_s of the handshake */
     ts_worker_timer_set(c->w, &c->timer, TS_TIMER_REQUEST);
+    /* a handshake that completes during the drain: what the client sends before it reads the
+     * GOAWAY is served, then the connection ends */
+    if (atomic_load_explicit(&c->w->stopping, memory_order_relaxed)) h2_begin_close(c);
     return STEP_AGAIN;
 }
 
@@ -1205,8 +1220,15 @@ void ts_conn_on_timeout(struct ts_timer *t)
         bool goaway = t->kind == TS_TIMER_GOAWAY;
         t->kind = TS_TIMER_NONE;
         if (goaway) {
+            if (c->state != ST_H2) return;
+            /* the first GOAWAY and the PING may still wait behind a response the client is
+             * reading: it cannot have answered yet (a vanished client is cut by send_s) */
+            if (h2_output_queued(c)) {
+                ts_worker_timer_set(c->w, &c->side_timer, TS_TIMER_GOAWAY);
+                return;
+            }
             /* the PING went unanswered: the final GOAWAY anyway */
-            if (c->state == ST_H2 && ts_h2_goaway(c->h2)) run(c);
+            if (ts_h2_goaway(c->h2)) run(c);
             return;
         }
         if (c->state == ST_READ_REQUEST && !c->in) {

@@ -10,7 +10,9 @@
         that ended (END_STREAM), bytes_N the body bytes of stream N, end how the TLS connection
         ended: close_notify (the server's close_notify: python reads b''), eof (TCP closed
         without close_notify: SSLEOFError), reset (ECONNRESET), open (still open at --seconds)
-        and order the events in the order they arrived.
+        and order the events in the order they arrived. With --late-path, one more request
+        goes --late-after seconds after the first byte, whatever arrived meanwhile, and the
+        server's PINGs are answered only after it (a request that crossed the GOAWAY).
   hold  --count connections, one GET --path each, answered, then held idle; prints
         "held=N failed=N" and keeps them until stdin closes or --seconds pass, then prints
         "closed_by_server=N" (connections the server ended meanwhile). Each line on stdin
@@ -136,15 +138,23 @@ class Conn:
 def m_end(a):
     t0 = time.monotonic()
     c = Conn(a, a.streams)
-    started = False
+    c.hold_pings = bool(a.late_path)  # the late request goes before any PING's ACK
+    started = None
     chunk = 16384
     while time.monotonic() - t0 < a.seconds:
         t = time.monotonic()
         if not c.read(chunk, 0.5):
             break
-        if not started and c.bytes:
-            started = True
+        if started is None and c.bytes:
+            started = time.monotonic()
             print("started", flush=True)
+        if c.hold_pings and started is not None and time.monotonic() - started >= a.late_after:
+            sid = 2 * a.streams + 1
+            c.s.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, request_block(path=a.late_path)))
+            c.order.append("sent_%d" % sid)
+            for p in c.pings:
+                c.s.sendall(frame(PING, ACK, 0, p))
+            c.hold_pings, c.pings = False, []
         if a.rate:
             # pace the reads: chunk bytes per chunk/rate seconds
             pause = chunk / a.rate - (time.monotonic() - t)
@@ -242,6 +252,9 @@ def main():
     p.add_argument("--cafile", required=True)
     p.add_argument("--path", default="/")
     p.add_argument("--streams", type=int, default=1)
+    p.add_argument("--late-path", help="end mode: one more request, --late-after s after the first byte; "
+                   "PINGs are answered only after it")
+    p.add_argument("--late-after", type=float, default=1.5)
     p.add_argument("--rate", type=int, default=0, help="bytes/s the end mode reads (0: as fast as it comes)")
     p.add_argument("--count", type=int, default=100)
     p.add_argument("--seconds", type=float, default=30)

@@ -479,6 +479,7 @@ def m_big_frames(c, a, t0):
 def m_idle(c, a, t0):
     """Idle, and deaf to the server's PING: the GOAWAY that names no limit, the final one when
     the server stops waiting for the PING's ACK, then the close."""
+    print("ready", flush=True)  # connected, preface and SETTINGS sent
     c.poll(a.seconds, lambda: c.goaway is not None)
     if c.goaway:
         c.poll(max(a.seconds - (time.monotonic() - t0), 0), lambda: c.closed)
