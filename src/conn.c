@@ -965,13 +965,14 @@ static enum step do_await_close(struct ts_conn *c)
  * and feeds the session, until both are blocked. Requests are answered as their header block
  * completes (inside ts_h2_recv); the write block holds frames serialized by ts_h2_send. */
 
-/* Whether bytes for the client are still on their way: queued in the session, staged in the
- * write block, or in the socket's send queue (not yet acknowledged by the peer). */
+/* Whether bytes for the client are still held back: queued in the session, staged in the write
+ * block, or in the socket's send queue not yet sent (a reader's closed window). Bytes sent but
+ * not acknowledged do not count: a vanished peer never acknowledges them. */
 static bool h2_output_queued(struct ts_conn *c)
 {
     int unsent = 0;
     return ts_h2_want_write(c->h2) || (c->out && c->out->off < c->out->len) ||
-           (ioctl(c->fd, SIOCOUTQ, &unsent) == 0 && unsent > 0);
+           (ioctl(c->fd, SIOCOUTQNSD, &unsent) == 0 && unsent > 0);
 }
 
 /* The graceful close (ts_h2_shutdown): its final GOAWAY goes at the PING's ACK, or

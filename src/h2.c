@@ -77,7 +77,6 @@ struct ts_h2 {
     unsigned rst_received;
     int flood;           /* enum ts_h2_flood, or TS_H2_FLOOD_N */
     bool notice;         /* the graceful close began: GOAWAY naming no limit queued */
-    bool pinged;         /* the PING that follows that GOAWAY is queued */
     bool goaway;         /* the GOAWAY that names the last stream is queued */
     int32_t goaway_last; /* the last stream that GOAWAY accepts */
 };
@@ -374,10 +373,9 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         ts_stat_add(&h->stats->h2_goaway_sent, 1);
         /* the PING follows the first GOAWAY out: nghttp2 sends a PING queued with it first, and
          * a client that answers frames in turn would then ACK before it read the GOAWAY */
-        if (h->notice && !h->pinged && !h->goaway) {
-            h->pinged = true;
-            if (nghttp2_submit_ping(s, NGHTTP2_FLAG_NONE, drain_ping) != 0) ts_h2_goaway(h);
-        }
+        if (h->notice && !h->goaway && f->goaway.last_stream_id == INT32_MAX &&
+            nghttp2_submit_ping(s, NGHTTP2_FLAG_NONE, drain_ping) != 0)
+            ts_h2_goaway(h);
         /* nghttp2's stream reset rate limit answers with GOAWAY INTERNAL_ERROR */
         if (f->goaway.error_code == NGHTTP2_INTERNAL_ERROR && h->flood == TS_H2_FLOOD_N &&
             h->rst_received > 0)
