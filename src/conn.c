@@ -250,8 +250,8 @@ static void log_request(struct ts_conn *c, struct ts_req *req)
         .method = rq->target.p ? llhttp_method_name(rq->method) : "-",
         .target = rq->target.p ? rq->target.p : "-",
         .target_len = rq->target.p ? rq->target.len : 1,
-        .http_minor = rq->http_minor,
-        .h2 = c->h2 != NULL,
+        /* a request refused before its version was read has none: "-", not a guess */
+        .protocol = rq->protocol[0] ? rq->protocol : NULL,
         .status = req->resp.status,
         .bytes = body,
         .referer = rq->hdr[TS_HDR_REFERER].p,

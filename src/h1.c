@@ -116,6 +116,20 @@ static int on_header_value_complete(llhttp_t *p)
     return 0;
 }
 
+/* The version as sent, for the access log: the one a request refused later was sent with,
+ * and for "HTTP/1.2" the client's, not the 1.1 it is handled as. */
+static void set_protocol(struct ts_request *r, unsigned major, unsigned minor)
+{
+    snprintf(r->protocol, sizeof(r->protocol), "HTTP/%u.%u", major % 10, minor % 10);
+}
+
+static int on_version_complete(llhttp_t *p)
+{
+    struct ts_h1 *h = p->data;
+    set_protocol(h->rq, llhttp_get_http_major(p), h->minor_sent ? h->minor_sent : llhttp_get_http_minor(p));
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct ts_h1 *h = p->data;
@@ -158,6 +172,7 @@ static const llhttp_settings_t settings = {
     .on_method_complete = on_method_complete,
     .on_url = on_url,
     .on_url_complete = on_url_complete,
+    .on_version_complete = on_version_complete,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
     .on_header_value_complete = on_header_value_complete,
@@ -197,6 +212,9 @@ static bool method_token_open(const char *p, const char *end)
     return p == end && p - s <= 32; /* 32 is still a method if a space follows */
 }
 
+static enum ts_h1_parse reparse_as_11(struct ts_h1 *h1, const char *data, size_t len,
+                                      size_t *consumed, size_t max_uri, const char *digit);
+
 enum ts_h1_parse ts_h1_parse(struct ts_h1 *h1, const char *data, size_t len, size_t *consumed,
                              size_t max_uri)
 {
@@ -219,6 +237,14 @@ enum ts_h1_parse ts_h1_parse(struct ts_h1 *h1, const char *data, size_t len, siz
         *consumed = len;
         return TS_H1_NEED_MORE;
     }
+    /* RFC 9110 section 6.2: a higher minor version of HTTP/1 ("HTTP/1.2") is handled as 1.1.
+     * llhttp refuses it just past the minor digit, before any header; the request so far is
+     * contiguous from h1->raw, so it is parsed again from there with "1" fed in place of that
+     * digit (no callback keeps a pointer to the version's bytes). */
+    if (e == HPE_INVALID_VERSION && !rq->error && !h1->minor_sent && pos && pos >= data &&
+        pos - 2 >= h1->raw && llhttp_get_http_major(parser) == 1 &&
+        llhttp_get_http_minor(parser) >= 2 && pos[-2] == '.' && isdigit((unsigned char)pos[-1]))
+        return reparse_as_11(h1, data, len, consumed, max_uri, pos - 1);
     /* llhttp itself refuses versions other than 0.9, 1.0, 1.1 and 2.0: after a well-formed
      * "D.D" (the error just past the minor digit) with a major of 2 or more, or at a second
      * digit of the major (10.0), the answer is 505 as for 2.0; a malformed version stays 400.
@@ -232,6 +258,7 @@ enum ts_h1_parse ts_h1_parse(struct ts_h1 *h1, const char *data, size_t len, siz
             rq->error = 505;
             rq->error_reason = "HTTP version not supported";
         }
+        if (after_minor) set_protocol(rq, major, llhttp_get_http_minor(parser));
     }
     if (!rq->error) {
         rq->error = e == HPE_INVALID_METHOD && is_method_token(h1->raw, data + len) ? 501 : 400;
@@ -239,6 +266,26 @@ enum ts_h1_parse ts_h1_parse(struct ts_h1 *h1, const char *data, size_t len, siz
                                             : llhttp_get_error_reason(parser);
     }
     return TS_H1_ERROR;
+}
+
+static enum ts_h1_parse reparse_as_11(struct ts_h1 *h1, const char *data, size_t len,
+                                      size_t *consumed, size_t max_uri, const char *digit)
+{
+    const char *raw = h1->raw;
+    uint8_t sent = (uint8_t)(*digit - '0');
+    ts_h1_begin(h1, h1->rq);
+    h1->minor_sent = sent;
+    h1->raw = raw;
+    size_t used = 0;
+    /* up to the digit, then "1": neither can complete a request, so both are consumed whole */
+    if (ts_h1_parse(h1, raw, (size_t)(digit - raw), &used, max_uri) != TS_H1_NEED_MORE ||
+        ts_h1_parse(h1, "1", 1, &used, max_uri) != TS_H1_NEED_MORE) {
+        *consumed = (size_t)(digit - data);
+        return TS_H1_ERROR;
+    }
+    enum ts_h1_parse r = ts_h1_parse(h1, digit + 1, (size_t)(data + len - digit - 1), &used, max_uri);
+    *consumed = (size_t)(digit + 1 - data) + used;
+    return r;
 }
 
 void ts_h1_overflow(struct ts_h1 *h1)
@@ -251,7 +298,9 @@ void ts_h1_overflow(struct ts_h1 *h1)
 
 bool ts_h1_keep_alive(const struct ts_h1 *h1)
 {
-    return llhttp_should_keep_alive(&h1->parser);
+    /* The parse stopped at the end of the header block of a request with a body: the body
+     * was never read, and only a close keeps it from being parsed as the next request. */
+    return !h1->rq->has_body && llhttp_should_keep_alive(&h1->parser);
 }
 
 /* ---- the serializer ---- */

@@ -19,6 +19,7 @@ struct ts_h1 {
     struct ts_str cur_field, cur_value; /* header being parsed */
     size_t max_uri;                     /* the largest target accepted */
     uint8_t nhost;
+    uint8_t minor_sent; /* a minor version over 1, parsed again as 1.1; else 0 */
     bool complete;
     bool in_url; /* still reading the request target (for 414 on a full buffer) */
 };
@@ -43,8 +44,10 @@ enum ts_h1_parse ts_h1_parse(struct ts_h1 *h1, const char *data, size_t len, siz
  * the target) or 431 (in the headers), with its reason. */
 void ts_h1_overflow(struct ts_h1 *h1);
 
-/* Whether the request allows the connection to carry another (HTTP/1.0 keep-alive, no
- * "Connection: close"). */
+/* Whether the connection can carry another request after this one: the request allows it
+ * (HTTP/1.0 keep-alive, no "Connection: close") and has no body, which the parser never reads
+ * (the connection must close after any answer to it, or the body would be parsed as a
+ * request). */
 bool ts_h1_keep_alive(const struct ts_h1 *h1);
 
 /* Writes the header block of resp (status line, Date, Server, its headers, Content-Length,

@@ -176,6 +176,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     st->id = f->hd.stream_id;
     st->cap = cap;
     st->req.rq.http_minor = 1;
+    memcpy(st->req.rq.protocol, "HTTP/2.0", sizeof("HTTP/2.0"));
     st->next = h->streams;
     if (h->streams) h->streams->prev = st;
     h->streams = st;

@@ -313,7 +313,7 @@ void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
     if (access_fd < 0) return;
     int json = access_format == TS_LOG_FORMAT_JSON;
     unsigned esc = json ? TS_LOG_ESC_JSON : 0;
-    const char *proto = e->h2 ? "HTTP/2.0" : e->http_minor ? "HTTP/1.1" : "HTTP/1.0";
+    const char *proto = e->protocol ? e->protocol : "-";
     if (e->time != log->cached_sec) {
         struct tm tm;
         gmtime_r(&e->time, &tm);

@@ -55,8 +55,7 @@ struct ts_access_entry {
     const char *method;
     const char *target;
     size_t target_len;
-    int http_minor;
-    bool h2; /* HTTP/2: the protocol is "HTTP/2.0", http_minor unused */
+    const char *protocol; /* as the client sent it ("HTTP/1.1", "HTTP/2.0"), or NULL: "-" */
     int status;
     uint64_t bytes; /* body bytes sent */
     const char *referer;
