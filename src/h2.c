@@ -24,6 +24,9 @@ struct stream {
     bool dispatched;      /* reported to the connection */
     bool remote_done;     /* the client ended its side (END_STREAM) */
     bool too_big;         /* the header list passed max_header_bytes: 431 */
+    bool headers_done;    /* the request's header block is complete */
+    bool waiting;         /* ...and it waits for its body to end (counted in ts_h2.waiting) */
+    uint64_t body_bytes;  /* request body bytes received (read and dropped) */
     uint64_t unscheduled; /* body bytes not yet given to a DATA frame */
     uint64_t body_sent;
     size_t hdr_bytes; /* header list size as RFC 9113 counts it (name + value + 32) */
@@ -69,6 +72,7 @@ struct ts_h2 {
     struct pool_block **pool; /* POOL_CLASSES free lists, allocated while any block is kept */
     size_t pool_bytes;
     unsigned open;    /* dispatched streams not yet closed */
+    unsigned waiting; /* streams whose header block is complete, waiting for the body's end */
     unsigned pending; /* streams whose body is not all given to DATA frames (ts_h2_stalled) */
     uint64_t now_ms;
     char *buf; /* the write block being filled by ts_h2_send */
@@ -76,6 +80,8 @@ struct ts_h2 {
     unsigned idle_frames; /* frames without progress since the last request */
     unsigned rst_received;
     int flood;           /* enum ts_h2_flood, or TS_H2_FLOOD_N */
+    int32_t reset[8];    /* the last streams reset while the client could still send on them */
+    unsigned nreset;     /* streams reset so far: reset[nreset % 8] is the next slot */
     bool notice;         /* the graceful close began: GOAWAY naming no limit queued */
     bool goaway;         /* the GOAWAY that names the last stream is queued */
     int32_t goaway_last; /* the last stream that GOAWAY accepts */
@@ -244,6 +250,10 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 static void dispatch(struct ts_h2 *h, struct stream *st)
 {
     struct ts_request *rq = &st->req.rq;
+    if (st->waiting) {
+        st->waiting = false;
+        h->waiting--;
+    }
     st->dispatched = true;
     h->open++;
     h->idle_frames = 0;
@@ -268,6 +278,20 @@ static void dispatch(struct ts_h2 *h, struct stream *st)
  * A client that does not answer gets it after TS_GOAWAY_ACK_MS (conn.c). */
 static const uint8_t drain_ping[8] = {'t', 's', '-', 'd', 'r', 'a', 'i', 'n'};
 
+/* A request is answered once the client has ended its stream: a body (which no request here
+ * takes) is read and dropped first, so that a GET sent as HEADERS and an empty DATA is served
+ * as its HTTP/1.1 form is (Content-Length: 0), and errors in the frames after the header block
+ * are reported as RFC 9113 asks rather than cut short by an early answer and RST_STREAM. A body
+ * past TS_H2_BODY_DISCARD_MAX is answered at once (413, 405): the stream is then reset with
+ * NO_ERROR when the answer is complete (on_frame_send), as RFC 9113 8.1 allows. */
+static void body_ended(struct ts_h2 *h, struct stream *st)
+{
+    st->remote_done = true;
+    if (st->dispatched || !st->headers_done) return;
+    st->req.rq.has_body = st->body_bytes > 0;
+    dispatch(h, st);
+}
+
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     struct ts_h2 *h = ud;
@@ -275,16 +299,19 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         f->hd.stream_id ? nghttp2_session_get_stream_user_data(s, f->hd.stream_id) : NULL;
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
     switch (f->hd.type) {
-    case NGHTTP2_HEADERS:
+    case NGHTTP2_HEADERS: /* the request's header block, or trailers after its body */
         if (!st) break;
-        if (end) st->remote_done = true;
-        if (f->headers.cat == NGHTTP2_HCAT_REQUEST && !st->dispatched) {
-            st->req.rq.has_body = !end;
-            dispatch(h, st);
+        if (f->headers.cat == NGHTTP2_HCAT_REQUEST && !st->headers_done) {
+            st->headers_done = true;
+            if (!end) {
+                st->waiting = true;
+                h->waiting++;
+            }
         }
+        if (end) body_ended(h, st);
         break;
     case NGHTTP2_DATA:
-        if (st && end) st->remote_done = true;
+        if (st && end) body_ended(h, st);
         break;
     case NGHTTP2_RST_STREAM:
         ts_stat_add(&h->stats->h2_rst_received, 1);
@@ -302,12 +329,32 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
+/* HEADERS on a client stream numbered below the last one opened, which is not open: a stream
+ * the client let close (or skipped, which closed it: RFC 9113 5.1.1) is used again, a
+ * connection error of type PROTOCOL_ERROR. nghttp2 ignores such a header block unless it is sure
+ * the stream was half closed, because of one honest case, kept here: trailers a client sent on
+ * a stream before it read our RST_STREAM (RFC 9113 5.1: ignored after a reset we sent). */
+static bool reused_stream_id(struct ts_h2 *h, int32_t id)
+{
+    if (!(id & 1) || id >= nghttp2_session_get_last_proc_stream_id(h->s) ||
+        nghttp2_session_find_stream(h->s, id))
+        return false;
+    unsigned n = h->nreset < 8 ? h->nreset : 8;
+    for (unsigned i = 0; i < n; i++)
+        if (h->reset[i] == id) return false;
+    return true;
+}
+
 /* Every frame counts against TS_H2_IDLE_FRAMES_MAX but those that carry work: a request's
  * HEADERS (the count restarts when it is dispatched) and DATA with a payload; DATA the server
  * sends restarts it too, so the WINDOW_UPDATEs of a long download are progress. */
 static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud)
 {
     struct ts_h2 *h = ud;
+    if (hd->type == NGHTTP2_HEADERS && reused_stream_id(h, hd->stream_id)) {
+        nghttp2_session_terminate_session(s, NGHTTP2_PROTOCOL_ERROR);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (hd->type == NGHTTP2_HEADERS || (hd->type == NGHTTP2_DATA && hd->length > 0)) return 0;
     if (++h->idle_frames > TS_H2_IDLE_FRAMES_MAX && h->flood == TS_H2_FLOOD_N) {
         h->flood = hd->type == NGHTTP2_PING || hd->type == NGHTTP2_SETTINGS
@@ -322,9 +369,17 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
 static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
                          size_t len, void *ud)
 {
-    /* request bodies are refused (405/413) and never read: nghttp2 still credits the flow
-     * control window for them */
-    (void)s, (void)flags, (void)id, (void)data, (void)len, (void)ud;
+    /* a request body is dropped as it arrives (nghttp2 credits the flow control window for it);
+     * one too large to wait for is answered before it ends */
+    (void)flags, (void)data;
+    struct ts_h2 *h = ud;
+    struct stream *st = nghttp2_session_get_stream_user_data(s, id);
+    if (!st || st->dispatched) return 0;
+    st->body_bytes += len;
+    if (st->body_bytes > TS_H2_BODY_DISCARD_MAX && st->headers_done) {
+        st->req.rq.has_body = true;
+        dispatch(h, st);
+    }
     return 0;
 }
 
@@ -335,6 +390,7 @@ static void free_stream(struct ts_h2 *h, struct stream *st)
         h->open--;
         ts_stat_sub(&h->stats->h2_streams_open, 1);
     }
+    if (st->waiting) h->waiting--;
     if (st->unscheduled > 0) h->pending--;
     if (h->reading == st) h->reading = NULL;
     ts_response_release(&st->req);
@@ -369,7 +425,11 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     struct ts_h2 *h = ud;
     switch (f->hd.type) {
-    case NGHTTP2_RST_STREAM: ts_stat_add(&h->stats->h2_rst_sent, 1); break;
+    case NGHTTP2_RST_STREAM:
+        ts_stat_add(&h->stats->h2_rst_sent, 1);
+        if (nghttp2_session_get_stream_remote_close(s, f->hd.stream_id) != 1)
+            h->reset[h->nreset++ % 8] = f->hd.stream_id;
+        break;
     case NGHTTP2_GOAWAY:
         ts_stat_add(&h->stats->h2_goaway_sent, 1);
         /* the PING follows the first GOAWAY out: nghttp2 sends a PING queued with it first, and
@@ -802,7 +862,7 @@ bool ts_h2_want_write(const struct ts_h2 *h)
 
 unsigned ts_h2_open_streams(const struct ts_h2 *h)
 {
-    return h->open;
+    return h->open + h->waiting;
 }
 
 bool ts_h2_stalled(const struct ts_h2 *h)

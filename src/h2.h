@@ -17,6 +17,9 @@ struct ts_h2;
  * DATA, RST_STREAM of a stream never answered...) before the connection ends with GOAWAY
  * ENHANCE_YOUR_CALM; a new request starts the count again. */
 #define TS_H2_IDLE_FRAMES_MAX 1000
+/* A request body (none is taken) up to this size is read and dropped before the request is
+ * answered; a larger one is answered as soon as it passes this (one frame of the default size). */
+#define TS_H2_BODY_DISCARD_MAX 16384
 
 /* How the codec reaches the connection above it. */
 struct ts_h2_hooks {
