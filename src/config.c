@@ -213,6 +213,17 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* Whether a member before item in obj has item's key. cJSON keeps every member of an object,
+ * a repeated key included, and a lookup finds the first: a key given twice is refused, so the
+ * value that applies is never one a reader of the file could miss. Quadratic, on objects of a
+ * few dozen keys, once per load. */
+static bool repeated_key(const cJSON *obj, const cJSON *item)
+{
+    for (const cJSON *prev = obj->child; prev != item; prev = prev->next)
+        if (strcmp(prev->string, item->string) == 0) return true;
+    return false;
+}
+
 static void set_string(char **field, const char *value)
 {
     free(*field);
@@ -465,6 +476,9 @@ static int parse_page_list(struct ts_error_page **pages, size_t *npages, const c
         long code = strtol(e->string, &end, 10);
         if (*end || strlen(e->string) != 3 || code < 400 || code > 599)
             return fail(err, errlen, "%s.%s: not an error status (400 to 599)", path, e->string);
+        /* three digits, so one status has one spelling: equal statuses are equal keys */
+        if (repeated_key(item, e))
+            return fail(err, errlen, "%s.%s: duplicate key", path, e->string);
         if (!cJSON_IsString(e) || e->valuestring[0] != '/')
             return fail(err, errlen, "%s.%s: must be a path under root starting with \"/\"", path,
                         e->string);
@@ -888,9 +902,7 @@ static int walk(struct ts_config *cfg, void *base, const cJSON *obj, const struc
         const struct key *k = keys;
         while (k->name && strcmp(k->name, item->string) != 0) k++;
         if (!k->name) return fail(err, errlen, "%s: unknown key", path);
-        for (const cJSON *prev = obj->child; prev != item; prev = prev->next)
-            if (strcmp(prev->string, item->string) == 0)
-                return fail(err, errlen, "%s: duplicate key", path);
+        if (repeated_key(obj, item)) return fail(err, errlen, "%s: duplicate key", path);
         void *field = (char *)base + k->offset;
         switch (k->type) {
         case K_STRING:

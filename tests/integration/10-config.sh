@@ -63,6 +63,16 @@ run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$b
 expect "log.access \"off\" is accepted" "$RC" 0
 bad_config "session cache size zero" "{\"root\": \"$T/www\", \"tls\": {$base_tls, \"session_cache\": {\"size\": 0}}}" "tls.session_cache.size"
 
+# error_pages given a status twice: cJSON keeps both, refused like any repeated key, by
+# --check-config and by start-up
+site="{\"server_names\": [\"localhost\"], \"root\": \"$T/www\", \"certificates\": [{$base_tls}]"
+dup_pages="{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$base_tls}, \"error_pages\": {\"404\": \"/hello.txt\", \"404\": \"/index.html\"}}"
+bad_config "an error_pages status given twice" "$dup_pages" "error_pages.404: duplicate key"
+OUT=$(printf '%s\n' "$dup_pages" >"$T/bad.json"; oneshot "$TS_BIN" --config "$T/bad.json")
+expect "...start-up refuses it too (exit 2)" "$?" 2
+expect_match "...naming it" "$OUT" 'error_pages\.404: duplicate key'
+bad_config "an error_pages status given twice in a site" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"sites\": [$site, \"error_pages\": {\"500\": \"/hello.txt\", \"500\": \"/index.html\"}}]}" "sites[0] (localhost).error_pages.500: duplicate key"
+
 OUT=$(oneshot "$TS_BIN" --config "$T/missing.json")
 RC=$?
 expect "a missing --config file exits 2" "$RC" 2

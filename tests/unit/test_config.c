@@ -318,13 +318,39 @@ static void test_sites(void **state)
 #undef SITE
 }
 
+/* cJSON keeps both members of {"404": ..., "404": ...}: refused like any other repeated key. */
+static void test_duplicate_error_pages(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+    /* c.pem and k.pem exist under @DIR@: only the repetition is wrong */
+    expect_error("{" BASE "}, \"error_pages\": {\"404\": \"/c.pem\", \"500\": \"/c.pem\", "
+                 "\"404\": \"/k.pem\"}}",
+                 "error_pages.404: duplicate key");
+    expect_error("{" BASE "}, \"sites\": [{\"server_names\": [\"a.test\"], \"root\": \"@DIR@\", "
+                 "\"certificates\": [{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}], "
+                 "\"error_pages\": {\"503\": \"/c.pem\", \"503\": \"/k.pem\"}}]}",
+                 "sites[0] (a.test).error_pages.503: duplicate key");
+    assert_int_equal(load("{" BASE
+                          "}, \"error_pages\": {\"404\": \"/c.pem\", \"500\": \"/k.pem\"}}",
+                          &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.nerror_pages, 2);
+    ts_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_values),
-        cmocka_unit_test(test_errors),       cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_split_listen), cmocka_unit_test(test_sites),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_split_listen),
+        cmocka_unit_test(test_sites),
         cmocka_unit_test(test_listen_proxy),
+        cmocka_unit_test(test_duplicate_error_pages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
