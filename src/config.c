@@ -548,6 +548,24 @@ static void free_locations(struct ts_location **locs, size_t *nlocs)
 static int walk(struct ts_config *cfg, void *base, const cJSON *obj, const struct key *keys,
                 const char *prefix, char *err, size_t errlen);
 
+/* Whether two rules of a site cover exactly the same request paths. The handler applies one
+ * rule per request, the longest matching prefix, so one of the two would never apply: between
+ * equal paths the first in the list wins, and a require_client_cert written second protects
+ * nothing (nginx refuses the same with "duplicate location"). Paths are compared as written,
+ * since the matcher compares them as written with the decoded, normalized request path, but
+ * for one trailing slash: matched at segment boundaries, "/dir" covers "/dir" and "/dir/...",
+ * and "/dir/" covers "/dir/..." and, for the redirect to the slash, "/dir" too. They are one
+ * rule written twice, where "/dir/", longer, always wins and "/dir" is dead: refused as well.
+ * Rules that nest ("/a/" and "/a/b/") or differ otherwise (in case, "/a" and "/ab") cover
+ * different paths: which one applies depends on the request, never on the order. */
+static bool same_paths(const struct ts_location *a, const struct ts_location *b)
+{
+    size_t al = a->path_len, bl = b->path_len;
+    if (al > 1 && a->path[al - 1] == '/') al--;
+    if (bl > 1 && b->path[bl - 1] == '/') bl--;
+    return al == bl && memcmp(a->path, b->path, al) == 0;
+}
+
 static int parse_location_list(struct ts_config *cfg, struct ts_location **locs, size_t *nlocs,
                                const cJSON *item, const char *path, char *err, size_t errlen)
 {
@@ -571,6 +589,18 @@ static int parse_location_list(struct ts_config *cfg, struct ts_location **locs,
         if (!loc->path || loc->path[0] != '/')
             return fail(err, errlen, "%s.path: must be a URL path starting with \"/\"", at);
         loc->path_len = strlen(loc->path);
+        for (size_t j = 0; j + 1 < *nlocs; j++) {
+            const struct ts_location *prev = &(*locs)[j];
+            if (!same_paths(prev, loc)) continue;
+            if (strcmp(prev->path, loc->path) == 0)
+                return fail(err, errlen, "%s.path: \"%s\" duplicates locations[%zu].path", at,
+                            loc->path, j);
+            const struct ts_location *dir = loc->path_len > prev->path_len ? loc : prev;
+            return fail(err, errlen,
+                        "%s.path: \"%s\" duplicates locations[%zu].path \"%s\" (a rule for "
+                        "\"%s\" also covers \"%.*s\": both cover the same paths)",
+                        at, loc->path, j, prev->path, dir->path, (int)dir->path_len - 1, dir->path);
+        }
     }
     return 0;
 }

@@ -318,6 +318,49 @@ static void test_sites(void **state)
 #undef SITE
 }
 
+/* Two location rules of a site covering the same paths: only one could ever apply (the first of
+ * two equal paths, the longer of "/dir" and "/dir/"), the other would be silently dropped. */
+static void test_duplicate_locations(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+#define AUTH "\"client_auth\": \"optional\", \"client_ca\": \"@CERT@\""
+#define SITE                                                                                       \
+    "\"root\": \"@DIR@\", \"certificates\": [{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}]"
+    /* the defect as reported: the protective rule second, never applied */
+    expect_error("{" BASE ", " AUTH "}, \"locations\": ["
+                 "{\"path\": \"/private/\", \"cache_control\": \"private\"}, "
+                 "{\"path\": \"/private/\", \"require_client_cert\": true}]}",
+                 "locations[1].path: \"/private/\" duplicates locations[0].path");
+    /* "/dir/" also covers "/dir", and "/dir" covers "/dir/...": one rule written two ways */
+    expect_error("{" BASE "}, \"locations\": [{\"path\": \"/a/\"}, {\"path\": \"/b/\"}, "
+                 "{\"path\": \"/a\", \"autoindex\": true}]}",
+                 "locations[2].path: \"/a\" duplicates locations[0].path \"/a/\"");
+    expect_error("{" BASE "}, \"sites\": [{\"server_names\": [\"a.test\"], " SITE "}, "
+                 "{\"server_names\": [\"b.test\"], " SITE ", " AUTH ", \"locations\": ["
+                 "{\"path\": \"/x/\"}, {\"path\": \"/y/\"}, "
+                 "{\"path\": \"/x/\", \"require_client_cert\": true}]}]}",
+                 "sites[1] (b.test).locations[2].path: \"/x/\" duplicates locations[0].path");
+    /* the same path at the top level and in two sites is three rules, one per site */
+    assert_int_equal(load("{" BASE "}, \"locations\": [{\"path\": \"/x/\"}], \"sites\": ["
+                          "{\"server_names\": [\"a.test\"], " SITE ", \"locations\": "
+                          "[{\"path\": \"/x/\"}]}, {\"server_names\": [\"b.test\"], " SITE
+                          ", \"locations\": [{\"path\": \"/x/\"}]}]}",
+                          &cfg, err, sizeof(err)),
+                     0);
+    ts_config_free(&cfg);
+    /* nested, sibling, root and other-case rules differ: the longest prefix picks one */
+    assert_int_equal(load("{" BASE "}, \"locations\": [{\"path\": \"/a/\"}, {\"path\": \"/a/b/\"}, "
+                          "{\"path\": \"/ab\"}, {\"path\": \"/\"}, {\"path\": \"/A/\"}]}",
+                          &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.nlocations, 5);
+    ts_config_free(&cfg);
+#undef SITE
+#undef AUTH
+}
+
 /* cJSON keeps both members of {"404": ..., "404": ...}: refused like any other repeated key. */
 static void test_duplicate_error_pages(void **state)
 {
@@ -350,6 +393,7 @@ int main(void)
         cmocka_unit_test(test_split_listen),
         cmocka_unit_test(test_sites),
         cmocka_unit_test(test_listen_proxy),
+        cmocka_unit_test(test_duplicate_locations),
         cmocka_unit_test(test_duplicate_error_pages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
