@@ -370,6 +370,8 @@ static int parse_listen_object(struct ts_config *cfg, const cJSON *obj, const ch
                         "%s.%s: unknown key (address, proxy_protocol, "
                         "proxy_protocol_from)",
                         path, e->string);
+        /* looked up by name below, which would take the first of two */
+        if (repeated_key(obj, e)) return fail(err, errlen, "%s.%s: duplicate key", path, e->string);
     }
     if (!cJSON_IsString(addr))
         return fail(err, errlen, "%s.address: required, a string \"ADDR:PORT\"", path);

@@ -239,6 +239,13 @@ static void test_listen_proxy(void **state)
                  "listen[0].proxy: unknown key");
     expect_error("{" BASE "}, \"listen\": [{\"proxy_protocol\": true}]}",
                  "listen[0].address: required");
+    /* the first of two would apply: the wider proxy_protocol_from here */
+    expect_error("{" BASE "}, \"listen\": {\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true,"
+                 " \"proxy_protocol_from\": [\"0.0.0.0/0\"], \"proxy_protocol_from\": [\"::1\"]}}",
+                 "listen.proxy_protocol_from: duplicate key");
+    expect_error("{" BASE "}, \"listen\": [\"127.0.0.1:1\", {\"address\": \"127.0.0.1:2\","
+                 " \"address\": \"127.0.0.1:3\"}]}",
+                 "listen[1].address: duplicate key");
     expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\","
                  " \"proxy_protocol_from\": [\"::1\"]}]}",
                  "listen[0].proxy_protocol_from: only with \"proxy_protocol\": true");
