@@ -213,6 +213,17 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* Whether a member before item in obj has item's key. cJSON keeps every member of an object,
+ * a repeated key included, and a lookup finds the first: a key given twice is refused, so the
+ * value that applies is never one a reader of the file could miss. Quadratic, on objects of a
+ * few dozen keys, once per load. */
+static bool repeated_key(const cJSON *obj, const cJSON *item)
+{
+    for (const cJSON *prev = obj->child; prev != item; prev = prev->next)
+        if (strcmp(prev->string, item->string) == 0) return true;
+    return false;
+}
+
 static void set_string(char **field, const char *value)
 {
     free(*field);
@@ -359,6 +370,8 @@ static int parse_listen_object(struct ts_config *cfg, const cJSON *obj, const ch
                         "%s.%s: unknown key (address, proxy_protocol, "
                         "proxy_protocol_from)",
                         path, e->string);
+        /* looked up by name below, which would take the first of two */
+        if (repeated_key(obj, e)) return fail(err, errlen, "%s.%s: duplicate key", path, e->string);
     }
     if (!cJSON_IsString(addr))
         return fail(err, errlen, "%s.address: required, a string \"ADDR:PORT\"", path);
@@ -465,6 +478,9 @@ static int parse_page_list(struct ts_error_page **pages, size_t *npages, const c
         long code = strtol(e->string, &end, 10);
         if (*end || strlen(e->string) != 3 || code < 400 || code > 599)
             return fail(err, errlen, "%s.%s: not an error status (400 to 599)", path, e->string);
+        /* three digits, so one status has one spelling: equal statuses are equal keys */
+        if (repeated_key(item, e))
+            return fail(err, errlen, "%s.%s: duplicate key", path, e->string);
         if (!cJSON_IsString(e) || e->valuestring[0] != '/')
             return fail(err, errlen, "%s.%s: must be a path under root starting with \"/\"", path,
                         e->string);
@@ -534,6 +550,24 @@ static void free_locations(struct ts_location **locs, size_t *nlocs)
 static int walk(struct ts_config *cfg, void *base, const cJSON *obj, const struct key *keys,
                 const char *prefix, char *err, size_t errlen);
 
+/* Whether two rules of a site cover exactly the same request paths. The handler applies one
+ * rule per request, the longest matching prefix, so one of the two would never apply: between
+ * equal paths the first in the list wins, and a require_client_cert written second protects
+ * nothing (nginx refuses the same with "duplicate location"). Paths are compared as written,
+ * since the matcher compares them as written with the decoded, normalized request path, but
+ * for one trailing slash: matched at segment boundaries, "/dir" covers "/dir" and "/dir/...",
+ * and "/dir/" covers "/dir/..." and, for the redirect to the slash, "/dir" too. They are one
+ * rule written twice, where "/dir/", longer, always wins and "/dir" is dead: refused as well.
+ * Rules that nest ("/a/" and "/a/b/") or differ otherwise (in case, "/a" and "/ab") cover
+ * different paths: which one applies depends on the request, never on the order. */
+static bool same_paths(const struct ts_location *a, const struct ts_location *b)
+{
+    size_t al = a->path_len, bl = b->path_len;
+    if (al > 1 && a->path[al - 1] == '/') al--;
+    if (bl > 1 && b->path[bl - 1] == '/') bl--;
+    return al == bl && memcmp(a->path, b->path, al) == 0;
+}
+
 static int parse_location_list(struct ts_config *cfg, struct ts_location **locs, size_t *nlocs,
                                const cJSON *item, const char *path, char *err, size_t errlen)
 {
@@ -557,6 +591,18 @@ static int parse_location_list(struct ts_config *cfg, struct ts_location **locs,
         if (!loc->path || loc->path[0] != '/')
             return fail(err, errlen, "%s.path: must be a URL path starting with \"/\"", at);
         loc->path_len = strlen(loc->path);
+        for (size_t j = 0; j + 1 < *nlocs; j++) {
+            const struct ts_location *prev = &(*locs)[j];
+            if (!same_paths(prev, loc)) continue;
+            if (strcmp(prev->path, loc->path) == 0)
+                return fail(err, errlen, "%s.path: \"%s\" duplicates locations[%zu].path", at,
+                            loc->path, j);
+            const struct ts_location *dir = loc->path_len > prev->path_len ? loc : prev;
+            return fail(err, errlen,
+                        "%s.path: \"%s\" duplicates locations[%zu].path \"%s\" (a rule for "
+                        "\"%s\" also covers \"%.*s\": both cover the same paths)",
+                        at, loc->path, j, prev->path, dir->path, (int)dir->path_len - 1, dir->path);
+        }
     }
     return 0;
 }
@@ -888,9 +934,7 @@ static int walk(struct ts_config *cfg, void *base, const cJSON *obj, const struc
         const struct key *k = keys;
         while (k->name && strcmp(k->name, item->string) != 0) k++;
         if (!k->name) return fail(err, errlen, "%s: unknown key", path);
-        for (const cJSON *prev = obj->child; prev != item; prev = prev->next)
-            if (strcmp(prev->string, item->string) == 0)
-                return fail(err, errlen, "%s: duplicate key", path);
+        if (repeated_key(obj, item)) return fail(err, errlen, "%s: duplicate key", path);
         void *field = (char *)base + k->offset;
         switch (k->type) {
         case K_STRING:

@@ -63,6 +63,33 @@ run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$b
 expect "log.access \"off\" is accepted" "$RC" 0
 bad_config "session cache size zero" "{\"root\": \"$T/www\", \"tls\": {$base_tls, \"session_cache\": {\"size\": 0}}}" "tls.session_cache.size"
 
+# A location path given twice: the handler applied the first rule and dropped the other, here the
+# one requiring a client certificate. Refused by --check-config and by start-up, in one line
+# naming both entries (the check that would have caught it), per site.
+auth_tls="$base_tls, \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\""
+private_cc='{"path": "/private/", "cache_control": "private"}'
+private_cert='{"path": "/private/", "require_client_cert": true}'
+run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$auth_tls}, \"locations\": [$private_cert]}"
+expect "one location requiring a client certificate passes (what follows is valid but for the repetition)" "$RC" 0
+dup_loc="{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$auth_tls}, \"locations\": [$private_cc, $private_cert]}"
+bad_config "a location path given twice" "$dup_loc" 'locations[1].path: "/private/" duplicates locations[0].path'
+expect "...in one line" "$(printf '%s\n' "$OUT" | wc -l)" 1
+OUT=$(printf '%s\n' "$dup_loc" >"$T/bad.json"; oneshot "$TS_BIN" --config "$T/bad.json")
+expect "...start-up refuses it too (exit 2)" "$?" 2
+expect_match "...naming it" "$OUT" 'locations\[1\]\.path: "/private/" duplicates locations\[0\]\.path'
+bad_config "a location path with and without its slash" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"locations\": [{\"path\": \"/a/\"}, {\"path\": \"/a\", \"autoindex\": true}]}" 'locations[1].path: "/a" duplicates locations[0].path "/a/"'
+run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$base_tls}, \"locations\": [{\"path\": \"/a/\"}, {\"path\": \"/a/b/\"}, {\"path\": \"/ab\"}]}"
+expect "nested and sibling location paths pass" "$RC" 0
+site="{\"server_names\": [\"localhost\"], \"root\": \"$T/www\", \"certificates\": [{$base_tls}]"
+bad_config "a location path given twice in a site" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"sites\": [$site, \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\", \"locations\": [$private_cc, $private_cert]}]}" 'sites[0] (localhost).locations[1].path: "/private/" duplicates locations[0].path'
+# error_pages given a status twice: cJSON keeps both members; refused like any repeated key
+dup_pages="{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$base_tls}, \"error_pages\": {\"404\": \"/hello.txt\", \"404\": \"/index.html\"}}"
+bad_config "an error_pages status given twice" "$dup_pages" "error_pages.404: duplicate key"
+OUT=$(printf '%s\n' "$dup_pages" >"$T/bad.json"; oneshot "$TS_BIN" --config "$T/bad.json")
+expect "...start-up refuses it too (exit 2)" "$?" 2
+expect_match "...naming it" "$OUT" 'error_pages\.404: duplicate key'
+bad_config "an error_pages status given twice in a site" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"sites\": [$site, \"error_pages\": {\"500\": \"/hello.txt\", \"500\": \"/index.html\"}}]}" "sites[0] (localhost).error_pages.500: duplicate key"
+
 OUT=$(oneshot "$TS_BIN" --config "$T/missing.json")
 RC=$?
 expect "a missing --config file exits 2" "$RC" 2

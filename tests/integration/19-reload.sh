@@ -179,6 +179,12 @@ RC_TOP="\"sites\": [ { \"server_names\": [\"added.test\"], \"root\": \"$T/added\
 bad_reload "a site whose certificate does not exist" 'sites\[0\].*certificate'
 RC_TOP='"error_pages": { "404": "/no-such-page.html" },' rconf
 bad_reload "an error page that does not exist" 'error_pages'
+# the same rule twice: the second, requiring a client certificate, would have been dropped
+RC_TLS=", \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\"" RC_TOP='"locations": [ { "path": "/private/", "cache_control": "private" },
+    { "path": "/private/", "require_client_cert": true } ],' rconf
+bad_reload "a location path given twice" 'locations\[1\]\.path: "/private/" duplicates locations\[0\]\.path'
+RC_TOP='"error_pages": { "404": "/hello.txt", "404": "/which.txt" },' rconf
+bad_reload "an error_pages status given twice" 'error_pages\.404: duplicate key'
 RC_ROOT=$T/no-such-root rconf
 bad_reload "a root that does not exist" 'root'
 RC_TLS=', "client_auth": "required"' rconf

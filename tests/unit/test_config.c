@@ -239,6 +239,13 @@ static void test_listen_proxy(void **state)
                  "listen[0].proxy: unknown key");
     expect_error("{" BASE "}, \"listen\": [{\"proxy_protocol\": true}]}",
                  "listen[0].address: required");
+    /* the first of two would apply: the wider proxy_protocol_from here */
+    expect_error("{" BASE "}, \"listen\": {\"address\": \"127.0.0.1:2\", \"proxy_protocol\": true,"
+                 " \"proxy_protocol_from\": [\"0.0.0.0/0\"], \"proxy_protocol_from\": [\"::1\"]}}",
+                 "listen.proxy_protocol_from: duplicate key");
+    expect_error("{" BASE "}, \"listen\": [\"127.0.0.1:1\", {\"address\": \"127.0.0.1:2\","
+                 " \"address\": \"127.0.0.1:3\"}]}",
+                 "listen[1].address: duplicate key");
     expect_error("{" BASE "}, \"listen\": [{\"address\": \"127.0.0.1:2\","
                  " \"proxy_protocol_from\": [\"::1\"]}]}",
                  "listen[0].proxy_protocol_from: only with \"proxy_protocol\": true");
@@ -318,13 +325,83 @@ static void test_sites(void **state)
 #undef SITE
 }
 
+/* Two location rules of a site covering the same paths: only one could ever apply (the first of
+ * two equal paths, the longer of "/dir" and "/dir/"), the other would be silently dropped. */
+static void test_duplicate_locations(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+#define AUTH "\"client_auth\": \"optional\", \"client_ca\": \"@CERT@\""
+#define SITE                                                                                       \
+    "\"root\": \"@DIR@\", \"certificates\": [{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}]"
+    /* the defect as reported: the protective rule second, never applied */
+    expect_error("{" BASE ", " AUTH "}, \"locations\": ["
+                 "{\"path\": \"/private/\", \"cache_control\": \"private\"}, "
+                 "{\"path\": \"/private/\", \"require_client_cert\": true}]}",
+                 "locations[1].path: \"/private/\" duplicates locations[0].path");
+    /* "/dir/" also covers "/dir", and "/dir" covers "/dir/...": one rule written two ways */
+    expect_error("{" BASE "}, \"locations\": [{\"path\": \"/a/\"}, {\"path\": \"/b/\"}, "
+                 "{\"path\": \"/a\", \"autoindex\": true}]}",
+                 "locations[2].path: \"/a\" duplicates locations[0].path \"/a/\"");
+    expect_error("{" BASE "}, \"sites\": [{\"server_names\": [\"a.test\"], " SITE "}, "
+                 "{\"server_names\": [\"b.test\"], " SITE ", " AUTH ", \"locations\": ["
+                 "{\"path\": \"/x/\"}, {\"path\": \"/y/\"}, "
+                 "{\"path\": \"/x/\", \"require_client_cert\": true}]}]}",
+                 "sites[1] (b.test).locations[2].path: \"/x/\" duplicates locations[0].path");
+    /* the same path at the top level and in two sites is three rules, one per site */
+    assert_int_equal(load("{" BASE "}, \"locations\": [{\"path\": \"/x/\"}], \"sites\": ["
+                          "{\"server_names\": [\"a.test\"], " SITE ", \"locations\": "
+                          "[{\"path\": \"/x/\"}]}, {\"server_names\": [\"b.test\"], " SITE
+                          ", \"locations\": [{\"path\": \"/x/\"}]}]}",
+                          &cfg, err, sizeof(err)),
+                     0);
+    ts_config_free(&cfg);
+    /* nested, sibling, root and other-case rules differ: the longest prefix picks one */
+    assert_int_equal(load("{" BASE "}, \"locations\": [{\"path\": \"/a/\"}, {\"path\": \"/a/b/\"}, "
+                          "{\"path\": \"/ab\"}, {\"path\": \"/\"}, {\"path\": \"/A/\"}]}",
+                          &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.nlocations, 5);
+    ts_config_free(&cfg);
+#undef SITE
+#undef AUTH
+}
+
+/* cJSON keeps both members of {"404": ..., "404": ...}: refused like any other repeated key. */
+static void test_duplicate_error_pages(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+    /* c.pem and k.pem exist under @DIR@: only the repetition is wrong */
+    expect_error("{" BASE "}, \"error_pages\": {\"404\": \"/c.pem\", \"500\": \"/c.pem\", "
+                 "\"404\": \"/k.pem\"}}",
+                 "error_pages.404: duplicate key");
+    expect_error("{" BASE "}, \"sites\": [{\"server_names\": [\"a.test\"], \"root\": \"@DIR@\", "
+                 "\"certificates\": [{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}], "
+                 "\"error_pages\": {\"503\": \"/c.pem\", \"503\": \"/k.pem\"}}]}",
+                 "sites[0] (a.test).error_pages.503: duplicate key");
+    assert_int_equal(load("{" BASE
+                          "}, \"error_pages\": {\"404\": \"/c.pem\", \"500\": \"/k.pem\"}}",
+                          &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.nerror_pages, 2);
+    ts_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_values),
-        cmocka_unit_test(test_errors),       cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_split_listen), cmocka_unit_test(test_sites),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_split_listen),
+        cmocka_unit_test(test_sites),
         cmocka_unit_test(test_listen_proxy),
+        cmocka_unit_test(test_duplicate_locations),
+        cmocka_unit_test(test_duplicate_error_pages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
