@@ -188,6 +188,10 @@ static const char *const config_fmt[2] = {
     "\"precompressed\":true,\"error_pages\":{\"404\":\"/errors/404.html\"},"
     "\"limits\":{\"max_header_bytes\":2048,\"max_uri_bytes\":4096},"
     "\"file_cache\":{\"entries\":8,\"valid_ms\":1000},\"timeouts\":{\"shutdown_s\":1},"
+    /* a named site: a Host naming it on the default site's connection is answered 421, and
+     * a body after such an early answer must never be parsed as a request */
+    "\"sites\":[{\"server_names\":[\"b.test\"],\"root\":\"%s/www/sub\","
+    "\"certificates\":[{\"certificate\":\"%s/pem\",\"key\":\"%s/pem\"}]}],"
     "\"log\":{\"access\":\"/dev/null\",\"error\":\"-\",\"level\":\"error\"}}",
     "{\"listen\":[\"127.0.0.1:8443\"],\"root\":\"%s/www\","
     "\"tls\":{\"certificate\":\"%s/pem\",\"key\":\"%s/pem\",\"client_auth\":\"optional_no_ca\","
@@ -204,7 +208,8 @@ static char big_path[512];
 static void load_config(int i)
 {
     char json[4096], path[512], err[1024];
-    snprintf(json, sizeof(json), config_fmt[i], tmpdir, tmpdir, tmpdir, tmpdir);
+    snprintf(json, sizeof(json), config_fmt[i], tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, tmpdir,
+             tmpdir);
     snprintf(path, sizeof(path), "%s/config%d.json", tmpdir, i);
     put_text(path + strlen(tmpdir) + 1, json);
     struct ts_gen *g = &gens[i];
@@ -217,11 +222,13 @@ static void load_config(int i)
     atomic_init(&g->refs, 1);
     g->number = 1;
     g->nworkers = 2; /* counters are indexed by worker id: this one's is i */
-    g->rootfds = malloc(sizeof(int));
+    g->rootfds = malloc(g->cfg.nsites * sizeof(int));
     if (!g->rootfds) die("malloc");
     ts_gen_site_stats_new(g);
-    g->rootfds[0] = open(g->cfg.root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (g->rootfds[0] < 0) die("cannot open %s", g->cfg.root);
+    for (size_t s = 0; s < g->cfg.nsites; s++) {
+        g->rootfds[s] = open(g->cfg.sites[s].root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (g->rootfds[s] < 0) die("cannot open %s", g->cfg.sites[s].root);
+    }
     if (ts_worker_init(&workers[i], &srvs[i], i) < 0) die("worker %d", i);
 }
 
