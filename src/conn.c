@@ -87,7 +87,8 @@ struct ts_conn {
     int fd;
     uint8_t state, gauge, close_kind;
     bool plain;       /* an http_redirect connection: no TLS */
-    bool rdhup;       /* the peer shut its side (seen in ST_PROXY, where reads only peek) */
+    bool rdhup;       /* the peer shut its side: reads go on until they see it (EOF) */
+    bool out_blocked; /* HTTP/2: a write found the socket full this turn (EPOLLOUT will come) */
     bool proxy_heard; /* in ST_PROXY: a byte of the header arrived */
     const struct ts_listen_proxy *proxy; /* in ST_PROXY: who may send the header */
     /* a test transport instead of the socket (plain, not redirected) */
@@ -822,7 +823,7 @@ static enum step do_read(struct ts_conn *c)
         }
         /* nothing buffered and the socket was drained: wait for the next edge without a
          * read(2) that can only say EAGAIN */
-        if ((!b || b->len == 0) && !c->plain && ts_tls_read_would_block(&c->tls))
+        if ((!b || b->len == 0) && !c->plain && !c->rdhup && ts_tls_read_would_block(&c->tls))
             return wait_idle(c);
         b = get_in(c);
         size_t got = 0;
@@ -1041,6 +1042,13 @@ static enum step start_h2(struct ts_conn *c)
     c->h2 = ts_h2_new(cfg_of(c), &h2_hooks, c, &c->w->stats);
     if (!c->h2) return close_as(c, CLOSE_ERROR);
     c->state = ST_H2;
+    /* Little unsent data in the kernel: what the socket buffer would hold for a slow reader
+     * (megabytes) would sit ahead of any response queued later on this connection, and of the
+     * answer to a PING; a write that finds TS_H2_NOTSENT_LOWAT unsent says EAGAIN and the next
+     * block waits in user space, where the session can still put a small response first. Bytes
+     * in flight are not limited, so a fast reader's throughput is not. */
+    int lowat = TS_H2_NOTSENT_LOWAT;
+    if (!c->io) setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
     /* the first request must arrive within request_header_s of the handshake */
     ts_worker_timer_set(c->w, &c->timer, TS_TIMER_REQUEST);
     /* a handshake that completes during the drain: what the client sends before it reads the
@@ -1049,19 +1057,24 @@ static enum step start_h2(struct ts_conn *c)
     return STEP_AGAIN;
 }
 
-/* The timer that fits what the session waits for: output the client does not read (send_s,
- * re-armed on progress by the writer), a request under way (request_header_s), or nothing
- * (keepalive_s; request_header_s before the first request). */
+/* The timer that fits what the session waits for. Streams open: output the client does not
+ * read or a body held back by its window (send_s, re-armed by the writer only while it is the
+ * timer and bytes move), else a request under way (request_header_s). No stream open: the idle
+ * wait (keepalive_s; request_header_s before the first request), which control frames alone
+ * (PING, SETTINGS and their ACKs) neither change nor re-arm: a client that only pings does not
+ * keep an idle connection, and a stalled stream expires by its own deadline
+ * (ts_h2_expire_stalled), whatever else the client sends. */
 static void h2_arm(struct ts_conn *c, bool output_pending)
 {
     enum ts_timer_kind want;
-    if (output_pending || ts_h2_stalled(c->h2))
-        want = TS_TIMER_SEND; /* a socket that takes nothing, or a window that stays shut */
-    else if (ts_h2_open_streams(c->h2) > 0)
-        want = TS_TIMER_REQUEST;
-    else
+    bool streams = ts_h2_open_streams(c->h2) > 0;
+    if (!streams)
         want = c->nrequests > 0 ? TS_TIMER_KEEPALIVE : TS_TIMER_REQUEST;
-    bool idle = !output_pending && ts_h2_open_streams(c->h2) == 0;
+    else if (output_pending || ts_h2_stalled(c->h2))
+        want = TS_TIMER_SEND; /* a socket that takes nothing, or a window that stays shut */
+    else
+        want = TS_TIMER_REQUEST;
+    bool idle = !output_pending && !streams;
     set_gauge(c, idle ? G_IDLE : G_NONE);
     /* the streams kept for reuse go if the session stays idle */
     if (idle && c->side_timer.kind == TS_TIMER_NONE)
@@ -1069,43 +1082,69 @@ static void h2_arm(struct ts_conn *c, bool output_pending)
     if (c->timer.kind != want) ts_worker_timer_set(c->w, &c->timer, want);
 }
 
+/* Streams whose body has not moved for send_s are reset, checked once a second while any is
+ * held back: the connection's own timer may be kept from expiring by other streams' progress
+ * or by a client's PINGs. */
+static void h2_expire(struct ts_conn *c, bool force)
+{
+    uint64_t send_ms = (uint64_t)cfg_of(c)->timeouts.send_s * 1000;
+    if (ts_h2_expire_stalled(c->h2, c->w->now_ms, send_ms, force) > 0)
+        ts_log_debug("%s: HTTP/2 streams reset: no progress for timeouts.send_s", c->remote);
+}
+
+/* Full duplex: output is written while the socket takes it; when it is full, input is still
+ * read and fed to the session (requests, RST_STREAM, PING, SETTINGS, WINDOW_UPDATE take effect
+ * during a download), until the session has TS_H2_BACKLOG_MAX frames queued unsent. The kernel
+ * holds little unsent data (TCP_NOTSENT_LOWAT, start_h2), so a response queued now leaves
+ * soon after the write block that is waiting. */
 static enum step do_h2(struct ts_conn *c)
 {
     char in[16384];
+    h2_expire(c, false);
     for (;;) {
         struct outblock *o = c->out;
-        if (o && o->off < o->len) {
+        if (o && o->off < o->len && !c->out_blocked) {
             size_t put = 0;
             switch (conn_write(c, o->data + o->off, o->len - o->off, &put)) {
             case TS_IO_OK:
                 o->off += put;
                 ts_stat_add(&c->w->stats.bytes_sent, put);
-                ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND); /* progress: re-arm */
+                /* bytes moved: the send timer starts again, if it is the one running */
+                if (c->timer.kind == TS_TIMER_SEND)
+                    ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND);
                 if (spend(c, put)) return yield(c);
                 continue;
             case TS_IO_WANT_READ:
-            case TS_IO_WANT_WRITE: h2_arm(c, true); return STEP_WAIT;
+            case TS_IO_WANT_WRITE: c->out_blocked = true; break;
             case TS_IO_CLOSE_NOTIFY:
             case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
             case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
             }
         }
-        if (ts_h2_want_write(c->h2)) {
+        bool blocked = o && o->off < o->len;
+        if (!blocked && ts_h2_want_write(c->h2)) {
             if (!c->out) c->out = ts_pool_get(&c->w->outbufs);
             o = c->out;
             o->off = o->len = 0;
-            long n = ts_h2_send(c->h2, o->data, OUT_CAP);
+            long n = ts_h2_send(c->h2, o->data, OUT_CAP, c->w->now_ms);
             if (n < 0) return close_as(c, CLOSE_ERROR);
             o->len = (size_t)n;
             if (n > 0) continue;
         }
-        release_out(c);
-        if (!ts_h2_want_read(c->h2) && !ts_h2_want_write(c->h2))
+        if (!blocked) release_out(c);
+        if (!blocked && !ts_h2_want_read(c->h2) && !ts_h2_want_write(c->h2))
             return start_shutdown(c); /* GOAWAY sent and every stream done */
+        /* what may pile up while the client does not read is bounded */
+        if (blocked && ts_h2_backlog(c->h2) >= TS_H2_BACKLOG_MAX) {
+            h2_arm(c, true);
+            return STEP_WAIT;
+        }
         /* the last read drained the socket and OpenSSL holds nothing: the next bytes raise an
-         * edge, so a read(2) now could only say EAGAIN (one a batch of requests) */
-        if (!c->plain && ts_tls_read_would_block(&c->tls)) {
-            h2_arm(c, false);
+         * edge, so a read(2) now could only say EAGAIN (one a batch of requests). Not after the
+         * peer shut its side: its close_notify may have come in that last short read, and the
+         * FIN behind it raises no new edge (EPOLLRDHUP was the one) */
+        if (!c->plain && !c->rdhup && ts_tls_read_would_block(&c->tls)) {
+            h2_arm(c, blocked);
             return STEP_WAIT;
         }
         size_t got = 0;
@@ -1113,20 +1152,22 @@ static enum step do_h2(struct ts_conn *c)
         case TS_IO_OK:
             ts_stat_add(&c->w->stats.bytes_received, got);
             if (ts_h2_recv(c->h2, in, got, c->w->now_ms) < 0) {
-                /* what the session queued (GOAWAY) goes out, then no more input is read */
-                long n;
-                c->out = ts_pool_get(&c->w->outbufs);
-                c->out->off = 0;
-                n = ts_h2_send(c->h2, c->out->data, OUT_CAP);
-                c->out->len = n > 0 ? (size_t)n : 0;
+                /* what the session queued (GOAWAY) goes out after what is staged, then no more
+                 * input is read */
+                if (!blocked) {
+                    if (!c->out) c->out = ts_pool_get(&c->w->outbufs);
+                    long n = ts_h2_send(c->h2, c->out->data, OUT_CAP, c->w->now_ms);
+                    c->out->off = 0;
+                    c->out->len = n > 0 ? (size_t)n : 0;
+                }
                 c->state = ST_H2_CLOSE;
                 return STEP_AGAIN;
             }
             if (spend(c, got)) return yield(c);
             continue;
         case TS_IO_WANT_READ:
-        case TS_IO_WANT_WRITE: h2_arm(c, false); return STEP_WAIT;
-        case TS_IO_CLOSE_NOTIFY: return start_shutdown(c);
+        case TS_IO_WANT_WRITE: h2_arm(c, blocked); return STEP_WAIT;
+        case TS_IO_CLOSE_NOTIFY: return blocked ? close_as(c, CLOSE_PEER_EOF) : start_shutdown(c);
         case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
         case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
         }
@@ -1138,6 +1179,15 @@ static enum step do_h2(struct ts_conn *c)
 static enum step do_h2_close(struct ts_conn *c)
 {
     struct outblock *o = c->out;
+    /* the error came while a block was waiting for the socket: the GOAWAY follows it */
+    if (!o || o->off == o->len) {
+        if (!o) o = c->out = ts_pool_get(&c->w->outbufs);
+        if (o->off == o->len && ts_h2_want_write(c->h2)) {
+            long n = ts_h2_send(c->h2, o->data, OUT_CAP, c->w->now_ms);
+            o->off = 0;
+            o->len = n > 0 ? (size_t)n : 0;
+        }
+    }
     while (o && o->off < o->len) {
         size_t put = 0;
         switch (conn_write(c, o->data + o->off, o->len - o->off, &put)) {
@@ -1167,6 +1217,7 @@ static void run(struct ts_conn *c)
     /* a new turn: a fresh budget, for the steps and for what OpenSSL reads inside one call */
     ready_remove(c);
     c->yielded = false;
+    c->out_blocked = false; /* a write may find room again: EPOLLOUT, or a turn's budget back */
     c->turn_bytes = 0;
     ts_tls_new_turn(&c->tls, TURN_BYTES);
     for (;;) {
@@ -1267,10 +1318,11 @@ void ts_conn_on_timeout(struct ts_timer *t)
         run_or_close(c, start_shutdown(c));
         return;
     case TS_TIMER_SEND:
-        /* HTTP/2 with the socket writable: the client's window holds the body back; those
-         * streams are reset, the connection stays */
+        /* HTTP/2 with the socket writable: the client's window holds bodies back; the streams
+         * that made no progress for send_s are reset, the connection stays */
         if (c->state == ST_H2 && !(c->out && c->out->off < c->out->len) &&
-            ts_h2_cancel_stalled(c->h2) > 0) {
+            ts_h2_stalled(c->h2)) {
+            h2_expire(c, true);
             run(c);
             return;
         }

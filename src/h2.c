@@ -29,6 +29,8 @@ struct stream {
     uint64_t body_bytes;  /* request body bytes received (read and dropped) */
     uint64_t unscheduled; /* body bytes not yet given to a DATA frame */
     uint64_t body_sent;
+    uint64_t credit;      /* DATA bytes sent the client has not yet credited back */
+    uint64_t progress_ms; /* when the response began or a DATA frame of it last went out */
     size_t hdr_bytes; /* header list size as RFC 9113 counts it (name + value + 32) */
     size_t used, cap; /* arena */
     char arena[];
@@ -78,6 +80,8 @@ struct ts_h2 {
     char *buf; /* the write block being filled by ts_h2_send */
     size_t len, cap;
     unsigned idle_frames; /* frames without progress since the last request */
+    uint64_t credit;      /* DATA bytes sent the client has not yet credited back (connection) */
+    uint64_t checked_ms;  /* when stalled streams were last looked at (ts_h2_expire_stalled) */
     unsigned rst_received;
     int flood;           /* enum ts_h2_flood, or TS_H2_FLOOD_N */
     int32_t reset[8];    /* the last streams reset while the client could still send on them */
@@ -207,7 +211,17 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
      * table entry referenced over and over) stops here, whatever its compressed size */
     st->hdr_bytes += namelen + valuelen + 32;
     if (st->hdr_bytes > st->cap) {
+        /* A header list a little over the limit (a large cookie) is answered 431, which means
+         * decoding the rest of its block to keep the HPACK state. One that decodes to many
+         * times the limit is an HPACK bomb (a table entry referenced over and over: a 16 KiB
+         * block can decode to 64 MB): decoding it would hold the worker, so the connection
+         * ends here (GOAWAY ENHANCE_YOUR_CALM) and nothing more of it is decoded. */
         st->too_big = true;
+        if (st->hdr_bytes > TS_H2_HEADER_LIST_CUT * st->cap && h->flood == TS_H2_FLOOD_N) {
+            h->flood = TS_H2_FLOOD_HEADER_LIST;
+            nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
         return 0;
     }
     struct ts_request *rq = &st->req.rq;
@@ -318,6 +332,17 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         h->rst_received++;
         break;
     case NGHTTP2_GOAWAY: ts_stat_add(&h->stats->h2_goaway_received, 1); break;
+    case NGHTTP2_WINDOW_UPDATE: {
+        /* credit returned for DATA the server sent is the download going on, not a frame
+         * without work: a client may credit every frame it reads */
+        uint64_t *credit = f->hd.stream_id == 0 ? &h->credit : st ? &st->credit : NULL;
+        uint64_t inc = (uint64_t)f->window_update.window_size_increment;
+        if (credit && inc <= *credit) {
+            *credit -= inc;
+            if (h->idle_frames > 0) h->idle_frames--;
+        }
+        break;
+    }
     case NGHTTP2_PING:
         /* the client read the first GOAWAY: what it sent before is all here */
         if ((f->hd.flags & NGHTTP2_FLAG_ACK) && h->notice &&
@@ -346,8 +371,8 @@ static bool reused_stream_id(struct ts_h2 *h, int32_t id)
 }
 
 /* Every frame counts against TS_H2_IDLE_FRAMES_MAX but those that carry work: a request's
- * HEADERS (the count restarts when it is dispatched) and DATA with a payload; DATA the server
- * sends restarts it too, so the WINDOW_UPDATEs of a long download are progress. */
+ * HEADERS (the count restarts when it is dispatched), DATA with a payload, and a WINDOW_UPDATE
+ * that returns credit for DATA the server sent (on_frame_recv takes its count back). */
 static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud)
 {
     struct ts_h2 *h = ud;
@@ -562,7 +587,9 @@ static int send_data_cb(nghttp2_session *s, nghttp2_frame *f, const uint8_t *fra
         p += pad - 1;
     }
     h->len = (size_t)(p - h->buf);
-    h->idle_frames = 0;
+    st->credit += length + pad;
+    h->credit += length + pad;
+    st->progress_ms = h->now_ms;
     return 0;
 }
 
@@ -649,14 +676,16 @@ void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date)
     }
 #undef NV
     st->unscheduled = resp->head_only ? 0 : resp->body_left;
+    st->progress_ms = h->now_ms;
     if (st->unscheduled > 0) h->pending++;
     nghttp2_data_provider prd = {.source.ptr = st, .read_callback = read_cb};
     int rv = nghttp2_submit_response(h->s, st->id, nv, n, st->unscheduled ? &prd : NULL);
     if (rv != 0) nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
 }
 
-long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap)
+long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap, uint64_t now_ms)
 {
+    h->now_ms = now_ms;
     h->buf = buf;
     h->len = 0;
     h->cap = cap;
@@ -870,15 +899,23 @@ bool ts_h2_stalled(const struct ts_h2 *h)
     return h->pending > 0; /* counted, not searched: this runs on every wait */
 }
 
-unsigned ts_h2_cancel_stalled(struct ts_h2 *h)
+unsigned ts_h2_expire_stalled(struct ts_h2 *h, uint64_t now_ms, uint64_t send_ms, bool force)
 {
+    if (h->pending == 0 || (!force && now_ms - h->checked_ms < TS_H2_STALL_CHECK_MS)) return 0;
+    h->checked_ms = now_ms;
     unsigned n = 0;
     for (struct stream *st = h->streams; st; st = st->next) {
-        if (!st->dispatched || st->unscheduled == 0) continue;
+        if (!st->dispatched || st->unscheduled == 0 || now_ms - st->progress_ms < send_ms)
+            continue;
         nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
         n++;
     }
     return n;
+}
+
+size_t ts_h2_backlog(const struct ts_h2 *h)
+{
+    return nghttp2_session_get_outbound_queue_size(h->s);
 }
 
 int ts_h2_flood(const struct ts_h2 *h)

@@ -20,6 +20,15 @@ struct ts_h2;
 /* A request body (none is taken) up to this size is read and dropped before the request is
  * answered; a larger one is answered as soon as it passes this (one frame of the default size). */
 #define TS_H2_BODY_DISCARD_MAX 16384
+/* A header list that decodes past this many times limits.max_header_bytes ends the connection
+ * (GOAWAY ENHANCE_YOUR_CALM) instead of being decoded to its end for a 431: an HPACK bomb. */
+#define TS_H2_HEADER_LIST_CUT 4
+/* How often a connection with streams held back by flow control looks for expired ones. */
+#define TS_H2_STALL_CHECK_MS 1000
+/* Unsent bytes the kernel may hold for an HTTP/2 connection (TCP_NOTSENT_LOWAT). */
+#define TS_H2_NOTSENT_LOWAT 16384
+/* Frames queued unsent past which a connection whose output is blocked stops reading. */
+#define TS_H2_BACKLOG_MAX 512
 
 /* How the codec reaches the connection above it. */
 struct ts_h2_hooks {
@@ -41,8 +50,9 @@ int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms);
 /* Submits the response the handler built for req (a request this codec reported). */
 void ts_h2_respond(struct ts_h2 *h, struct ts_req *req, const char *date);
 /* Serializes queued frames into buf[0..cap); DATA comes from the response's segments (files
- * read by pread(2) straight into buf). Returns the bytes written, -1 on a fatal error. */
-long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap);
+ * read by pread(2) straight into buf); now_ms stamps the streams that make progress. Returns
+ * the bytes written, -1 on a fatal error. */
+long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap, uint64_t now_ms);
 /* Begins the graceful close: GOAWAY (NO_ERROR) naming no limit, then a PING; the PING's ACK
  * queues the ts_h2_goaway that names the last stream, so no stream the client sent before it
  * read the first GOAWAY is refused (the caller calls ts_h2_goaway itself if no ACK comes).
@@ -62,9 +72,13 @@ unsigned ts_h2_open_streams(const struct ts_h2 *h);
 void ts_h2_trim(struct ts_h2 *h);
 /* Whether a stream has body left that the client's flow-control window holds back. */
 bool ts_h2_stalled(const struct ts_h2 *h);
-/* Resets (RST_STREAM CANCEL) the streams whose body is held back by flow control: the client
- * stopped opening its window for timeouts.send_s. Returns how many. */
-unsigned ts_h2_cancel_stalled(struct ts_h2 *h);
+/* Resets (RST_STREAM CANCEL) the streams whose body has not moved for send_ms (the client's
+ * window stays shut, whatever else it sends: PINGs do not keep a stream alive). Looks at most
+ * once per TS_H2_STALL_CHECK_MS unless force. Returns how many. */
+unsigned ts_h2_expire_stalled(struct ts_h2 *h, uint64_t now_ms, uint64_t send_ms, bool force);
+/* Frames queued in the session and not yet serialized (responses, ACKs, resets): input is not
+ * read while output is blocked and this passes TS_H2_BACKLOG_MAX. */
+size_t ts_h2_backlog(const struct ts_h2 *h);
 /* Why the session broke (enum ts_h2_flood), or TS_H2_FLOOD_N if not for a flood. */
 int ts_h2_flood(const struct ts_h2 *h);
 #endif

@@ -35,7 +35,7 @@ const char *const ts_stats_flood_names[TS_FLOOD_N] = {
 const char *const ts_stats_h2_flood_names[TS_H2_FLOOD_N] = {
     [TS_H2_FLOOD_RAPID_RESET] = "rapid_reset", [TS_H2_FLOOD_CONTINUATION] = "continuation",
     [TS_H2_FLOOD_SETTINGS] = "settings",       [TS_H2_FLOOD_CONTROL] = "control_frames",
-    [TS_H2_FLOOD_IDLE_FRAMES] = "idle_frames",
+    [TS_H2_FLOOD_IDLE_FRAMES] = "idle_frames", [TS_H2_FLOOD_HEADER_LIST] = "header_list",
 };
 
 const char *const ts_stats_proxy_reject_names[TS_PROXY_REJECT_N] = {

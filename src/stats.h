@@ -39,6 +39,7 @@ enum ts_h2_flood {
     TS_H2_FLOOD_SETTINGS,     /* too many settings in SETTINGS frames */
     TS_H2_FLOOD_CONTROL,      /* PING / SETTINGS frames whose ACKs pile up unread */
     TS_H2_FLOOD_IDLE_FRAMES,  /* PRIORITY, WINDOW_UPDATE, empty DATA... without a request */
+    TS_H2_FLOOD_HEADER_LIST,  /* a header block decoding far past max_header_bytes (HPACK bomb) */
     TS_H2_FLOOD_N
 };
 /* Why a PROXY protocol listener closed a connection before the handshake; keep in step with

@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1: /* the graceful close; the next time, its final GOAWAY without the PING's ACK */
             if (!ts_h2_shutdown(cur)) ts_h2_goaway(cur);
             break;
-        case 2: ts_h2_cancel_stalled(cur); break;
+        case 2: ts_h2_expire_stalled(cur, 0, 0, true); break;
         case 3: ts_h2_trim(cur); break;
         }
         off++;
@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ok = ts_h2_recv(cur, data + off, n, 0) == 0;
         off += n;
         for (int i = 0; i < 64 && ts_h2_want_write(cur); i++) {
-            long w = ts_h2_send(cur, out, cap);
+            long w = ts_h2_send(cur, out, cap, 0);
             if (w < 0 || (size_t)w > cap) abort();
             if (w == 0) break;
         }
@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     ts_h2_goaway(cur);
     for (int i = 0; i < 256 && ts_h2_want_write(cur); i++)
-        if (ts_h2_send(cur, out, cap) <= 0) break;
+        if (ts_h2_send(cur, out, cap, 0) <= 0) break;
     ts_h2_free(cur);
     cur = NULL;
     if (dones != requests) abort(); /* every stream reported is closed exactly once */
