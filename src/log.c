@@ -322,7 +322,7 @@ void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e)
         log->cached_sec = e->time;
     }
     /* room for every field at its maximum plus the fixed text: nothing below is cut */
-    char line[3 * FIELD_MAX + TARGET_MAX + 512];
+    char line[4 * FIELD_MAX + TARGET_MAX + 512];
     size_t n = 0;
     const char *user = e->user ? e->user : e->user_unverified;
     if (json) {
