@@ -41,14 +41,15 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 /* What the access log writes to decides how it writes (flush_locked). */
 enum dest {
-    DEST_FILE,   /* a regular file: each buffer in one write(2) */
+    DEST_FILE,   /* a regular file: each buffer in one write(2); a line cut short is cut off */
     DEST_STREAM, /* a pipe or a socket: whole lines up to PIPE_BUF a write(2), never blocking */
     DEST_OTHER,  /* a terminal, /dev/null, /dev/full: each buffer in one write(2) */
 };
 
 /* The access log's writers are the workers (ts_log_access_flush) and the main thread's reopen.
  * The lock covers what a flush may have to do beyond single writes: the rest of a line that a
- * pipe or socket took only part of goes out before anything else. The kernel already serializes
+ * pipe or socket took only part of goes out before anything else, and a line a full disk took
+ * only part of is cut off again before another worker appends. The kernel already serializes
  * the writers of one file (its inode lock) or pipe (its own lock); the mutex only extends that
  * over those few calls, and is never held across a wait for a reader: pipes and sockets are
  * written without blocking (access_prepare). */
@@ -409,6 +410,25 @@ static size_t stream_chunk(const char *p, size_t n)
     return nl ? (size_t)(nl - p) + 1 : n;
 }
 
+/* A write to a regular file stopped `partial` bytes into a line (a full disk, a quota): cuts
+ * those bytes off again, so that the file still ends with a whole line and the next one starts
+ * a line of its own. Cut back rather than finish the line later: the file is whole after every
+ * flush whether space ever comes back or not (a reader, a rotation, a stop see no half line),
+ * and nothing has to wait behind that line. With O_APPEND the file position is the end of that
+ * write, and under access_lock no other worker has appended since; if the file is no longer
+ * that long, another process writes to it or truncated it (logrotate's copytruncate), and it is
+ * left as it is rather than cut in the middle of that one's bytes. The position is set back too,
+ * for a stdout opened without O_APPEND. Shrinking a file needs no free space. */
+static bool cut_back(size_t partial)
+{
+    struct stat st;
+    off_t end = lseek(access_fd, 0, SEEK_CUR);
+    if (end < (off_t)partial || fstat(access_fd, &st) < 0 || st.st_size != end) return false;
+    if (ftruncate(access_fd, end - (off_t)partial) < 0) return false;
+    lseek(access_fd, end - (off_t)partial, SEEK_SET);
+    return true;
+}
+
 /* Writes the rest of a line cut short (under access_lock). Returns false while it must wait. */
 static bool write_rest(struct drop *d)
 {
@@ -431,7 +451,8 @@ static bool write_rest(struct drop *d)
  * there is one, without waiting for a reader. Lines a full pipe or socket does not take stay in
  * the buffer for the next flush; a line it takes only part of has its end kept in rest, which
  * goes out before anything else. Lines that cannot be written (an error) are dropped, counted
- * in *d. */
+ * in *d; a line a regular file took only part of is cut off again. Never writes part of a line
+ * but the first part of one whose rest is then kept or cut off. */
 static void flush_locked(struct ts_access_log *log, struct drop *d)
 {
     if (!write_rest(d)) return;
@@ -470,7 +491,8 @@ static void flush_locked(struct ts_access_log *log, struct drop *d)
             }
             break; /* the other lines wait in the buffer */
         }
-        off += partial; /* written, and past help: the line is lost but those bytes are not */
+        if (partial > 0 && !(access_dest == DEST_FILE && cut_back(partial)))
+            off += partial; /* written, and past help: the line is lost but those bytes are not */
         d->bytes += log->len - off;
         d->lines += count_lines(log->buf + off, log->len - off);
         d->err = err;
