@@ -66,7 +66,7 @@ struct ts_access_entry {
     bool truncated; /* the connection ended before the whole response was sent */
 };
 
-/* A worker's access-log buffer; only its worker touches it. */
+/* A worker's access-log buffer of whole lines; only its worker touches it. */
 struct ts_access_log {
     char buf[16384];
     size_t len;
@@ -77,7 +77,8 @@ struct ts_access_log {
 /* True when access logging is on. */
 int ts_log_access_enabled(void);
 
-/* Appends one line; flushes when the buffer is nearly full. Worker thread. */
+/* Appends one line; flushes when the buffer is nearly full, and drops the line (counted) if
+ * lines still wait for a pipe or socket then. Worker thread. */
 void ts_log_access(struct ts_access_log *log, const struct ts_access_entry *e);
 
 /* ts_log_escape flags: JSON string escapes (else the combined format's \xHH), and spaces too. */
@@ -90,7 +91,14 @@ enum { TS_LOG_ESC_JSON = 1, TS_LOG_ESC_SPACE = 2 };
  * \xHH. Never writes half an escape or half a character. Returns the bytes written. */
 size_t ts_log_escape(char *out, size_t room, const char *s, size_t len, unsigned flags);
 
-/* Writes out what is buffered. The worker calls it once per event-loop turn. */
-void ts_log_access_flush(struct ts_access_log *log);
+/* Writes out what is buffered, whole lines only, without waiting for a pipe's or socket's
+ * reader: lines it does not take yet stay buffered. The worker calls it once per event-loop
+ * turn. Returns true while lines wait: call again within TS_LOG_ACCESS_RETRY_MS. */
+bool ts_log_access_flush(struct ts_access_log *log);
+#define TS_LOG_ACCESS_RETRY_MS 10
+
+/* At a worker's exit: writes out what is buffered, waiting up to 2 s for a reader that falls
+ * behind (the worker serves nothing any more); lines still waiting then are counted lost. */
+void ts_log_access_finish(struct ts_access_log *log);
 
 #endif

@@ -282,7 +282,10 @@ static void *worker_main(void *arg)
         take_handoffs(w);
         int timeout = next_timeout(w);
         if (draining && (timeout < 0 || timeout > 100)) timeout = 100;
-        ts_log_access_flush(&w->access_log);
+        /* lines a full pipe did not take are tried again soon, not at the next event */
+        if (ts_log_access_flush(&w->access_log) &&
+            (timeout < 0 || timeout > TS_LOG_ACCESS_RETRY_MS))
+            timeout = TS_LOG_ACCESS_RETRY_MS;
         /* Announce the sleep, then look at the ring once more: a socket queued before the
          * announcement is seen here, one queued after it comes with a wake-up. */
         atomic_store_explicit(&w->sleeping, 1, memory_order_seq_cst);
@@ -305,7 +308,7 @@ static void *worker_main(void *arg)
         trim_heap(w);
     }
     for_each_conn(w, ts_conn_abort);
-    ts_log_access_flush(&w->access_log);
+    ts_log_access_finish(&w->access_log);
     return NULL;
 }
 

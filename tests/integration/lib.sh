@@ -8,6 +8,7 @@ CERTS=$TS_CERTS
 MULT=${TS_TIMEOUT_MULT:-1}
 PORT=0
 SERVER_PID=
+READER_PID=
 PIDS=()
 FAILS=0
 # Every server started through spawn_server (start_server uses it) gets its own error log,
@@ -134,7 +135,9 @@ JSON
 # error log and stdout ($T/error.N.log, $T/stdout.N.log; $T/error.log and $T/stdout.log link to
 # them), and waits (START_WAIT tenths of a second, bounded) until $PORT accepts connections.
 # Sets SERVER_PID and BASE. ALLOWED_ERRORS set for this call are the error lines allowed in
-# this server's log only. Returns 1 if the server exited or never listened.
+# this server's log only. With STDOUT_PIPE (a command line, run by bash) the server's stdout is
+# a named pipe, $T/stdout.N.fifo, read by that command, whose own stdout is $T/stdout.N.log;
+# READER_PID is its PID (wait_reader). Returns 1 if the server exited or never listened.
 spawn_server() {
     local n=${#LOGS[@]} i
     SERVER_IDX=$n
@@ -144,7 +147,17 @@ spawn_server() {
     LOG_DONE[n]=
     ln -sfn "error.$n.log" "$T/error.log"
     ln -sfn "stdout.$n.log" "$T/stdout.log"
-    "$@" >"$T/stdout.$n.log" 2>"$T/error.$n.log" &
+    if [ -n "${STDOUT_PIPE:-}" ]; then
+        rm -f "$T/stdout.$n.fifo"
+        mkfifo "$T/stdout.$n.fifo" || return 1
+        # each side's open of the pipe waits for the other's
+        bash -c "$STDOUT_PIPE" <"$T/stdout.$n.fifo" >"$T/stdout.$n.log" &
+        READER_PID=$!
+        PIDS+=("$READER_PID")
+        "$@" >"$T/stdout.$n.fifo" 2>"$T/error.$n.log" &
+    else
+        "$@" >"$T/stdout.$n.log" 2>"$T/error.$n.log" &
+    fi
     SERVER_PID=$!
     LOG_PID[n]=$SERVER_PID
     PIDS+=("$SERVER_PID")
@@ -219,6 +232,28 @@ stop_server() {
     [ "${LOG_PID[SERVER_IDX]:-}" = "$SERVER_PID" ] && LOG_RC[SERVER_IDX]=$rc
     SERVER_PID=
     return $rc
+}
+
+# wait_reader: waits (READER_WAIT tenths of a second, bounded) until the STDOUT_PIPE reader of
+# the server started last has read the end of its pipe (once the server has exited) and exited;
+# returns its exit status, 124 if it had to be killed.
+wait_reader() {
+    local i
+    [ -n "${READER_PID:-}" ] || return 0
+    for i in $(seq 1 "${READER_WAIT:-$((100 * MULT))}"); do
+        kill -0 "$READER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$READER_PID" 2>/dev/null; then
+        kill -KILL "$READER_PID"
+        wait "$READER_PID" 2>/dev/null
+        READER_PID=
+        return 124
+    fi
+    wait "$READER_PID"
+    i=$?
+    READER_PID=
+    return $i
 }
 
 # check_server_log: fails the test on sanitizer reports or [error] lines in the log of any

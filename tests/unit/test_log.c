@@ -1,16 +1,21 @@
 /* Unit tests for the access-log escaper: whatever bytes a client sends, a JSON line stays valid
- * JSON in UTF-8 and a combined line stays printable ASCII on one line. */
+ * JSON in UTF-8 and a combined line stays printable ASCII on one line. And the access log on a
+ * pipe that takes lines in part: what the reader gets is whole lines. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "log.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static const char *esc(const char *s, size_t len, size_t room, unsigned flags)
 {
@@ -178,6 +183,105 @@ static void test_random_bytes(void **state)
     }
 }
 
+/* One access-log line whose target is TARGET_LEN bytes of c, User-Agent and Referer 1000 each
+ * when long: a line of about 5.3 KB, more than a pipe takes in one piece (PIPE_BUF). */
+static void add_line(struct ts_access_log *log, char c, size_t target_len, bool long_headers)
+{
+    static char target[3000], header[1000];
+    memset(target, c, sizeof(target));
+    target[0] = '/';
+    memset(header, 'h', sizeof(header));
+    struct ts_access_entry e = {
+        .remote = "127.0.0.1",
+        .time = 1700000000,
+        .method = "GET",
+        .target = target,
+        .target_len = target_len,
+        .http_minor = 1,
+        .status = 200,
+        .bytes = 6,
+        .referer = header,
+        .referer_len = long_headers ? sizeof(header) : 0,
+        .user_agent = header,
+        .user_agent_len = long_headers ? sizeof(header) : 0,
+    };
+    ts_log_access(log, &e);
+}
+
+/* A named pipe of one page (4096 bytes) as the access log, read a little at a time, and two
+ * buffers standing for two workers, each with lines longer than the pipe: a pipe takes such a
+ * line in part, and the rest of it must go out before anything else. What the reader gets is
+ * whole lines, each worker's in its order; lines the pipe cannot take yet wait, none is lost. */
+static void test_access_pipe(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ts-test-log.XXXXXX", fifo[64], errlog[64], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof(fifo), "%s/access", dir);
+    snprintf(errlog, sizeof(errlog), "%s/error", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int rfd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a reader, so the open succeeds */
+    assert_true(rfd >= 0);
+    struct ts_config cfg = {0};
+    cfg.log.access = fifo;
+    cfg.log.error = errlog;
+    cfg.log.format = TS_LOG_FORMAT_JSON;
+    cfg.log.level = TS_LOG_INFO;
+    assert_int_equal(ts_log_open(&cfg, err, sizeof(err)), 0);
+    assert_true(fcntl(rfd, F_SETPIPE_SZ, 4096) >= 0); /* ts_log_open grew it: shrink it again */
+
+    static struct ts_access_log a, b;
+    add_line(&a, 'a', 3000, true);
+    add_line(&a, 'b', 10, false);
+    add_line(&a, 'c', 3000, true);
+    add_line(&b, 'x', 3000, true);
+    add_line(&b, 'y', 20, false);
+    add_line(&b, 'z', 2999, true);
+    size_t want = a.len + b.len;
+
+    static char out[65536];
+    size_t got = 0;
+    int waits = 0;
+    for (int round = 0; round < 1000 && got < want; round++) {
+        waits += ts_log_access_flush(round & 1 ? &b : &a);
+        ssize_t r = read(rfd, out + got, 700); /* a reader slower than the writers */
+        if (r > 0) got += (size_t)r;
+    }
+    assert_int_equal(got, want);
+    assert_true(waits > 0); /* the pipe was full at times: lines waited rather than blocked */
+    assert_int_equal(a.len + b.len, 0);
+    assert_false(ts_log_access_flush(&a));
+
+    /* whole lines, in each writer's order: a, b, c and x, y, z */
+    const char *order[2] = {"abc", "xyz"};
+    int next[2] = {0, 0}, lines = 0;
+    for (char *p = out, *end = out + got; p < end; lines++) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        assert_non_null(nl);
+        assert_memory_equal(p, "{\"time\":\"", 9);
+        assert_true(nl[-1] == '}');
+        char *t = strstr(p, "\"target\":\"/");
+        assert_true(t && t < nl);
+        char c = t[11];
+        int w = c >= 'x';
+        assert_true(next[w] < 3 && c == order[w][next[w]]);
+        next[w]++;
+        size_t tlen = (size_t)(strchr(t + 10, '"') - (t + 10));
+        assert_true(tlen == (c == 'b' ? 10 : c == 'y' ? 20 : c == 'z' ? 2999 : 3000));
+        p = nl + 1;
+    }
+    assert_int_equal(lines, 6);
+
+    ts_log_close();
+    struct stat st;
+    assert_int_equal(stat(errlog, &st), 0);
+    assert_int_equal(st.st_size, 0); /* nothing lost, nothing to say */
+    close(rfd);
+    unlink(fifo);
+    unlink(errlog);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_controls_beyond_ascii),
         cmocka_unit_test(test_room),
         cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_access_pipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
