@@ -1,6 +1,7 @@
 /* Configuration loading: a table of keys (type, field, bounds) walked over the cJSON tree, so
  * every key is checked the same way and every error names its full key path. */
 #include "config.h"
+#include "http.h"
 #include "log.h"
 
 #include <cjson/cJSON.h>
@@ -568,6 +569,56 @@ static bool same_paths(const struct ts_location *a, const struct ts_location *b)
     return al == bl && memcmp(a->path, b->path, al) == 0;
 }
 
+/* A location is matched against the request path as ts_http_resolve_path leaves it (decoded,
+ * without empty, "." and ".." segments), so a path written in any other form ("/%70rivate/",
+ * "/a//b/", "/a/../b/") never matches the requests it names, and a require_client_cert on it
+ * protects nothing. Such a path is refused with the form to write, found by that very function;
+ * one no request path can resolve to, with the reason. The path is read as a request path is,
+ * so '%' starts an escape: a '%' in a location path is always refused, and a name with '%' in
+ * it cannot be written (a rule for a directory above it covers it). */
+static int check_location_path(const char *p, const char *at, char *err, size_t errlen)
+{
+    size_t len = strlen(p);
+    char *norm = malloc(len + 2); /* decoding only shortens: never 414 */
+    if (!norm) abort();
+    norm[0] = '/';
+    int rc = 0;
+    if (ts_http_resolve_path(p, len, norm + 1, len + 1) != 0) {
+        /* why it was refused: a bad escape, %2F or %00, or a ".." above the root */
+        for (const char *q = strchr(p, '%'); q && rc == 0; q = strchr(q + 1, '%')) {
+            if (!isxdigit((unsigned char)q[1]) || !isxdigit((unsigned char)q[2]))
+                rc = fail(err, errlen,
+                          "%s.path: \"%s\" is not in normal form: '%%' is not followed by two "
+                          "hex digits, and a location cannot name a path with '%%' in it",
+                          at, p);
+            else if ((q[1] == '2' && (q[2] == 'f' || q[2] == 'F')) || (q[1] == '0' && q[2] == '0'))
+                rc = fail(err, errlen,
+                          "%s.path: \"%s\" can never match: a request path with an encoded '/' "
+                          "or NUL (%%2F, %%00) is refused",
+                          at, p);
+        }
+        if (rc == 0)
+            rc = fail(err, errlen,
+                      "%s.path: \"%s\" can never match: a \"..\" in it leads above the root, "
+                      "and a request path that does is refused",
+                      at, p);
+    } else if (strcmp(norm, p) != 0) {
+        /* without '%', the normal form is its own normal form */
+        if (strchr(norm, '%'))
+            rc = fail(err, errlen,
+                      "%s.path: \"%s\" is not in normal form, and its normal form \"%s\" cannot "
+                      "be written: a location cannot name a path with '%%' in it",
+                      at, p, norm);
+        else
+            rc = fail(err, errlen,
+                      "%s.path: \"%s\" is not in normal form: write \"%s\" (locations are "
+                      "matched against the request path decoded and normalized)",
+                      at, p, norm);
+    }
+    free(norm);
+    return rc;
+}
+
 static int parse_location_list(struct ts_config *cfg, struct ts_location **locs, size_t *nlocs,
                                const cJSON *item, const char *path, char *err, size_t errlen)
 {
@@ -590,6 +641,7 @@ static int parse_location_list(struct ts_config *cfg, struct ts_location **locs,
         if (walk(cfg, loc, e, location_keys, at, err, errlen) < 0) return -1;
         if (!loc->path || loc->path[0] != '/')
             return fail(err, errlen, "%s.path: must be a URL path starting with \"/\"", at);
+        if (check_location_path(loc->path, at, err, errlen) < 0) return -1;
         loc->path_len = strlen(loc->path);
         for (size_t j = 0; j + 1 < *nlocs; j++) {
             const struct ts_location *prev = &(*locs)[j];

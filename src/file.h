@@ -9,12 +9,6 @@
 struct ts_req;
 struct ts_location;
 
-/* Percent-decodes path (the request target up to '?', which must start with '/'), removes
- * dot segments and empty segments, and writes the result relative to the root (no leading
- * '/'; "" is the root; a trailing '/' is kept). Rejects %00, encoded '/', bad escapes and ".."
- * above the root. Returns 0, or the HTTP status to answer (400, 414). */
-int ts_file_resolve(const char *path, size_t len, char *out, size_t outlen);
-
 /* Opens rel under the root directory fd without ever leaving it (openat2 RESOLVE_BENEATH:
  * "..", absolute symlinks and symlinks leading outside fail with EXDEV), without blocking
  * (O_NONBLOCK), for reading. Only a regular file or a directory is returned; anything else
@@ -37,7 +31,7 @@ bool ts_file_err_definitive(int err);
  * served to req, else the status to refuse it with (403, 404). */
 typedef int ts_file_access_fn(const struct ts_req *req, const char *rel);
 
-/* Serves the file (or directory index) at rel, the path ts_file_resolve made of the request's
+/* Serves the file (or directory index) at rel, the path ts_http_resolve_path made of the request's
  * path (rel has room for cap bytes), under location rule loc (may be NULL): precompressed
  * variants, 304 for conditional requests, 206/416 for ranges, 200 with the file streamed,
  * 301 to add a trailing slash, a listing, 403, 404. Where an opened file or variant really is

@@ -175,7 +175,7 @@ void ts_handler_handle(struct ts_req *req)
     /* Locations are matched on the decoded, normalized path: "/a/../private/" and
      * "/%70rivate/" are the same place as "/private/". */
     char rel[PATH_MAX];
-    int st = ts_file_resolve(rq->path.p, rq->path.len, rel, sizeof(rel) - 16);
+    int st = ts_http_resolve_path(rq->path.p, rq->path.len, rel, sizeof(rel) - 16);
     if (st) {
         ts_response_error(req, st, st == 400 ? "The request target is not a valid path." : NULL);
         return;

@@ -1,4 +1,5 @@
-/* HTTP semantics helpers shared by the codecs and the handler. */
+/* HTTP semantics helpers shared by the codecs and the handler: header tokens, and the request
+ * path's normal form. */
 #include "http.h"
 
 #include <string.h>
@@ -40,4 +41,51 @@ bool ts_http_has_token(struct ts_str v, const char *token)
             return !q_is_zero(v.p + end, i - end);
     }
     return false;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+int ts_http_resolve_path(const char *p, size_t len, char *out, size_t outlen)
+{
+    if (len == 0 || p[0] != '/') return 400;
+    size_t o = 0, i = 1;
+    while (i <= len) {
+        size_t seg = o;
+        while (i < len && p[i] != '/') {
+            unsigned char c = (unsigned char)p[i];
+            if (c == '%') {
+                int hi = i + 2 < len + 0 ? hexval(p[i + 1]) : -1;
+                int lo = hi >= 0 ? hexval(p[i + 2]) : -1;
+                if (lo < 0) return 400;
+                c = (unsigned char)(hi * 16 + lo);
+                if (c == '/' || c == '\0') return 400; /* encoded separators and NUL */
+                i += 3;
+            } else {
+                if (c == '\0') return 400;
+                i++;
+            }
+            if (o + 2 >= outlen) return 414;
+            out[o++] = (char)c;
+        }
+        size_t sl = o - seg;
+        bool slash = i < len; /* a '/' follows this segment */
+        if (sl == 0 || (sl == 1 && out[seg] == '.')) {
+            o = seg;
+        } else if (sl == 2 && out[seg] == '.' && out[seg + 1] == '.') {
+            if (seg == 0) return 400;               /* above the root */
+            o = seg - 1;                            /* drop the '/' before this segment... */
+            while (o > 0 && out[o - 1] != '/') o--; /* ...and the segment before it */
+        } else if (slash) {
+            out[o++] = '/';
+        }
+        i++;
+    }
+    out[o] = '\0';
+    return 0;
 }

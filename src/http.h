@@ -55,4 +55,11 @@ struct ts_request {
  * ";q=0.5" ignored, but an item with q=0 counts as absent). */
 bool ts_http_has_token(struct ts_str value, const char *token);
 
+/* Percent-decodes path (the request target up to '?', which must start with '/'), removes
+ * dot segments and empty segments, and writes the result relative to the root (no leading
+ * '/'; "" is the root; a trailing '/' is kept). Rejects %00, encoded '/', bad escapes and ".."
+ * above the root. Returns 0, or the HTTP status to answer (400, 414). A location path in the
+ * configuration must be what this makes of itself, with its '/' (config.c). Any thread. */
+int ts_http_resolve_path(const char *path, size_t len, char *out, size_t outlen);
+
 #endif

@@ -37,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (r != TS_H1_REQUEST) break;
         char rel[512];
-        if (req.path.p) ts_file_resolve(req.path.p, req.path.len, rel, sizeof(rel));
+        if (req.path.p) ts_http_resolve_path(req.path.p, req.path.len, rel, sizeof(rel));
         for (int h = 0; h < TS_HDR_N; h++)
             if (req.hdr[h].p) ts_http_has_token(req.hdr[h], "close");
         /* the conditional and range grammars, against a 1000-byte file */

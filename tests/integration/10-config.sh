@@ -82,6 +82,20 @@ run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$b
 expect "nested and sibling location paths pass" "$RC" 0
 site="{\"server_names\": [\"localhost\"], \"root\": \"$T/www\", \"certificates\": [{$base_tls}]"
 bad_config "a location path given twice in a site" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"sites\": [$site, \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\", \"locations\": [$private_cc, $private_cert]}]}" 'sites[0] (localhost).locations[1].path: "/private/" duplicates locations[0].path'
+# A location path not in normal form: matched against the decoded, normalized request path, it
+# never matched what it names, and its require_client_cert protected nothing. Refused by
+# --check-config and by start-up, in one line naming the key and the form to write.
+enc_loc="{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$auth_tls}, \"locations\": [{\"path\": \"/%70rivate/\", \"require_client_cert\": true}]}"
+bad_config "a location path with a percent-encoded letter" "$enc_loc" 'locations[0].path: "/%70rivate/" is not in normal form: write "/private/"'
+expect "...in one line" "$(printf '%s\n' "$OUT" | wc -l)" 1
+OUT=$(printf '%s\n' "$enc_loc" >"$T/bad.json"; oneshot "$TS_BIN" --config "$T/bad.json")
+expect "...start-up refuses it too (exit 2)" "$?" 2
+expect_match "...naming it" "$OUT" 'locations\[0\]\.path: "/%70rivate/" is not in normal form: write "/private/"'
+bad_config "a location path with an empty segment" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"locations\": [{\"path\": \"/a//b/\"}]}" 'locations[0].path: "/a//b/" is not in normal form: write "/a/b/"'
+bad_config "a location path with dot segments, in a site" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"sites\": [$site, \"locations\": [{\"path\": \"/x/\"}, {\"path\": \"/./a/../b/\"}]}]}" 'sites[0] (localhost).locations[1].path: "/./a/../b/" is not in normal form: write "/b/"'
+bad_config "a location path with an encoded slash" "{\"root\": \"$T/www\", \"tls\": {$base_tls}, \"locations\": [{\"path\": \"/a%2Fb/\"}]}" 'locations[0].path: "/a%2Fb/" can never match'
+run_config "{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$base_tls}, \"locations\": [{\"path\": \"/\"}, {\"path\": \"/a b/\"}, {\"path\": \"/caf\\u00e9\"}, {\"path\": \"/..a/\"}, {\"path\": \"/q?x\"}]}"
+expect "location paths a request path can resolve to pass" "$RC" 0
 # error_pages given a status twice: cJSON keeps both members; refused like any repeated key
 dup_pages="{\"listen\": \"127.0.0.1:$PORT\", \"root\": \"$T/www\", \"tls\": {$base_tls}, \"error_pages\": {\"404\": \"/hello.txt\", \"404\": \"/index.html\"}}"
 bad_config "an error_pages status given twice" "$dup_pages" "error_pages.404: duplicate key"

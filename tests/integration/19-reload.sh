@@ -183,6 +183,9 @@ bad_reload "an error page that does not exist" 'error_pages'
 RC_TLS=", \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\"" RC_TOP='"locations": [ { "path": "/private/", "cache_control": "private" },
     { "path": "/private/", "require_client_cert": true } ],' rconf
 bad_reload "a location path given twice" 'locations\[1\]\.path: "/private/" duplicates locations\[0\]\.path'
+# a location path not in normal form never matched a request: its certificate protected nothing
+RC_TLS=", \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\"" RC_TOP='"locations": [ { "path": "/%70rivate/", "require_client_cert": true } ],' rconf
+bad_reload "a location path not in normal form" 'locations\[0\]\.path: "/%70rivate/" is not in normal form: write "/private/"'
 RC_TOP='"error_pages": { "404": "/hello.txt", "404": "/which.txt" },' rconf
 bad_reload "an error_pages status given twice" 'error_pages\.404: duplicate key'
 RC_ROOT=$T/no-such-root rconf

@@ -368,6 +368,65 @@ static void test_duplicate_locations(void **state)
 #undef AUTH
 }
 
+/* A location is matched against the request path decoded and normalized (ts_http_resolve_path):
+ * a path written in another form ("/%70rivate/", "/a//b/") never matches what it names, so a
+ * require_client_cert on it protects nothing. Refused, with the form to write. */
+static void test_location_normal_form(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+#define LOC(p) "{" BASE "}, \"locations\": [{\"path\": \"/ok/\"}, {\"path\": \"" p "\"}]}"
+    expect_error(LOC("/%70rivate/"),
+                 "locations[1].path: \"/%70rivate/\" is not in normal form: write \"/private/\"");
+    expect_error(LOC("/%2E/x/"), "locations[1].path: \"/%2E/x/\" is not in normal form: "
+                                 "write \"/x/\"");
+    expect_error(LOC("/a//b/"), "locations[1].path: \"/a//b/\" is not in normal form: "
+                                "write \"/a/b/\"");
+    expect_error(LOC("/./x/"), "locations[1].path: \"/./x/\" is not in normal form: "
+                               "write \"/x/\"");
+    expect_error(LOC("/a/../b/"), "locations[1].path: \"/a/../b/\" is not in normal form: "
+                                  "write \"/b/\"");
+    expect_error(LOC("/private/."), "locations[1].path: \"/private/.\" is not in normal form: "
+                                    "write \"/private/\"");
+    expect_error(LOC("/a/.."), "locations[1].path: \"/a/..\" is not in normal form: write \"/\"");
+    expect_error(LOC("//"), "locations[1].path: \"//\" is not in normal form: write \"/\"");
+    /* no normal form: a request path like these is refused (400), or '%' is in what it names */
+    expect_error(LOC("/a%2Fb/"), "locations[1].path: \"/a%2Fb/\" can never match: a request "
+                                 "path with an encoded '/' or NUL (%2F, %00) is refused");
+    expect_error(LOC("/x%00/"), "locations[1].path: \"/x%00/\" can never match");
+    expect_error(LOC("/a/../../b/"), "locations[1].path: \"/a/../../b/\" can never match: "
+                                     "a \"..\" in it leads above the root");
+    expect_error(LOC("/%2e%2e/b/"), "locations[1].path: \"/%2e%2e/b/\" can never match");
+    expect_error(LOC("/50%/"), "locations[1].path: \"/50%/\" is not in normal form: '%' is not "
+                               "followed by two hex digits, and a location cannot name a path "
+                               "with '%' in it");
+    expect_error(LOC("/50%25/"), "locations[1].path: \"/50%25/\" is not in normal form, and its "
+                                 "normal form \"/50%/\" cannot be written: a location cannot name "
+                                 "a path with '%' in it");
+    expect_error(LOC("private/"), "locations[1].path: must be a URL path starting with \"/\"");
+    /* in a site, the error names it */
+    expect_error("{" BASE "}, \"sites\": [{\"server_names\": [\"a.test\"], \"root\": \"@DIR@\", "
+                 "\"certificates\": [{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}], "
+                 "\"locations\": [{\"path\": \"/x/\"}, {\"path\": \"/%78/\"}]}]}",
+                 "sites[0] (a.test).locations[1].path: \"/%78/\" is not in normal form: "
+                 "write \"/x/\"");
+    /* what a decoded, normalized request path can be stays valid: a trailing slash or none,
+     * the root, any byte but '/' and NUL in a segment ('?' and '#' come from %3F and %23),
+     * segments that only start with dots */
+    assert_int_equal(
+        load("{" BASE "}, \"locations\": [{\"path\": \"/\"}, {\"path\": \"/a\"}, "
+             "{\"path\": \"/b/\"}, {\"path\": \"/c d/e\"}, {\"path\": \"/caf\\u00e9/\"}, "
+             "{\"path\": \"/..a/\"}, {\"path\": \"/a/.../\"}, {\"path\": \"/.well-known/\"}, "
+             "{\"path\": \"/q?x=1\"}, {\"path\": \"/h#f\"}, {\"path\": \"/t\\u0001\"}]}",
+             &cfg, err, sizeof(err)),
+        0);
+    assert_int_equal(cfg.nlocations, 11);
+    assert_string_equal(cfg.locations[4].path, "/caf\xc3\xa9/");
+    ts_config_free(&cfg);
+#undef LOC
+}
+
 /* cJSON keeps both members of {"404": ..., "404": ...}: refused like any other repeated key. */
 static void test_duplicate_error_pages(void **state)
 {
@@ -402,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_listen_proxy),
         cmocka_unit_test(test_duplicate_locations),
         cmocka_unit_test(test_duplicate_error_pages),
+        cmocka_unit_test(test_location_normal_form),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

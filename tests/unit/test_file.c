@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "file.h"
+#include "http.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,7 @@
 static void resolves(const char *in, const char *want)
 {
     char out[256];
-    int rc = ts_file_resolve(in, strlen(in), out, sizeof(out));
+    int rc = ts_http_resolve_path(in, strlen(in), out, sizeof(out));
     if (rc != 0) fail_msg("%s: status %d, want \"%s\"", in, rc, want);
     if (strcmp(out, want) != 0) fail_msg("%s: got \"%s\", want \"%s\"", in, out, want);
 }
@@ -30,7 +31,7 @@ static void resolves(const char *in, const char *want)
 static void rejects(const char *in, int status)
 {
     char out[256];
-    int rc = ts_file_resolve(in, strlen(in), out, sizeof(out));
+    int rc = ts_http_resolve_path(in, strlen(in), out, sizeof(out));
     if (rc != status) fail_msg("%s: status %d, want %d (out \"%s\")", in, rc, status, out);
 }
 
@@ -94,7 +95,7 @@ static void test_too_long(void **state)
     in[0] = '/';
     memset(in + 1, 'a', sizeof(in) - 2);
     in[sizeof(in) - 1] = '\0';
-    assert_int_equal(ts_file_resolve(in, strlen(in), out, sizeof(out)), 414);
+    assert_int_equal(ts_http_resolve_path(in, strlen(in), out, sizeof(out)), 414);
 }
 
 static void test_open_beneath(void **state)
