@@ -197,7 +197,7 @@ static void add_line(struct ts_access_log *log, char c, size_t target_len, bool 
         .method = "GET",
         .target = target,
         .target_len = target_len,
-        .http_minor = 1,
+        .protocol = "HTTP/1.1",
         .status = 200,
         .bytes = 6,
         .referer = header,
