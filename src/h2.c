@@ -206,11 +206,11 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     struct stream *st = h->reading && h->reading->id == f->hd.stream_id
                             ? h->reading
                             : nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-    if (!st || st->too_big) return 0;
+    if (!st) return 0;
     /* the header list as SETTINGS_MAX_HEADER_LIST_SIZE counts it: an HPACK bomb (one large
      * table entry referenced over and over) stops here, whatever its compressed size */
     st->hdr_bytes += namelen + valuelen + 32;
-    if (st->hdr_bytes > st->cap) {
+    if (st->too_big || st->hdr_bytes > st->cap) {
         /* A header list a little over the limit (a large cookie) is answered 431, which means
          * decoding the rest of its block to keep the HPACK state. One that decodes to many
          * times the limit is an HPACK bomb (a table entry referenced over and over: a 16 KiB
