@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 struct stream {
@@ -60,6 +61,24 @@ struct pool_block {
     struct pool_block *next; /* while free */
 };
 
+/* nghttp2 keeps a frame buffer of 16 KiB and a few bytes for the session's life (a second and
+ * more while a large frame is packed), and a 4 KiB stream table: half of an idle HTTP/2
+ * connection's memory. Blocks of a page or more get whole pages of their own, and an idle
+ * session gives them back to the kernel (MADV_DONTNEED: touched again, they come back zeroed):
+ * a frame buffer (realloc from NULL) whatever it holds, since its bytes mean nothing once the
+ * session has nothing left to send; any other block only when all its bytes are zero already
+ * (the stream table with no stream in it), which the zeroed pages then are too. */
+#define BIG_MIN 4096
+#define BIG_MAX 6
+#define PAGE_SZ 4096u
+struct big_block {
+    void *p;
+    size_t len;   /* a multiple of PAGE_SZ: the block's pages, wholly its own */
+    bool scratch; /* a frame buffer: its contents need not be kept */
+};
+
+#define RESET_KEPT 16
+
 struct ts_h2 {
     nghttp2_session *s;
     const struct ts_h2_hooks *hooks;
@@ -71,6 +90,7 @@ struct ts_h2 {
     struct stream *spare;   /* closed streams kept for the next requests (next-linked) */
     unsigned nspare;
     nghttp2_mem mem;
+    struct big_block big[BIG_MAX]; /* nghttp2's frame buffers, page-aligned (pool_malloc) */
     struct pool_block **pool; /* POOL_CLASSES free lists, allocated while any block is kept */
     size_t pool_bytes;
     unsigned open;    /* dispatched streams not yet closed */
@@ -84,8 +104,12 @@ struct ts_h2 {
     uint64_t checked_ms;  /* when stalled streams were last looked at (ts_h2_expire_stalled) */
     unsigned rst_received;
     int flood;           /* enum ts_h2_flood, or TS_H2_FLOOD_N */
-    int32_t reset[8];    /* the last streams reset while the client could still send on them */
-    unsigned nreset;     /* streams reset so far: reset[nreset % 8] is the next slot */
+    int32_t reset[RESET_KEPT]; /* the last streams reset while the client could still send */
+    unsigned nreset;           /* streams reset so far: reset[nreset % RESET_KEPT] is next */
+    uint32_t in_skip;          /* input bytes to pass before the next frame header */
+    uint8_t in_hd[9], in_nhd;  /* the frame header being read */
+    int32_t opened_max;        /* the highest client stream opened */
+    uint64_t opened_bits;      /* bit k: stream opened_max - 2k was opened (not skipped) */
     bool notice;         /* the graceful close began: GOAWAY naming no limit queued */
     bool goaway;         /* the GOAWAY that names the last stream is queued */
     int32_t goaway_last; /* the last stream that GOAWAY accepts */
@@ -165,6 +189,11 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
     struct ts_h2 *h = ud;
     h->reading = NULL;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (f->hd.stream_id > h->opened_max) { /* what closed_stream_error needs to know */
+        uint32_t shift = (uint32_t)(f->hd.stream_id - h->opened_max) / 2;
+        h->opened_bits = (shift >= 64 ? 0 : h->opened_bits << shift) | 1;
+        h->opened_max = f->hd.stream_id;
+    }
     /* nghttp2 opens streams until our GOAWAY is sent, then closes those past its last stream
      * unanswered (REFUSED_STREAM): such a request must not reach the handler nor the log */
     if (h->goaway && f->hd.stream_id > h->goaway_last) return 0;
@@ -354,20 +383,27 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
-/* HEADERS on a client stream numbered below the last one opened, which is not open: a stream
- * the client let close (or skipped, which closed it: RFC 9113 5.1.1) is used again, a
- * connection error of type PROTOCOL_ERROR. nghttp2 ignores such a header block unless it is sure
- * the stream was half closed, because of one honest case, kept here: trailers a client sent on
- * a stream before it read our RST_STREAM (RFC 9113 5.1: ignored after a reset we sent). */
-static bool reused_stream_id(struct ts_h2 *h, int32_t id)
+/* HEADERS or DATA on a client stream that is closed (RFC 9113 5.1): a connection error,
+ * STREAM_CLOSED; HEADERS on a stream number the client skipped, which closed it (5.1.1), is
+ * PROTOCOL_ERROR. The session keeps no closed stream (nghttp2_option_set_no_closed_streams: an
+ * idle connection then holds no stream, and its stream table can be given back), so the codec
+ * tells them itself from the streams opened (opened_bits: the last 64 numbers; older ones count
+ * as opened). Frames that crossed a RST_STREAM the server sent (the rest of a body, trailers)
+ * are ignored, as 5.1 asks, for the last RESET_KEPT such streams, and so are those on streams
+ * past the GOAWAY the server sent. Returns the error code, or 0. */
+static uint32_t closed_stream_error(struct ts_h2 *h, const nghttp2_frame_hd *hd)
 {
-    if (!(id & 1) || id >= nghttp2_session_get_last_proc_stream_id(h->s) ||
+    int32_t id = hd->stream_id;
+    if ((hd->type != NGHTTP2_HEADERS && hd->type != NGHTTP2_DATA) || !(id & 1) ||
+        id > h->opened_max || (h->goaway && id > h->goaway_last) ||
         nghttp2_session_find_stream(h->s, id))
-        return false;
-    unsigned n = h->nreset < 8 ? h->nreset : 8;
+        return 0;
+    unsigned n = h->nreset < RESET_KEPT ? h->nreset : RESET_KEPT;
     for (unsigned i = 0; i < n; i++)
-        if (h->reset[i] == id) return false;
-    return true;
+        if (h->reset[i] == id) return 0;
+    uint32_t k = (uint32_t)(h->opened_max - id) / 2;
+    bool opened = k >= 64 || (h->opened_bits >> k & 1);
+    return hd->type == NGHTTP2_HEADERS && !opened ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_STREAM_CLOSED;
 }
 
 /* Every frame counts against TS_H2_IDLE_FRAMES_MAX but those that carry work: a request's
@@ -376,8 +412,9 @@ static bool reused_stream_id(struct ts_h2 *h, int32_t id)
 static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *ud)
 {
     struct ts_h2 *h = ud;
-    if (hd->type == NGHTTP2_HEADERS && reused_stream_id(h, hd->stream_id)) {
-        nghttp2_session_terminate_session(s, NGHTTP2_PROTOCOL_ERROR);
+    uint32_t closed = closed_stream_error(h, hd);
+    if (closed) {
+        nghttp2_session_terminate_session(s, closed);
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     if (hd->type == NGHTTP2_HEADERS || (hd->type == NGHTTP2_DATA && hd->length > 0)) return 0;
@@ -453,7 +490,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     case NGHTTP2_RST_STREAM:
         ts_stat_add(&h->stats->h2_rst_sent, 1);
         if (nghttp2_session_get_stream_remote_close(s, f->hd.stream_id) != 1)
-            h->reset[h->nreset++ % 8] = f->hd.stream_id;
+            h->reset[h->nreset++ % RESET_KEPT] = f->hd.stream_id;
         break;
     case NGHTTP2_GOAWAY:
         ts_stat_add(&h->stats->h2_goaway_sent, 1);
@@ -700,9 +737,29 @@ long ts_h2_send(struct ts_h2 *h, char *buf, size_t cap, uint64_t now_ms)
 
 /* ---- the session's allocator ---- */
 
+static void *big_malloc(struct ts_h2 *h, size_t size, bool scratch)
+{
+    for (unsigned i = 0; i < BIG_MAX; i++) {
+        if (h->big[i].p) continue;
+        size_t len = (size + PAGE_SZ - 1) / PAGE_SZ * PAGE_SZ;
+        void *p = aligned_alloc(PAGE_SZ, len);
+        if (p) h->big[i] = (struct big_block){p, len, scratch};
+        return p;
+    }
+    return malloc(size);
+}
+
+/* Forgets a frame buffer that is freed or moved. */
+static void big_forget(struct ts_h2 *h, void *p)
+{
+    for (unsigned i = 0; i < BIG_MAX; i++)
+        if (h->big[i].p == p) h->big[i] = (struct big_block){0};
+}
+
 static void *pool_malloc(size_t size, void *ud)
 {
     struct ts_h2 *h = ud;
+    if (size >= BIG_MIN) return big_malloc(h, size, false);
     /* class c holds blocks of at least 16c + 8 usable bytes: every size up to that */
     size_t c = size / 16 + (size % 16 > 8);
     if (c < POOL_CLASSES && h->pool && h->pool[c]) {
@@ -718,6 +775,7 @@ static void pool_free(void *ptr, void *ud)
 {
     struct ts_h2 *h = ud;
     if (!ptr) return;
+    big_forget(h, ptr);
     size_t usable = malloc_usable_size(ptr);
     size_t c = usable < 8 ? POOL_CLASSES : (usable - 8) / 16;
     if (c >= POOL_CLASSES || h->pool_bytes + usable > POOL_MAX_BYTES ||
@@ -741,7 +799,9 @@ static void *pool_calloc(size_t n, size_t size, void *ud)
 
 static void *pool_realloc(void *ptr, size_t size, void *ud)
 {
-    (void)ud;
+    struct ts_h2 *h = ud;
+    if (!ptr) return size >= BIG_MIN ? big_malloc(h, size, true) : pool_malloc(size, ud);
+    big_forget(h, ptr); /* moved or not, no longer known to be page-aligned and whole */
     return realloc(ptr, size); /* the blocks are malloc's own */
 }
 
@@ -774,6 +834,7 @@ struct ts_h2 *ts_h2_new(const struct ts_config *cfg, const struct ts_h2_hooks *h
     h->stats = stats;
     h->cfg = cfg;
     h->flood = TS_H2_FLOOD_N;
+    h->in_skip = NGHTTP2_CLIENT_MAGIC_LEN; /* the preface comes first */
     h->mem = (nghttp2_mem){h, pool_malloc, pool_free, pool_calloc, pool_realloc};
     if (nghttp2_session_callbacks_new(&cb) != 0 || nghttp2_option_new(&opt) != 0) goto fail;
     nghttp2_session_callbacks_set_send_callback(cb, send_cb);
@@ -792,6 +853,7 @@ struct ts_h2 *ts_h2_new(const struct ts_config *cfg, const struct ts_h2_hooks *h
     nghttp2_option_set_max_continuations(opt, 8);
     nghttp2_option_set_max_settings(opt, 32);
     nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_no_recv_client_magic(opt, 0);
     if (nghttp2_session_server_new3(&h->s, cb, h, opt, &h->mem) != 0) goto fail;
     nghttp2_session_callbacks_del(cb);
@@ -813,7 +875,15 @@ fail:
     return NULL;
 }
 
-void ts_h2_trim(struct ts_h2 *h)
+static bool all_zero(const void *p, size_t len)
+{
+    const uint64_t *w = p; /* page-aligned, a multiple of the page size */
+    uint64_t acc = 0;
+    for (size_t i = 0; i < len / 8; i++) acc |= w[i];
+    return acc == 0;
+}
+
+static void free_spares(struct ts_h2 *h)
 {
     while (h->spare) {
         struct stream *st = h->spare;
@@ -824,19 +894,31 @@ void ts_h2_trim(struct ts_h2 *h)
     pool_drain(h);
 }
 
+void ts_h2_trim(struct ts_h2 *h)
+{
+    free_spares(h);
+    /* nothing queued, nothing half sent (that would keep want_write): the frame buffers hold
+     * nothing that will be read before it is written again */
+    if (nghttp2_session_want_write(h->s)) return;
+    for (unsigned i = 0; i < BIG_MAX; i++) {
+        struct big_block *b = &h->big[i];
+        if (b->p && (b->scratch || all_zero(b->p, b->len))) madvise(b->p, b->len, MADV_DONTNEED);
+    }
+}
+
 void ts_h2_free(struct ts_h2 *h)
 {
     if (!h) return;
     while (h->streams) free_stream(h, h->streams);
-    ts_h2_trim(h);
+    free_spares(h);
     nghttp2_session_del(h->s);
     pool_drain(h); /* what the session freed as it went */
     free(h);
 }
 
-int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms)
+static int feed(struct ts_h2 *h, const uint8_t *data, size_t len)
 {
-    h->now_ms = now_ms;
+    if (len == 0) return 0;
     ssize_t rv = nghttp2_session_mem_recv(h->s, data, len);
     if (rv >= 0) return 0;
     if (h->flood == TS_H2_FLOOD_N) {
@@ -855,6 +937,47 @@ int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms)
     else if (rv != NGHTTP2_ERR_NOMEM && rv != NGHTTP2_ERR_CALLBACK_FAILURE)
         nghttp2_session_terminate_session(h->s, NGHTTP2_PROTOCOL_ERROR);
     return -1;
+}
+
+/* Follows the frame headers in the client's bytes (after the 24-byte preface) for one check
+ * nghttp2 has no callback for: it drops DATA on a stream it does not know before any callback
+ * sees the frame, and it knows no closed stream (no_closed_streams). At each DATA header the
+ * bytes before it are fed first, so the session's streams are as that frame finds them. */
+int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms)
+{
+    const uint8_t *p = data;
+    size_t off = 0, fed = 0;
+    h->now_ms = now_ms;
+    while (off < len) {
+        size_t k;
+        if (h->in_skip > 0) { /* the preface, or a frame's payload */
+            k = len - off < h->in_skip ? len - off : h->in_skip;
+            h->in_skip -= (uint32_t)k;
+            off += k;
+            continue;
+        }
+        h->in_hd[h->in_nhd++] = p[off++];
+        if (h->in_nhd < 9) continue;
+        h->in_nhd = 0;
+        nghttp2_frame_hd hd = {
+            .length = (size_t)h->in_hd[0] << 16 | (size_t)h->in_hd[1] << 8 | h->in_hd[2],
+            .type = h->in_hd[3],
+            .stream_id = (int32_t)(((uint32_t)h->in_hd[5] << 24 | (uint32_t)h->in_hd[6] << 16 |
+                                    (uint32_t)h->in_hd[7] << 8 | h->in_hd[8]) & 0x7fffffffu),
+        };
+        h->in_skip = (uint32_t)hd.length;
+        if (hd.type != NGHTTP2_DATA) continue;
+        size_t start = off >= fed + 9 ? off - 9 : fed; /* a header begun in an earlier read */
+        if (feed(h, p + fed, start - fed) < 0) return -1;
+        fed = start;
+        uint32_t closed = closed_stream_error(h, &hd);
+        if (closed) {
+            ts_log_debug("HTTP/2 input: DATA on closed stream %d", hd.stream_id);
+            nghttp2_session_terminate_session(h->s, closed);
+            return -1;
+        }
+    }
+    return feed(h, p + fed, len - fed);
 }
 
 bool ts_h2_shutdown(struct ts_h2 *h)
