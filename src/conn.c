@@ -1320,8 +1320,7 @@ void ts_conn_on_timeout(struct ts_timer *t)
     case TS_TIMER_SEND:
         /* HTTP/2 with the socket writable: the client's window holds bodies back; the streams
          * that made no progress for send_s are reset, the connection stays */
-        if (c->state == ST_H2 && !(c->out && c->out->off < c->out->len) &&
-            ts_h2_stalled(c->h2)) {
+        if (c->state == ST_H2 && !(c->out && c->out->off < c->out->len) && ts_h2_stalled(c->h2)) {
             h2_expire(c, true);
             run(c);
             return;

@@ -126,7 +126,8 @@ static void set_protocol(struct ts_request *r, unsigned major, unsigned minor)
 static int on_version_complete(llhttp_t *p)
 {
     struct ts_h1 *h = p->data;
-    set_protocol(h->rq, llhttp_get_http_major(p), h->minor_sent ? h->minor_sent : llhttp_get_http_minor(p));
+    set_protocol(h->rq, llhttp_get_http_major(p),
+                 h->minor_sent ? h->minor_sent : llhttp_get_http_minor(p));
     return 0;
 }
 
@@ -283,7 +284,8 @@ static enum ts_h1_parse reparse_as_11(struct ts_h1 *h1, const char *data, size_t
         *consumed = (size_t)(digit - data);
         return TS_H1_ERROR;
     }
-    enum ts_h1_parse r = ts_h1_parse(h1, digit + 1, (size_t)(data + len - digit - 1), &used, max_uri);
+    enum ts_h1_parse r =
+        ts_h1_parse(h1, digit + 1, (size_t)(data + len - digit - 1), &used, max_uri);
     *consumed = (size_t)(digit + 1 - data) + used;
     return r;
 }

@@ -32,8 +32,8 @@ struct stream {
     uint64_t body_sent;
     uint64_t credit;      /* DATA bytes sent the client has not yet credited back */
     uint64_t progress_ms; /* when the response began or a DATA frame of it last went out */
-    size_t hdr_bytes; /* header list size as RFC 9113 counts it (name + value + 32) */
-    size_t used, cap; /* arena */
+    size_t hdr_bytes;     /* header list size as RFC 9113 counts it (name + value + 32) */
+    size_t used, cap;     /* arena */
     char arena[];
 };
 
@@ -91,7 +91,7 @@ struct ts_h2 {
     unsigned nspare;
     nghttp2_mem mem;
     struct big_block big[BIG_MAX]; /* nghttp2's frame buffers, page-aligned (pool_malloc) */
-    struct pool_block **pool; /* POOL_CLASSES free lists, allocated while any block is kept */
+    struct pool_block **pool;      /* POOL_CLASSES free lists, allocated while any block is kept */
     size_t pool_bytes;
     unsigned open;    /* dispatched streams not yet closed */
     unsigned waiting; /* streams whose header block is complete, waiting for the body's end */
@@ -103,16 +103,16 @@ struct ts_h2 {
     uint64_t credit;      /* DATA bytes sent the client has not yet credited back (connection) */
     uint64_t checked_ms;  /* when stalled streams were last looked at (ts_h2_expire_stalled) */
     unsigned rst_received;
-    int flood;           /* enum ts_h2_flood, or TS_H2_FLOOD_N */
+    int flood;                 /* enum ts_h2_flood, or TS_H2_FLOOD_N */
     int32_t reset[RESET_KEPT]; /* the last streams reset while the client could still send */
     unsigned nreset;           /* streams reset so far: reset[nreset % RESET_KEPT] is next */
     uint32_t in_skip;          /* input bytes to pass before the next frame header */
     uint8_t in_hd[9], in_nhd;  /* the frame header being read */
     int32_t opened_max;        /* the highest client stream opened */
     uint64_t opened_bits;      /* bit k: stream opened_max - 2k was opened (not skipped) */
-    bool notice;         /* the graceful close began: GOAWAY naming no limit queued */
-    bool goaway;         /* the GOAWAY that names the last stream is queued */
-    int32_t goaway_last; /* the last stream that GOAWAY accepts */
+    bool notice;               /* the graceful close began: GOAWAY naming no limit queued */
+    bool goaway;               /* the GOAWAY that names the last stream is queued */
+    int32_t goaway_last;       /* the last stream that GOAWAY accepts */
 };
 
 /* ---- the request: header block into the stream's arena ---- */
@@ -801,7 +801,7 @@ static void *pool_realloc(void *ptr, size_t size, void *ud)
 {
     struct ts_h2 *h = ud;
     if (!ptr) return size >= BIG_MIN ? big_malloc(h, size, true) : pool_malloc(size, ud);
-    big_forget(h, ptr); /* moved or not, no longer known to be page-aligned and whole */
+    big_forget(h, ptr);        /* moved or not, no longer known to be page-aligned and whole */
     return realloc(ptr, size); /* the blocks are malloc's own */
 }
 
@@ -963,7 +963,8 @@ int ts_h2_recv(struct ts_h2 *h, const void *data, size_t len, uint64_t now_ms)
             .length = (size_t)h->in_hd[0] << 16 | (size_t)h->in_hd[1] << 8 | h->in_hd[2],
             .type = h->in_hd[3],
             .stream_id = (int32_t)(((uint32_t)h->in_hd[5] << 24 | (uint32_t)h->in_hd[6] << 16 |
-                                    (uint32_t)h->in_hd[7] << 8 | h->in_hd[8]) & 0x7fffffffu),
+                                    (uint32_t)h->in_hd[7] << 8 | h->in_hd[8]) &
+                                   0x7fffffffu),
         };
         h->in_skip = (uint32_t)hd.length;
         if (hd.type != NGHTTP2_DATA) continue;
@@ -1028,8 +1029,7 @@ unsigned ts_h2_expire_stalled(struct ts_h2 *h, uint64_t now_ms, uint64_t send_ms
     h->checked_ms = now_ms;
     unsigned n = 0;
     for (struct stream *st = h->streams; st; st = st->next) {
-        if (!st->dispatched || st->unscheduled == 0 || now_ms - st->progress_ms < send_ms)
-            continue;
+        if (!st->dispatched || st->unscheduled == 0 || now_ms - st->progress_ms < send_ms) continue;
         nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
         n++;
     }

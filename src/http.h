@@ -47,7 +47,7 @@ struct ts_request {
     uint8_t http_minor; /* HTTP/1.minor, as handled: 1 for a higher minor the client sent */
     bool has_body;      /* a body follows the header block (never read: see ts_h1_keep_alive) */
     char protocol[9];   /* the version as the client sent it ("HTTP/1.2"), "" before it is known */
-    int error; /* 400, 413, 414, 431, 501, 505 found while parsing, else 0 */
+    int error;          /* 400, 413, 414, 431, 501, 505 found while parsing, else 0 */
     const char *error_reason;
 };
 

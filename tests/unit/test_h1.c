@@ -246,9 +246,9 @@ static void test_body_closes(void **state)
         assert_false(ts_h1_keep_alive(&h1));
         assert_ptr_equal(strstr(reqs[i], "\r\n\r\n") + 4, reqs[i] + used); /* body unread */
     }
-    assert_int_equal(parse_steps("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 1000,
-                                 &used),
-                     TS_H1_REQUEST);
+    assert_int_equal(
+        parse_steps("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 1000, &used),
+        TS_H1_REQUEST);
     assert_false(req.has_body);
     assert_true(ts_h1_keep_alive(&h1));
 }
