@@ -2,7 +2,9 @@
 # www/status.html in a real browser: headless Chromium loads the dashboard from tessera and lets
 # it poll /status for a few (virtual) seconds; the numbers it rendered must agree with /status
 # read by curl just before and just after, its charts must be drawn, and a /status the browser
-# may not read must show "disconnected" while the page keeps retrying.
+# may not read must show "disconnected" while the page keeps retrying. Its layout, measured over
+# the DevTools protocol at 1280, 1400, 1600, 1920 and 800 px with a large status, must keep
+# everything inside its card and the page without horizontal scroll.
 . "$(dirname "$0")/lib.sh"
 # the server side (status JSON over HTTP/2) runs under the sanitizers in 90-status and 63-http2;
 # a browser against a sanitized server would only take longer
@@ -223,6 +225,107 @@ expect_match "...with the default site's requests counted" "$(grep -oE 'id="site
 stop_server
 expect "server exits 0" "$?" 0
 expect "without sites the card stays hidden" "$(grep -cE '<div class="card[^"]*" id="sites-card" hidden' "$T/page.html")" 1
+
+# --- the layout at 1280, 1400, 1600 and 1920 px wide: no horizontal scroll, every element and
+# text inside its card, no table scrolling inside one, table columns apart; at 800 px the same,
+# except that a table may scroll inside its card. tests/tools/dashlayout.py drives headless
+# Chromium over the DevTools protocol and measures each width once the page has rendered its
+# data. The status is made large: several sites with long names (/status cuts the longest to 63
+# characters), traffic on them, failed handshakes, a refused reload with a long message; then the
+# same status with every counter at a busy server's year (tens of billions of requests, tens
+# of TiB; the page reads it from a file, with ?status=).
+WIDTHS=1280,1400,1600,1920 NARROW=800
+if ! /usr/bin/python3 -c 'import websocket' 2>/dev/null; then
+    not_ok "python3-websocket is installed (.ci/deps test installs it)"
+    exit 1
+fi
+LONG=(assets-and-downloads.eu-west-1.production.example-corporation.com
+    api.internal-customer-portal.staging.example.org
+    static-content-delivery-origin.tessera-test.example.net)
+site() { # NAME [EXTRA]
+    printf '{"server_names": ["%s"], "root": "%s", "certificates": [{"certificate": "%s", "key": "%s"}]%s}' \
+        "$1" "$T/www" "$CERTS/server.crt" "$CERTS/server.key" "${2:-}"
+}
+SITES="$(site "${LONG[0]}" ", \"client_auth\": \"optional\", \"client_ca\": \"$CERTS/ca.crt\""), $(site "${LONG[1]}"), $(site "${LONG[2]}")"
+TOP_EXTRA="\"server_names\": [\"localhost\"], \"sites\": [$SITES]," ALLOWED_ERRORS='reload failed: ' start_server || exit 1
+probe get --keepalive 500 --path /hello.txt >/dev/null
+for n in "${LONG[@]}"; do # the certificate is not for these names: -k
+    curl -sSk --http1.1 --max-time $((20 * MULT)) --resolve "$n:$PORT:127.0.0.1" -o /dev/null "https://$n:$PORT/hello.txt?[1-40]"
+done
+timeout 5 curl -s "http://127.0.0.1:$PORT/" -o /dev/null
+timeout 5 openssl s_client -connect "127.0.0.1:$PORT" -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' </dev/null >/dev/null 2>&1
+jq --arg k "/etc/tessera/keys/${LONG[1]}/2026-11-rotation/privkey.pem" '.sites[1].certificates[0].key = $k' \
+    "$T/tessera.json" >"$T/broken.json" && mv "$T/broken.json" "$T/tessera.json"
+kill -HUP "$SERVER_PID"
+refused() { [ "$(tcurl "$BASE/status" | jq .reload.failed)" = 1 ]; }
+wait_until 10 refused
+quiet "$T/large.json"
+expect "the large status: 4 sites, a refused reload's message" \
+    "$(jq '[(.sites | length), (.reload.last_error | length > 100), (.requests.total > 600)]' -c "$T/large.json")" "[4,true,true]"
+# a busy server's year: counters in the tens of billions (bytes in the tens of TiB), gauges
+# in the tens of thousands, the session cache full, up a year; identities (pid, worker count
+# and ids, reload generation, capacities, key count) as they are
+jq -f /dev/stdin "$T/large.json" >"$T/www/status-year.json" <<'JQ'
+reduce paths(numbers) as $p (.;
+    ($p | map(tostring) | join(".")) as $k
+    | if $k | test("^server\\.(pid|workers)$|^workers\\.[0-9]+\\.id$|^reload\\.generation$|capacity$|max_bytes$|keys\\.keys$") then .
+      elif $k | test("(^bytes|\\.bytes)$") then setpath($p; (getpath($p) + 1) * 10000000019)
+      elif $k | test("(active|idle|handshaking|in_flight|streams_open|queue_depth|entries|workers\\.[0-9]+\\.connections)$") then
+          setpath($p; (getpath($p) + 1) * 10007 + ($k | length))
+      else setpath($p; (getpath($p) + 1) * 100000007 + ($k | length) * 7919) end)
+| .tls.session_cache.entries = .tls.session_cache.capacity - 17
+| .tls.session_cache.bytes = .tls.session_cache.max_bytes - 40961
+| .server.uptime_s = 31557600 + 4321
+JQ
+expect "...and a year of it: 10^10 requests and more, 10^13 bytes sent, every failure reason above 10^7" \
+    "$(jq -c '[.requests.total > 1e10, .bytes.sent > 1e13, ([.tls.handshakes.failure_reasons[]] | min > 1e7)]' "$T/www/status-year.json")" \
+    "[true,true,true]"
+
+# dashlayout.py at every width, for the live status and the year: one JSON line per page and
+# width in $T/layout.jsonl, a PNG in $T/layout/ of each width where something was found; run
+# under timeout like browse, and what is left of its process group killed after
+timeout -k 5 $((150 * MULT)) "$TS_TOP/tests/tools/dashlayout.py" --chromium "$CHROMIUM" \
+    --profile "$T/layout.profile" --spki "$SPKI" --widths "$WIDTHS" --narrow "$NARROW" \
+    --page live "$BASE/status.html" --page year "$BASE/status.html?status=/status-year.json" \
+    --sites 4 --polls 2 --timeout $((20 * MULT)) --shots "$T/layout" </dev/null >"$T/layout.jsonl" 2>"$T/layout.err" &
+pid=$!
+PIDS+=("$pid")
+wait "$pid"
+rc=$?
+kill -KILL -- "-$pid" 2>/dev/null
+expect "dashlayout.py measured the dashboard at $WIDTHS and $NARROW px" "$rc" 0
+[ "$rc" -eq 0 ] || tail -5 "$T/layout.err" | sed 's/^/#   /'
+# some LIST: the first entries of a list
+some() { jq -r ".$1[:6][] | \"#   \" + ."; }
+while read -r m; do
+    name="$(jq -r .page <<<"$m") $(jq .width <<<"$m") px" narrow=$(jq .narrow <<<"$m")
+    expect "$name: the data rendered (live, $(jq .polls <<<"$m") polls, $(jq .sites <<<"$m") site rows, requests.total $(jq -r .requests_total <<<"$m"))" \
+        "$(jq .rendered <<<"$m")" true
+    sw=$(jq .scroll_width <<<"$m") iw=$(jq .inner_width <<<"$m") cw=$(jq .client_width <<<"$m")
+    expect "$name: no horizontal scroll (scrollWidth $sw <= innerWidth $iw, and <= $cw beside the scrollbar)" \
+        "$((sw <= iw && sw <= cw))" 1
+    n=$(jq '.outside | length' <<<"$m")
+    if [ "$n" -eq 0 ]; then ok "$name: every element and text inside its card ($(jq .boxes <<<"$m") boxes in $(jq .cards <<<"$m") cards)"; else
+        not_ok "$name: $n boxes outside their card"
+        jq -r '.outside | group_by(split(": ")[0]) | .[] | "#   \(.[0]) (and \(length - 1) more in that card)"' <<<"$m"
+    fi
+    n=$(jq '.crowded | length' <<<"$m")
+    if [ "$n" -eq 0 ]; then ok "$name: the columns of every table are 8 px apart at least"; else
+        not_ok "$name: $n pairs of table cells closer than 8 px"
+        some crowded <<<"$m"
+    fi
+    n=$(jq '.scrollers | length' <<<"$m")
+    if [ "$narrow" = true ]; then
+        [ "$n" -eq 0 ] || echo "# $name: $(jq -r '.scrollers | join("; ")' <<<"$m") (scrolls inside its card)"
+    elif [ "$n" -eq 0 ]; then ok "$name: no table scrolls inside its card"; else
+        not_ok "$name: $n elements scroll inside their card"
+        some scrollers <<<"$m"
+    fi
+done <"$T/layout.jsonl"
+expect "a measure for each page and width" "$(jq -r '.page + " " + (.width | tostring)' "$T/layout.jsonl" | paste -sd, -)" \
+    "$(for p in live year; do for w in ${WIDTHS//,/ } $NARROW; do printf '%s %s\n' $p "$w"; done; done | paste -sd, -)"
+stop_server
+expect "server exits 0" "$?" 0
 
 # --- the dashboard where the browser may not read /status: disconnected, and retrying
 TOP_EXTRA='"status": { "allow": ["10.0.0.0/8"] },' start_server || exit 1
