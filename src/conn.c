@@ -55,6 +55,9 @@ enum state {
 };
 enum step { STEP_AGAIN, STEP_WAIT, STEP_CLOSE };
 enum close_kind { CLOSE_CLEAN, CLOSE_PEER_EOF, CLOSE_TIMEOUT, CLOSE_ERROR };
+
+/* How an HTTP/2 client ended its side while the server's output waited for the socket. */
+enum peer_done { PEER_OPEN, PEER_CLOSE_NOTIFY, PEER_FIN };
 enum gauge { G_NONE, G_HANDSHAKING, G_IDLE };
 
 /* Read side of a request: parse state, the exchange (request, response, context) and raw
@@ -86,10 +89,11 @@ struct ts_conn {
     int site;                 /* the site SNI selected (cfg->sites index), 0 until then */
     int fd;
     uint8_t state, gauge, close_kind;
-    bool plain;       /* an http_redirect connection: no TLS */
-    bool rdhup;       /* the peer shut its side: reads go on until they see it (EOF) */
-    bool out_blocked; /* HTTP/2: a write found the socket full this turn (EPOLLOUT will come) */
-    bool proxy_heard; /* in ST_PROXY: a byte of the header arrived */
+    bool plain;        /* an http_redirect connection: no TLS */
+    bool rdhup;        /* the peer shut its side: reads go on until they see it (EOF) */
+    bool out_blocked;  /* HTTP/2: a write found the socket full this turn (EPOLLOUT will come) */
+    uint8_t peer_done; /* HTTP/2: enum peer_done, the client ended its side while output waited */
+    bool proxy_heard;  /* in ST_PROXY: a byte of the header arrived */
     const struct ts_listen_proxy *proxy; /* in ST_PROXY: who may send the header */
     /* a test transport instead of the socket (plain, not redirected) */
     const struct ts_conn_io *io;
@@ -1068,10 +1072,12 @@ static void h2_arm(struct ts_conn *c, bool output_pending)
 {
     enum ts_timer_kind want;
     bool streams = ts_h2_open_streams(c->h2) > 0;
-    if (!streams)
+    if (output_pending) /* a socket that takes nothing (the last stream may be closed already) */
+        want = TS_TIMER_SEND;
+    else if (!streams)
         want = c->nrequests > 0 ? TS_TIMER_KEEPALIVE : TS_TIMER_REQUEST;
-    else if (output_pending || ts_h2_stalled(c->h2))
-        want = TS_TIMER_SEND; /* a socket that takes nothing, or a window that stays shut */
+    else if (ts_h2_stalled(c->h2))
+        want = TS_TIMER_SEND; /* a window that stays shut */
     else
         want = TS_TIMER_REQUEST;
     bool idle = !output_pending && !streams;
@@ -1147,19 +1153,21 @@ static enum step do_h2(struct ts_conn *c)
             h2_arm(c, blocked);
             return STEP_WAIT;
         }
+        if (c->peer_done) { /* nothing more to read: the output drains, then the close */
+            if (blocked || ts_h2_want_write(c->h2)) {
+                h2_arm(c, true);
+                return STEP_WAIT;
+            }
+            return c->peer_done == PEER_FIN ? close_as(c, CLOSE_PEER_EOF) : start_shutdown(c);
+        }
         size_t got = 0;
-        switch (conn_read(c, in, sizeof(in), &got)) {
+        enum ts_io r = conn_read(c, in, sizeof(in), &got);
+        switch (r) {
         case TS_IO_OK:
             ts_stat_add(&c->w->stats.bytes_received, got);
             if (ts_h2_recv(c->h2, in, got, c->w->now_ms) < 0) {
                 /* what the session queued (GOAWAY) goes out after what is staged, then no more
                  * input is read */
-                if (!blocked) {
-                    if (!c->out) c->out = ts_pool_get(&c->w->outbufs);
-                    long n = ts_h2_send(c->h2, c->out->data, OUT_CAP, c->w->now_ms);
-                    c->out->off = 0;
-                    c->out->len = n > 0 ? (size_t)n : 0;
-                }
                 c->state = ST_H2_CLOSE;
                 return STEP_AGAIN;
             }
@@ -1167,8 +1175,16 @@ static enum step do_h2(struct ts_conn *c)
             continue;
         case TS_IO_WANT_READ:
         case TS_IO_WANT_WRITE: h2_arm(c, blocked); return STEP_WAIT;
-        case TS_IO_CLOSE_NOTIFY: return blocked ? close_as(c, CLOSE_PEER_EOF) : start_shutdown(c);
-        case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+        case TS_IO_CLOSE_NOTIFY:
+        case TS_IO_EOF: {
+            enum peer_done done = r == TS_IO_EOF ? PEER_FIN : PEER_CLOSE_NOTIFY;
+            if (!blocked) return done == PEER_FIN ? close_as(c, CLOSE_PEER_EOF) : start_shutdown(c);
+            /* the client is done sending but may still read (TLS 1.3 and TCP allow it): what
+             * it asked for is finished first */
+            c->peer_done = (uint8_t)done;
+            h2_arm(c, true);
+            return STEP_WAIT;
+        }
         case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
         }
     }
@@ -1178,32 +1194,35 @@ static enum step do_h2(struct ts_conn *c)
  * follows; the client's further input is not read. */
 static enum step do_h2_close(struct ts_conn *c)
 {
-    struct outblock *o = c->out;
-    /* the error came while a block was waiting for the socket: the GOAWAY follows it */
-    if (!o || o->off == o->len) {
+    for (unsigned blocks = 0;; blocks++) {
+        struct outblock *o = c->out;
+        while (o && o->off < o->len) {
+            size_t put = 0;
+            switch (conn_write(c, o->data + o->off, o->len - o->off, &put)) {
+            case TS_IO_OK:
+                o->off += put;
+                ts_stat_add(&c->w->stats.bytes_sent, put);
+                ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND);
+                continue;
+            case TS_IO_WANT_READ:
+            case TS_IO_WANT_WRITE:
+                if (c->timer.kind != TS_TIMER_SEND)
+                    ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND);
+                return STEP_WAIT;
+            case TS_IO_CLOSE_NOTIFY:
+            case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
+            case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
+            }
+        }
+        /* the block is out (one that waited for the socket when the error came, or none):
+         * what the session queued, its GOAWAY, follows; nghttp2 wants to write no more once
+         * that is sent, and a few blocks bound it anyway */
+        if (blocks == 4 || !ts_h2_want_write(c->h2)) break;
         if (!o) o = c->out = ts_pool_get(&c->w->outbufs);
-        if (o->off == o->len && ts_h2_want_write(c->h2)) {
-            long n = ts_h2_send(c->h2, o->data, OUT_CAP, c->w->now_ms);
-            o->off = 0;
-            o->len = n > 0 ? (size_t)n : 0;
-        }
-    }
-    while (o && o->off < o->len) {
-        size_t put = 0;
-        switch (conn_write(c, o->data + o->off, o->len - o->off, &put)) {
-        case TS_IO_OK:
-            o->off += put;
-            ts_stat_add(&c->w->stats.bytes_sent, put);
-            ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND);
-            continue;
-        case TS_IO_WANT_READ:
-        case TS_IO_WANT_WRITE:
-            if (c->timer.kind != TS_TIMER_SEND) ts_worker_timer_set(c->w, &c->timer, TS_TIMER_SEND);
-            return STEP_WAIT;
-        case TS_IO_CLOSE_NOTIFY:
-        case TS_IO_EOF: return close_as(c, CLOSE_PEER_EOF);
-        case TS_IO_ERROR: return close_as(c, CLOSE_ERROR);
-        }
+        long n = ts_h2_send(c->h2, o->data, OUT_CAP, c->w->now_ms);
+        o->off = 0;
+        o->len = n > 0 ? (size_t)n : 0;
+        if (n <= 0) break;
     }
     release_out(c);
     c->close_kind = CLOSE_ERROR;

@@ -100,6 +100,7 @@ struct ts_h2 {
     char *buf; /* the write block being filled by ts_h2_send */
     size_t len, cap;
     unsigned idle_frames; /* frames without progress since the last request */
+    size_t block_bytes;   /* the header block being decoded, as RFC 9113 counts a list */
     uint64_t credit;      /* DATA bytes sent the client has not yet credited back (connection) */
     uint64_t checked_ms;  /* when stalled streams were last looked at (ts_h2_expire_stalled) */
     unsigned rst_received;
@@ -188,6 +189,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 {
     struct ts_h2 *h = ud;
     h->reading = NULL;
+    h->block_bytes = 0;
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     if (f->hd.stream_id > h->opened_max) { /* what closed_stream_error needs to know */
         uint32_t shift = (uint32_t)(f->hd.stream_id - h->opened_max) / 2;
@@ -229,6 +231,17 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 {
     (void)flags;
     struct ts_h2 *h = ud;
+    /* Every header block decoded counts, trailers and blocks of streams the codec keeps
+     * nothing for included: one that decodes to many times the limit is an HPACK bomb (a table
+     * entry referenced over and over: a 16 KiB block can decode to 64 MB), and decoding it
+     * would hold the worker, so the connection ends here (GOAWAY ENHANCE_YOUR_CALM) and nothing
+     * more of it is decoded. */
+    h->block_bytes += namelen + valuelen + 32;
+    if (h->block_bytes > TS_H2_HEADER_LIST_CUT * (size_t)h->cfg->limits.max_header_bytes) {
+        if (h->flood == TS_H2_FLOOD_N) h->flood = TS_H2_FLOOD_HEADER_LIST;
+        nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     /* a header block is never interleaved with another: its stream is the one just begun,
      * which spares a lookup in the session's stream map per header */
@@ -240,17 +253,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
      * table entry referenced over and over) stops here, whatever its compressed size */
     st->hdr_bytes += namelen + valuelen + 32;
     if (st->too_big || st->hdr_bytes > st->cap) {
-        /* A header list a little over the limit (a large cookie) is answered 431, which means
-         * decoding the rest of its block to keep the HPACK state. One that decodes to many
-         * times the limit is an HPACK bomb (a table entry referenced over and over: a 16 KiB
-         * block can decode to 64 MB): decoding it would hold the worker, so the connection
-         * ends here (GOAWAY ENHANCE_YOUR_CALM) and nothing more of it is decoded. */
+        /* a header list a little over the limit (a large cookie) is answered 431, which
+         * means decoding the rest of its block to keep the HPACK state (up to the cut above) */
         st->too_big = true;
-        if (st->hdr_bytes > TS_H2_HEADER_LIST_CUT * st->cap && h->flood == TS_H2_FLOOD_N) {
-            h->flood = TS_H2_FLOOD_HEADER_LIST;
-            nghttp2_session_terminate_session(s, NGHTTP2_ENHANCE_YOUR_CALM);
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
-        }
         return 0;
     }
     struct ts_request *rq = &st->req.rq;
@@ -366,7 +371,10 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
          * without work: a client may credit every frame it reads */
         uint64_t *credit = f->hd.stream_id == 0 ? &h->credit : st ? &st->credit : NULL;
         uint64_t inc = (uint64_t)f->window_update.window_size_increment;
-        if (credit && inc <= *credit) {
+        /* a credit of a few bytes at a time buys a frame of a few bytes (the "data dribble"
+         * of CVE-2019-9511): only one that returns a frame's worth, or all that is owed, is
+         * work */
+        if (credit && inc <= *credit && (inc >= TS_H2_CREDIT_MIN || inc == *credit)) {
             *credit -= inc;
             if (h->idle_frames > 0) h->idle_frames--;
         }
@@ -1028,8 +1036,17 @@ unsigned ts_h2_expire_stalled(struct ts_h2 *h, uint64_t now_ms, uint64_t send_ms
     if (h->pending == 0 || (!force && now_ms - h->checked_ms < TS_H2_STALL_CHECK_MS)) return 0;
     h->checked_ms = now_ms;
     unsigned n = 0;
+    /* only a window the client keeps shut: a stream that waits its turn behind others (RFC
+     * 7540 priorities, a slow reader of many streams) is the connection's business, which the
+     * send timer of its socket watches */
+    bool conn_shut = nghttp2_session_get_remote_window_size(h->s) <= 0;
     for (struct stream *st = h->streams; st; st = st->next) {
-        if (!st->dispatched || st->unscheduled == 0 || now_ms - st->progress_ms < send_ms) continue;
+        if (!st->dispatched || st->unscheduled == 0) continue;
+        if (!conn_shut && nghttp2_session_get_stream_remote_window_size(h->s, st->id) > 0) {
+            st->progress_ms = now_ms; /* its deadline runs from when its window shuts */
+            continue;
+        }
+        if (now_ms - st->progress_ms < send_ms) continue;
         nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
         n++;
     }

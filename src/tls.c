@@ -912,8 +912,11 @@ static int sock_write(BIO *b, const char *data, size_t len, size_t *written)
         BIO_set_retry_write(b);
         return 0;
     }
-    if (!t->wbuf && !(t->wbuf = malloc(STAGE_CAP))) return 0;
-    if (STAGE_CAP - t->wlen < len) {
+    if (!t->wbuf) {
+        if (!(t->wbuf = malloc(STAGE_CAP))) return 0;
+        t->wcap = STAGE_CAP;
+    }
+    if (t->wcap - t->wlen < len) {
         int r = stage_flush(t);
         if (r < 0) return 0;
         if (t->woff > 0) { /* partly sent: keep the rest at the front */
@@ -921,9 +924,15 @@ static int sock_write(BIO *b, const char *data, size_t len, size_t *written)
             t->wlen -= t->woff;
             t->woff = 0;
         }
-        if (STAGE_CAP - t->wlen < len) {
-            BIO_set_retry_write(b); /* OpenSSL retries this same record later */
-            return 0;
+        /* A record is never refused for want of room: OpenSSL would hold it half written,
+         * and a read that must write meanwhile (the answer to a KeyUpdate while a response
+         * waits for the socket) would fail. ts_tls_write gives SSL_write only what fits, so
+         * only such small records make the stage grow past STAGE_CAP. */
+        if (t->wcap - t->wlen < len) {
+            char *nb = realloc(t->wbuf, t->wlen + len);
+            if (!nb) return 0;
+            t->wbuf = nb;
+            t->wcap = t->wlen + len;
         }
     }
     memcpy(t->wbuf + t->wlen, data, len);
@@ -1537,6 +1546,7 @@ void ts_tls_conn_free(struct ts_tls_conn *t, bool keep_session)
     t->err_cert = NULL;
     free(t->wbuf);
     t->wbuf = NULL;
+    t->wcap = 0;
 }
 
 /* Maps the result of an SSL_* call that failed (rc <= 0). */
@@ -1599,10 +1609,32 @@ enum ts_io ts_tls_read(struct ts_tls_conn *t, void *buf, size_t len, size_t *got
     return result(t, rc);
 }
 
+/* The room a record of 16 KiB takes in the stage, header and tag included, with margin. */
+#define RECORD_ROOM (16384 + 512)
+
 enum ts_io ts_tls_write(struct ts_tls_conn *t, const void *buf, size_t len, size_t *put)
 {
+    /* Backpressure is here, not in the socket BIO (sock_write): the stage is flushed as far
+     * as the socket takes it, and SSL_write gets only what fits in the rest as whole records;
+     * none when the socket is full (EPOLLOUT follows the EAGAIN). A write OpenSSL still holds
+     * (refused by a flood check) is retried with its own length, as OpenSSL requires. */
+    size_t want = len;
+    if (t->wretry) {
+        want = t->wretry <= len ? t->wretry : len;
+    } else {
+        if (t->wlen > t->woff && stage_flush(t) < 0) {
+            t->sys_errno = errno;
+            return errno == EPIPE || errno == ECONNRESET ? TS_IO_EOF : TS_IO_ERROR;
+        }
+        size_t pending = t->wlen - t->woff;
+        size_t records = pending < STAGE_CAP ? (STAGE_CAP - pending) / RECORD_ROOM : 0;
+        if (records == 0) return TS_IO_WANT_WRITE;
+        if (want > records * 16384) want = records * 16384;
+    }
     clear_errors();
-    return result(t, SSL_write_ex(t->ssl, buf, len, put));
+    enum ts_io r = result(t, SSL_write_ex(t->ssl, buf, want, put));
+    t->wretry = r == TS_IO_WANT_WRITE || r == TS_IO_WANT_READ ? want : 0;
+    return r;
 }
 
 enum ts_io ts_tls_send_close_notify(struct ts_tls_conn *t)
@@ -1624,7 +1656,7 @@ void ts_tls_release_buffers(struct ts_tls_conn *t)
     if (t->wlen == t->woff) {
         free(t->wbuf);
         t->wbuf = NULL;
-        t->woff = t->wlen = 0;
+        t->woff = t->wlen = t->wcap = 0;
     }
 }
 

@@ -57,7 +57,8 @@ struct ts_tls_conn {
     bool eof;     /* read(2) returned 0 */
     bool heard;   /* read(2) returned bytes at least once: the client began a handshake */
     char *wbuf;   /* records staged for one write(2), see tls.c */
-    size_t woff, wlen;
+    size_t woff, wlen, wcap;
+    size_t wretry;          /* the length of an SSL_write OpenSSL holds for a retry, or 0 */
     uint64_t flushed;       /* bytes handed to the socket so far (progress of a flush) */
     size_t read_budget;     /* bytes the socket BIO may still read in this turn */
     bool out_of_turn;       /* a read or write was refused because the budget ran out */
