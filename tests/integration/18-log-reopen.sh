@@ -63,7 +63,8 @@ done
 if all_running; then ok "the load ran through $k rotations"; else not_ok "the load ended before the rotations did"; fi
 touch "$T/stop"
 for p in "${LOAD[@]}"; do wait "$p"; done
-runs=$(ls "$T"/load.*.* | grep -vc '\.err$')
+runs=0
+for f in "$T"/load.*.[0-9]*; do [ -f "$f" ] && runs=$((runs + 1)); done
 N=$((runs * PER))
 expect "$N requests ($runs runs of $PER) answered 200 while the log was rotated $k times" \
     "$(cat "$T"/load.*.[0-9]* | grep -c '^200$')" "$N"
