@@ -31,29 +31,44 @@ D=$T/logs
 WORKERS=3 start_in "$D" || exit 1
 chmod 640 "$D/access.log"
 
-# 4 clients, 2000 requests each on one keep-alive connection, spread over the 3 workers; the
-# access log is renamed and SIGUSR1 sent while they run
-CLIENTS=4 PER=2000 N=$((4 * 2000))
+# 4 clients, each in runs of 200 requests on one keep-alive connection, spread over the 3
+# workers, until the log has been rotated K times: the access log is renamed and SIGUSR1 sent
+# while they run, each time once a line has reached the file the last reopen made. The load
+# lasts as long as the rotations take, not a number of requests that a fast machine serves
+# before they are done; bounded in time and in runs.
+CLIENTS=4 PER=200 K=10 END=$((SECONDS + 60 * MULT))
+client() { # C: runs until $T/stop
+    local c=$1 r=0
+    while [ ! -e "$T/stop" ] && [ $SECONDS -lt $END ] && [ $r -lt 500 ]; do
+        r=$((r + 1))
+        tcurl -w '%{http_code}\n' "$BASE/hello.txt?c=$c&r=$r&i=[1-$PER]" >"$T/load.$c.$r" 2>>"$T/load.$c.err"
+    done
+}
 LOAD=()
 for c in $(seq 1 $CLIENTS); do
-    tcurl -w '%{http_code}\n' "$BASE/hello.txt?c=$c&i=[1-$PER]" >"$T/load.$c" 2>"$T/load.$c.err" &
+    client "$c" &
     LOAD+=($!)
+    PIDS+=($!)
 done
-running() { local p; for p in "${LOAD[@]}"; do kill -0 "$p" 2>/dev/null && return 0; done; return 1; }
+all_running() { local p; for p in "${LOAD[@]}"; do kill -0 "$p" 2>/dev/null || return 1; done; }
 k=0
-sleep 0.2
-while running && [ $k -lt 40 ]; do
+wait_until 10 test -s "$D/access.log"
+while [ $k -lt $K ] && [ $SECONDS -lt $END ]; do
     k=$((k + 1))
     mv "$D/access.log" "$D/access.log.$k"
     kill -USR1 "$SERVER_PID"
-    # the next rename only once this reopen has made the new file
-    wait_until 10 test -e "$D/access.log" || break
-    sleep 0.05
+    # the next rename only once this reopen has made the new file and a request was logged in it
+    wait_until 10 test -s "$D/access.log" || break
 done
+if all_running; then ok "the load ran through $k rotations"; else not_ok "the load ended before the rotations did"; fi
+touch "$T/stop"
 for p in "${LOAD[@]}"; do wait "$p"; done
-expect "$N requests answered 200 while the log was rotated $k times" \
-    "$(cat "$T"/load.[0-9] | grep -c '^200$')" "$N"
-if [ $k -ge 3 ]; then ok "rotated during the load ($k times)"; else not_ok "rotated only $k times during the load"; fi
+runs=0
+for f in "$T"/load.*.[0-9]*; do [ -f "$f" ] && runs=$((runs + 1)); done
+N=$((runs * PER))
+expect "$N requests ($runs runs of $PER) answered 200 while the log was rotated $k times" \
+    "$(cat "$T"/load.*.[0-9]* | grep -c '^200$')" "$N"
+expect "rotated $K times during the load" "$k" "$K"
 
 lines() { cat "$D"/access.log* | wc -l; }
 all_logged() { [ "$(lines)" -ge $N ]; }
@@ -61,13 +76,15 @@ wait_until 10 all_logged
 expect "access-log lines across all files == requests" "$(lines)" $N
 used=0
 for f in "$D"/access.log*; do [ -s "$f" ] && used=$((used + 1)); done
-if [ $used -ge 3 ]; then ok "the lines are spread over $used files"; else not_ok "lines in only $used files"; fi
+expect "the lines are spread over the $((k + 1)) files, each with some" "$used" $((k + 1))
 # each line whole (parses alone), each request exactly once, each file ending with a newline
-R=$(/usr/bin/python3 - "$N" "$CLIENTS" "$PER" "$D"/access.log* <<'PY'
-import json, sys
-n, clients, per = map(int, sys.argv[1:4])
+# (the requests are those of the runs made: $T/load.C.R)
+R=$(/usr/bin/python3 - "$T" "$PER" "$D"/access.log* <<'PY'
+import glob, json, re, sys
+runs = [m.groups() for m in (re.search(r'/load\.(\d+)\.(\d+)$', f) for f in glob.glob(sys.argv[1] + '/load.*.*')) if m]
+per = int(sys.argv[2])
 seen, bad, torn = {}, 0, 0
-for f in sys.argv[4:]:
+for f in sys.argv[3:]:
     data = open(f, 'rb').read()
     if data and not data.endswith(b'\n'):
         torn += 1
@@ -78,7 +95,7 @@ for f in sys.argv[4:]:
             bad += 1
             continue
         seen[t] = seen.get(t, 0) + 1
-want = {'/hello.txt?c=%d&i=%d' % (c, i) for c in range(1, clients + 1) for i in range(1, per + 1)}
+want = {'/hello.txt?c=%s&r=%s&i=%d' % (c, r, i) for c, r in runs for i in range(1, per + 1)}
 print('bad=%d torn=%d dup=%d missing=%d extra=%d' % (bad, torn,
       sum(1 for v in seen.values() if v > 1), len(want - set(seen)), len(set(seen) - want)))
 PY

@@ -27,9 +27,13 @@ expect_match "HTTP/1.0 response is followed by close_notify" "$O" "<<< TLS 1.3, 
 # A client that never answers our close_notify: the worker does not wait for it, and the
 # socket is closed after shutdown_s (2 s here).
 t0=$(closes timeout)
+a0=$(wc -l <"$T/access.log")
 probe close-notify --no-reply --linger-ms 4000 --path /hello.txt >"$T/noreply.out" &
 NR=$!
-sleep 0.5
+# that client is answered (its access-log line), so the server waits for its close_notify now,
+# however long it took to start
+answered() { [ "$(wc -l <"$T/access.log")" -gt "$a0" ]; }
+wait_until 5 answered
 start=$(date +%s%N)
 expect "a request during another client's shutdown wait is answered" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/hello.txt")" 200
 ms=$((($(date +%s%N) - start) / 1000000))

@@ -11,6 +11,9 @@ make_site
 mkdir -p "$T/www/f"
 SLOW="timeout $((90 * MULT)) python3 $TS_TOP/tests/tools/slowread.py --cafile $CERTS/ca.crt --rcvbuf 8192"
 stat_of() { tcurl "$BASE/status" | python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
+# only_one: no connection open but the one asking, counted in POLLS: each is a clean close
+# too (for wait_until)
+only_one() { POLLS=$((POLLS + 1)); [ "$(stat_of "['connections']['active']")" = 1 ]; }
 
 # The client needs a moment to read megabytes once it wakes up (Python, a loaded machine): the
 # shutdown wait is long enough for that, and the pause longer than it.
@@ -72,10 +75,14 @@ for mode in close http10; do
     t0=$(stat_of "['connections']['closed_timeout']")
     if [ $mode = close ]; then sweep "Connection: close, pause $PAUSE s" --pause "$PAUSE"
     else sweep "HTTP/1.0, pause $PAUSE s" --pause "$PAUSE" --http10; fi
-    sleep 0.5
+    # the server counts a close once the client's close_notify is in, which may come after the
+    # client has its response: wait until only the connection asking is open
+    POLLS=0
+    wait_until 10 only_one
     c1=$(stat_of "['connections']['closed_clean']")
-    if [ "$c1" -ge $((c0 + nsizes)) ]; then ok "...all closed clean"; else
-        not_ok "...all closed clean (closed_clean went from $c0 to $c1)"; fi
+    # (the connections of the polls but the last are clean closes too)
+    if [ "$c1" -ge $((c0 + nsizes + POLLS - 1)) ]; then ok "...all closed clean"; else
+        not_ok "...all closed clean (closed_clean went from $c0 to $c1, $POLLS polls)"; fi
     expect "...none by a timeout" "$(stat_of "['connections']['closed_timeout']")" "$t0"
 done
 
@@ -83,7 +90,10 @@ done
 $SLOW --port "$PORT" --sizes "$sizes" --pause "$PAUSE" --signal-file "$T/sent" >"$T/drain.out" &
 D=$!
 for _ in $(seq 1 $((100 * MULT))); do [ "$(ls "$T"/sent.* 2>/dev/null | wc -l)" -eq "$nsizes" ] && break; sleep 0.1; done
-sleep 0.5
+# SIGTERM once the server is sending every response (more than 64 KiB queued to each client),
+# however long the requests took to arrive
+sending() { [ "$(ss -tnH state established "( sport = :$PORT )" | awk '$2 > 65536' | wc -l)" -ge "$nsizes" ]; }
+check "at SIGTERM: $nsizes responses under way" wait_until 10 sending
 stop_server
 expect "server exits 0 after draining" "$?" 0
 wait $D

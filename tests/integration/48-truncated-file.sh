@@ -9,6 +9,7 @@ make_site
 mkdir -p "$T/www/f"
 SLOW="timeout $((60 * MULT)) python3 $TS_TOP/tests/tools/slowread.py --cafile $CERTS/ca.crt --rcvbuf 8192"
 stat_of() { tcurl "$BASE/status" | python3 -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
+at_least() { [ "$(stat_of "$2")" -ge "$1" ] 2>/dev/null; } # N EXPR: for wait_until
 
 SIZE=30000000
 # the cache keeps the emptied file's old length (part 2) however slowly the test runs; files of
@@ -23,7 +24,9 @@ e0=$(stat_of "['connections']['closed_error']")
 $SLOW --port "$PORT" --path /f/big --sizes $SIZE --pause $((2 * MULT)) --signal-file "$T/sent" >"$T/slow.out" &
 S=$!
 wait_until 10 test -e "$T/sent.$SIZE"
-sleep 0.5
+# cut once the server answers it (with its one worker, a /status answered after it sees it in
+# flight), however long the request took to arrive
+check "the request is being answered before the file is cut" wait_until 10 at_least 2 "['requests']['in_flight']"
 truncate -s 1000000 "$T/www/f/big"
 wait $S
 cat "$T/slow.out" | sed 's/^/# /'

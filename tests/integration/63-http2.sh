@@ -177,7 +177,8 @@ TIMEOUTS='"shutdown_s": 1, "keepalive_s": 3, "request_header_s": 3, "send_s": 3'
 timeout $((60 * MULT)) curl -sS --http2 --cacert "$CERTS/ca.crt" --resolve "localhost:$PORT:127.0.0.1" \
     --limit-rate 4M -o "$T/huge.out" -w '%{http_code} %{size_download}' "$BASE/huge.bin" >"$T/huge.res" 2>&1 &
 CP=$!
-sleep 1
+# the signal once the body is coming, however long curl took to start
+check "SIGTERM: a download is under way" wait_until 10 test -s "$T/huge.out"
 stop_server
 wait $CP
 expect "SIGTERM: the download in flight completes" "$(cat "$T/huge.res")" "200 10485760"

@@ -16,10 +16,11 @@ for sig in TERM INT; do
     exec 3<"$fifo"
     read -r -t 30 line <&3
     expect "SIG$sig: 50 idle connections open" "$line" "established=50 failed=0"
-    # a download in flight at 2 MB/s takes about 3 s
-    (tcurl --limit-rate 2M "$BASE/six.bin" | sha256sum | cut -d' ' -f1 >"$T/inflight.$sig") &
+    # a download in flight at 2 MB/s takes about 3 s: the signal once its body is coming, however
+    # long curl took to start
+    tcurl --limit-rate 2M -o "$T/inflight.$sig.bin" "$BASE/six.bin" &
     DL=$!
-    sleep 0.5
+    check "SIG$sig: a download is under way" wait_until 10 test -s "$T/inflight.$sig.bin"
     start=$(date +%s%N)
     stop_server "$sig"
     rc=$?
@@ -27,7 +28,7 @@ for sig in TERM INT; do
     expect "SIG$sig: exit status 0" "$rc" 0
     if [ "$ms" -lt $((8000 * MULT)) ]; then ok "SIG$sig: stopped within ${ms} ms"; else not_ok "SIG$sig: took ${ms} ms"; fi
     wait "$DL"
-    expect "SIG$sig: the response in flight was finished" "$(cat "$T/inflight.$sig")" "$want"
+    expect "SIG$sig: the response in flight was finished" "$(sha256sum <"$T/inflight.$sig.bin" | cut -d' ' -f1)" "$want"
     R=$(timeout 30 cat <&3)
     exec 3<&-
     wait "$HOLD"
@@ -58,7 +59,7 @@ truncate -s $((64 * 1024 * 1024)) "$T/www/sixtyfour.bin"
 TIMEOUTS='"shutdown_s": 1, "drain_s": 120' start_server || exit 1
 tcurl --limit-rate 1M -o "$T/drain.long" "$BASE/sixteen.bin" 2>"$T/drain.err" &
 DL=$!
-sleep 0.5
+check "drain_s 120: a download is under way" wait_until 10 test -s "$T/drain.long"
 STOP_WAIT=$((400 * MULT)) stop_server
 expect "drain_s 120: exit status 0" "$?" 0
 wait "$DL"
@@ -69,7 +70,7 @@ check_server_log
 TIMEOUTS='"shutdown_s": 1, "drain_s": 1' start_server || exit 1
 tcurl --limit-rate 300K -o "$T/drain.cut" "$BASE/sixtyfour.bin" 2>"$T/drain.err" &
 DL=$!
-sleep 0.5
+check "drain_s 1: a download is under way" wait_until 10 test -s "$T/drain.cut"
 stop_server
 expect "drain_s 1: exit status 0" "$?" 0
 wait "$DL"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Timeouts and limits: slowloris cut at request_header_s however often it sends, silent
-# clients cut at handshake_s while others are served within milliseconds, a client that stops
+# clients cut at handshake_s while others are served promptly, a client that stops
 # reading cut at send_s, max_connections, max_requests_per_connection, RLIMIT_NOFILE.
 . "$(dirname "$0")/lib.sh"
 make_site
@@ -11,10 +11,22 @@ timed_get() { # prints "code ms"
     c=$(tcurl -o /dev/null -w '%{http_code}' "$BASE/hello.txt")
     echo "$c $((($(date +%s%N) - s) / 1000000))"
 }
-prompt() { # description: a request answered within 300 ms (x MULT)
+# prompt DESCRIPTION: a request answered within 1 s (x MULT), half the 2 s for which the
+# clients around it are held: a server they held up would answer only once it had cut them. (A
+# bound of 300 ms was the machine's speed as much as the server's: curl took over 500 ms at a
+# load of 8 on 2 cores.)
+prompt() {
     local r
     r=$(timed_get)
-    if [ "${r% *}" = 200 ] && [ "${r#* }" -lt $((300 * MULT)) ]; then ok "$1 (${r#* } ms)"; else not_ok "$1 ($r)"; fi
+    if [ "${r% *}" = 200 ] && [ "${r#* }" -lt $((1000 * MULT)) ]; then ok "$1 (${r#* } ms)"; else not_ok "$1 ($r)"; fi
+}
+# loaded N KEY: the N clients just started are all connected, or the first of them have been
+# cut already (timeouts.KEY moved: a slow machine connects the last ones after that): for
+# wait_until, so that the request is timed among them however long they took to start
+loaded() {
+    local s
+    s=$(tcurl -s "$BASE/status")
+    [ "$(jq .connections.active <<<"$s")" -gt "$1" ] || [ "$(jq ".timeouts.$2" <<<"$s")" -gt 0 ]
 }
 
 TIMEOUTS='"shutdown_s": 1, "handshake_s": 2, "request_header_s": 2, "keepalive_s": 2, "send_s": 2' start_server || exit 1
@@ -22,7 +34,7 @@ TIMEOUTS='"shutdown_s": 1, "handshake_s": 2, "request_header_s": 2, "keepalive_s
 # slowloris: 200 clients each sending a header line every 300 ms
 "$TS_PROBE" slow --port "$PORT" --count 200 --interval-ms 300 --seconds $((10 * MULT)) >"$T/slow.out" 2>"$T/slow.err" &
 SL=$!
-sleep 1
+wait_until 5 loaded 200 request_header
 prompt "a normal request is answered while 200 slowloris clients dribble headers"
 wait "$SL"
 R=$(cat "$T/slow.out")
@@ -36,7 +48,7 @@ expect "timeouts.request_header counted them" "$(status .timeouts.request_header
 # silent TCP clients that never say hello
 "$TS_PROBE" hold --plain --port "$PORT" --count 300 --seconds $((10 * MULT)) --ignore-stdin >"$T/silent.out" 2>&1 &
 SI=$!
-sleep 0.5
+wait_until 5 loaded 300 handshake
 prompt "a normal request is answered while 300 silent clients are connected"
 wait "$SI"
 expect_match "all 300 silent clients were closed by the server" "$(cat "$T/silent.out")" "closed_by_server=300"
