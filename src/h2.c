@@ -372,11 +372,11 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         uint64_t *credit = f->hd.stream_id == 0 ? &h->credit : st ? &st->credit : NULL;
         uint64_t inc = (uint64_t)f->window_update.window_size_increment;
         /* a credit of a few bytes at a time buys a frame of a few bytes (the "data dribble"
-         * of CVE-2019-9511): only one that returns a frame's worth, or all that is owed, is
-         * work */
-        if (credit && inc <= *credit && (inc >= TS_H2_CREDIT_MIN || inc == *credit)) {
+         * of CVE-2019-9511): only one of at least TS_H2_CREDIT_MIN is work (a client that
+         * credits every frame sends a small one at the end of each response, one frame) */
+        if (credit && inc <= *credit) {
             *credit -= inc;
-            if (h->idle_frames > 0) h->idle_frames--;
+            if (inc >= TS_H2_CREDIT_MIN && h->idle_frames > 0) h->idle_frames--;
         }
         break;
     }

@@ -23,8 +23,8 @@ struct ts_h2;
 /* A header list that decodes past this many times limits.max_header_bytes ends the connection
  * (GOAWAY ENHANCE_YOUR_CALM) instead of being decoded to its end for a 431: an HPACK bomb. */
 #define TS_H2_HEADER_LIST_CUT 4
-/* A WINDOW_UPDATE that returns at least this much credit for DATA sent (or all that is owed)
- * is work, not a frame without progress. */
+/* A WINDOW_UPDATE that returns at least this much credit for DATA sent is work, not a frame
+ * without progress. */
 #define TS_H2_CREDIT_MIN 1024
 /* How often a connection with streams held back by flow control looks for expired ones. */
 #define TS_H2_STALL_CHECK_MS 1000

@@ -40,6 +40,11 @@ expect "credit for every frame: the 10 MiB arrive whole" "$(kvof "$R" bytes) $(k
 expect "...no GOAWAY (the credit is work, not a flood)" "$(kvof "$R" result)" survived
 expect "...and the next request on the connection gets 200" "$(kvof "$R" next_status)" 200
 
+### a stream waiting its turn behind another (Chrome's exclusive priorities) is not stalled
+R=$(CLIENT priority-chain --path /huge.bin --path2 /hello.txt --rate 1e6 --seconds $((5 * MULT)))
+echo "# priority-chain: $R"
+expect "a stream that waits its turn behind a download past send_s is not reset" "$(kvof "$R" second_rst)" -
+
 ### 20 clients x 64 streams that never open their window, each pinging every 2 s
 for i in $(seq 1 20); do
     CLIENT zero-window --path /hello.txt --count 64 --every 2 --seconds $((20 * MULT)) >"$T/zw.$i" 2>&1 &
@@ -71,6 +76,13 @@ expect "HPACK bomb: GOAWAY ENHANCE_YOUR_CALM" "$(kvof "$R" result) $(kvof "$R" c
 ms=$(kvof "$R" elapsed_ms)
 expect_match "...within 2 s (${ms} ms), at its first block ($(kvof "$R" blocks))" "$(( ms < 2000 * MULT ))" '^1$'
 expect_match "...counted in http2.closed_flood.header_list" "$(sj '.http2.closed_flood.header_list')" '^[1-9]'
+R=$(CLIENT trailer-bomb --path /hello.txt --seconds $((5 * MULT)))
+echo "# trailer-bomb: $R"
+expect "an HPACK bomb in trailers: GOAWAY ENHANCE_YOUR_CALM at once" "$(kvof "$R" result) $(kvof "$R" code)" "goaway ENHANCE_YOUR_CALM"
+# a window opened a byte at a time, a frame of a byte each (data dribble): not work
+R=$(CLIENT dribble --path /huge.bin --count 5000 --seconds $((10 * MULT)))
+echo "# dribble: $R"
+expect "credit a byte at a time: GOAWAY ENHANCE_YOUR_CALM (data dribble)" "$(kvof "$R" result) $(kvof "$R" code)" "goaway ENHANCE_YOUR_CALM"
 # a header list a little over the limit is not a bomb: 431, and the connection goes on
 R=$(tcurl --http2 -o /dev/null -w '%{http_code} ' -H "X-Big: $(head -c 9000 /dev/zero | tr '\0' a)" "$BASE/hello.txt" \
     --next --http2 --cacert "$CERTS/ca.crt" --resolve "localhost:$PORT:127.0.0.1" -o /dev/null -w '%{http_code} %{num_connects}' "$BASE/hello.txt")

