@@ -126,6 +126,7 @@ size_t ts_hello_take(struct ts_hello *h, void *dst, size_t len)
 {
     size_t k = h->rel - h->off;
     if (k > len) k = len;
+    if (k == 0) return 0;
     memcpy(dst, h->buf + h->off, k);
     h->off += k;
     if (h->off == h->len) ts_hello_free(h);
