@@ -55,12 +55,12 @@ expect "a ClientHello of 65.2 KB (under 64 KiB) is served" "$(kv "$R" statuses)"
 # alert at once
 expect "a well-formed 65536-byte ClientHello gets a ServerHello" "$(PY bighello "$PORT" 65536)" "serverhello"
 expect "a well-formed 65537-byte ClientHello gets a fatal illegal_parameter alert" "$(PY bighello "$PORT" 65537)" "alert 2 47"
-R=$(PY hello "$PORT" 50 131000 full nohold)
+R=$(PY hello "$PORT" 50 131000 full $((10 * MULT)) close)
 expect "a ClientHello announcing 131 KB is refused with a fatal alert at once" "$R" "connections=50 closed=50 alerts=50"
-R=$(PY hello "$PORT" 50 70000 header nohold)
+R=$(PY hello "$PORT" 50 70000 header $((10 * MULT)) close)
 expect "...so is one announcing 70 KB in a record of its header alone" "$R" "connections=50 closed=50 alerts=50"
 expect "...counted as oversized_client_hello" "$(hs_fail oversized_client_hello)" 101
-R=$(PY hello "$PORT" 5 65536 header hold-1)
+R=$(PY hello "$PORT" 5 65536 header 1 close)
 expect "a ClientHello announcing 64 KiB is waited for" "$R" "connections=5 closed=0 alerts=0"
 expect "a real client still gets through (TLS 1.3)" "$(tcurl -o /dev/null -w '%{http_code}' "$BASE/hello.txt")" 200
 expect "...and TLS 1.2" "$(tcurl --tls-max 1.2 -o /dev/null -w '%{http_code}' "$BASE/hello.txt")" 200
@@ -82,7 +82,7 @@ check_server_log
 
 # A held ClientHello is bounded in time like any handshake: cut at handshake_s, as a timeout.
 TIMEOUTS='"shutdown_s": 1, "handshake_s": 1' TOP_EXTRA=$STATUS start_server || exit 1
-R=$(PY hello "$PORT" 1 65536 header "hold-$((3 * MULT))")
+R=$(PY hello "$PORT" 1 65536 header $((3 * MULT)) close)
 expect "a ClientHello announcing 64 KiB and never sent is cut at handshake_s" "$R" "connections=1 closed=1 alerts=0"
 expect "...counted as a timeout" "$(hs_fail timeout)" 1
 stop_server
@@ -92,11 +92,11 @@ check_server_log
 # OpenSSL's handshake state, with its 16 KB message buffer, is set up at accept), announcing the
 # largest ClientHello accepted in a record of its header alone (complete: OpenSSL, given it,
 # would grow its buffer to 64 KiB at once), and announcing 131 KB (refused, lingering).
-per_conn() { # announce reclen: sets B and A (RSS before and after, kB), PER (B per connection), L
+per_conn() { # announce reclen wait: sets B and A (RSS before and after, kB), PER (B per connection), L
     TOP_EXTRA=$STATUS start_server || exit 1
     tcurl -o /dev/null "$BASE/hello.txt"
     B=$(rss_kb "$SERVER_PID")
-    coproc HOLD { PY hello "$PORT" 500 "$1" "$2" hold; }
+    coproc HOLD { PY hello "$PORT" 500 "$1" "$2" "$3" keep; }
     read -r -t $((60 * MULT)) L <&"${HOLD[0]}"
     A=$(rss_kb "$SERVER_PID")
     echo >&"${HOLD[1]}"
@@ -104,11 +104,11 @@ per_conn() { # announce reclen: sets B and A (RSS before and after, kB), PER (B 
     stop_server
     PER=$(((A - B) * 1024 / 500))
 }
-per_conn 0 none
+per_conn 0 none 0.5
 B0=$B A0=$A IDLE=$PER L0=$L
-per_conn 65536 header
+per_conn 65536 header 0.5
 B1=$B A1=$A HELD=$PER L1=$L
-per_conn 131000 header
+per_conn 131000 header $((10 * MULT))
 B2=$B A2=$A REFUSED=$PER L2=$L
 check_server_log
 echo "# 500 idle connections: RSS $B0 -> $A0 kB, $IDLE B per connection"
@@ -255,11 +255,11 @@ def cmd_chain(port, count, cert, key, path):
 
 ALERT_ILLEGAL_PARAMETER = bytes([21, 3, 3, 0, 2, 2, 47])
 
-def cmd_hello(port, count, announce, reclen, hold):
+def cmd_hello(port, count, announce, reclen, wait, keep):
     """count connections announcing a ClientHello of `announce` bytes (0: idle, sending nothing)
     in a record of 16 KB ("full") or of the 4-byte header alone ("header"), then nothing more.
-    Waits until all are closed, at most 10 s (nohold), S seconds (hold-S), or half a second
-    (hold: then keeps them open until a line comes on stdin)."""
+    Waits until the server has closed them all, `wait` seconds at most; then closes them, or
+    (keep) holds them until a line comes on stdin."""
     rl = 4 if reclen == "header" else min(4 + announce, 16384)
     hdr = bytes([22, 3, 1, rl >> 8, rl & 0xff,
                  1, announce >> 16, (announce >> 8) & 0xff, announce & 0xff])
@@ -269,7 +269,6 @@ def cmd_hello(port, count, announce, reclen, hold):
         if announce:
             s.sendall(hdr)
         socks.append(s)
-    wait = 10 if hold == "nohold" else 0.5 if hold == "hold" else float(hold[5:])
     byfd = {s.fileno(): s for s in socks}
     got, ended = {fd: b"" for fd in byfd}, set()
     p = select.poll()
@@ -289,8 +288,8 @@ def cmd_hello(port, count, announce, reclen, hold):
                 p.unregister(fd)
     alerts = sum(1 for v in got.values() if v == ALERT_ILLEGAL_PARAMETER)
     print("connections=%d closed=%d alerts=%d" % (count, len(ended), alerts), flush=True)
-    if hold == "hold":
-        sys.stdin.readline()   # held open until the test writes a line
+    if keep:
+        sys.stdin.readline()
     for s in socks:
         s.close()
 
@@ -349,6 +348,6 @@ if __name__ == "__main__":
     a = sys.argv
     port = int(a[2])
     if a[1] == "chain": cmd_chain(port, int(a[3]), a[4], a[5], a[6])
-    elif a[1] == "hello": cmd_hello(port, int(a[3]), int(a[4]), a[5], a[6])
+    elif a[1] == "hello": cmd_hello(port, int(a[3]), int(a[4]), a[5], float(a[6]), a[7] == "keep")
     elif a[1] == "bighello": cmd_bighello(port, int(a[3]))
     elif a[1] == "resume": cmd_resume(port, a[3], a[4], a[5], float(a[6]), float(a[7]), a[8] == "tls12")
