@@ -20,7 +20,7 @@
 #define TS_HELLO_DIRECT (16384 - 4)
 
 /* The most the hold buffer keeps: the largest ClientHello and 16 KiB for its record headers
- * (records averaging 20 bytes or more) and the bytes that follow it in the same read. */
+ * (64 KiB in records of 21 bytes or more fits) and the bytes that follow it in the same read. */
 #define TS_HELLO_HOLD_MAX (TS_HELLO_MAX + 4 + 16384)
 
 struct ts_hello {
