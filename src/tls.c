@@ -941,64 +941,104 @@ static int sock_write(BIO *b, const char *data, size_t len, size_t *written)
     return 1;
 }
 
-/* OpenSSL allocates as much as a ClientHello announces (up to 128 KB) as soon as it has read
- * the 4-byte handshake header, and holds it until the handshake timeout. The guard reads the
- * same headers from the bytes passing through, across records and reads (a header may be
- * split anywhere), and stops at the first record it cannot or need not read: application data,
- * an alert, anything after a TLS 1.2 ChangeCipherSpec (encrypted), or after the ClientHello
- * in TLS 1.2. In TLS 1.3 it also checks the second ClientHello that answers a
- * HelloRetryRequest. */
-static void hello_scan(struct ts_tls_conn *t, const unsigned char *p, size_t n)
+/* Sends what OpenSSL itself sends when it refuses a handshake message for its size: a fatal
+ * illegal_parameter alert. OpenSSL has no call to send an alert, and never sees the refused
+ * ClientHello; before the ServerHello (and after a HelloRetryRequest, whose keys are not yet in
+ * use) the alert is a plaintext record, 0x0303 as OpenSSL writes its own. Straight to the
+ * socket, which has room, unless records wait in the stage (a HelloRetryRequest the socket
+ * did not take): the failed handshake flushes it (start_linger in conn.c). */
+static void send_hello_alert(struct ts_tls_conn *t)
 {
-    struct ts_hello_guard *g = &t->hello;
-    while (n > 0 && !g->done) {
-        if (g->rec_left == 0) { /* a record header */
-            g->rec[g->nrec++] = *p++;
-            n--;
-            if (g->nrec < 5) continue;
-            g->nrec = 0;
-            g->rec_type = g->rec[0];
-            g->rec_left = (uint16_t)(g->rec[3] << 8 | g->rec[4]);
-            /* SSL_version is TLS_ANY_VERSION until OpenSSL has read the ClientHello */
-            if (g->rec_type == SSL3_RT_CHANGE_CIPHER_SPEC)
-                g->done = SSL_version(t->ssl) < TLS1_3_VERSION;
-            else if (g->rec_type != SSL3_RT_HANDSHAKE)
-                g->done = true;
-            continue;
+    /* an alert record (21), version 3.3, 2 bytes: fatal (2) illegal_parameter (47) */
+    static const uint8_t alert[] = {21, 3, 3, 0, 2, 2, 47};
+    size_t sent = 0;
+    if (t->wlen == t->woff) {
+        ssize_t n = send(t->fd, alert, sizeof(alert), MSG_NOSIGNAL);
+        if (n > 0) sent = (size_t)n;
+        if (sent == sizeof(alert)) return;
+    }
+    if (!t->wbuf) {
+        if (!(t->wbuf = malloc(STAGE_CAP))) return;
+        t->wcap = STAGE_CAP;
+    }
+    if (t->wcap - t->wlen < sizeof(alert) - sent) return;
+    memcpy(t->wbuf + t->wlen, alert + sent, sizeof(alert) - sent);
+    t->wlen += sizeof(alert) - sent;
+}
+
+/* A fatal read: OpenSSL gives up (without an alert of its own), conn.c counts why. */
+static int refuse_hello(struct ts_tls_conn *t)
+{
+    send_hello_alert(t);
+    ERR_raise(ERR_LIB_SSL, SSL_R_EXCESSIVE_MESSAGE_SIZE);
+    return 0;
+}
+
+static bool hello_tls12(const struct ts_tls_conn *t)
+{
+    /* SSL_version is TLS_ANY_VERSION until OpenSSL has read the ClientHello */
+    return SSL_version(t->ssl) < TLS1_3_VERSION;
+}
+
+/* Counts bytes read from the socket against the turn. */
+static void note_read(struct ts_tls_conn *t, size_t n, size_t asked)
+{
+    t->heard = true;
+    t->drained = n < asked;
+    t->read_budget = n < t->read_budget ? t->read_budget - n : 0;
+}
+
+/* While the hold buffer has bytes: gives OpenSSL those it may have; while a ClientHello is
+ * incomplete, reads what the socket has into the buffer instead (its memory grows with the
+ * bytes received, TS_HELLO_HOLD_MAX at most) until the ClientHello is whole, the socket is
+ * empty, or the turn's budget is spent. */
+static int held_read(BIO *b, struct ts_tls_conn *t, char *data, size_t len, size_t *got)
+{
+    struct ts_hello *h = &t->hello;
+    for (;;) {
+        size_t k = ts_hello_take(h, data, len);
+        if (k > 0) {
+            *got = k;
+            return 1;
         }
-        size_t k = n < g->rec_left ? n : g->rec_left;
-        if (g->rec_type != SSL3_RT_HANDSHAKE || g->msg_left > 0) { /* a body: skip it */
-            if (g->rec_type == SSL3_RT_HANDSHAKE && g->msg_left < k) k = g->msg_left;
-            if (g->rec_type == SSL3_RT_HANDSHAKE) g->msg_left -= (uint32_t)k;
-            g->rec_left -= (uint16_t)k;
-            p += k;
-            n -= k;
-            continue;
+        if (turn_spent(t)) {
+            BIO_set_retry_read(b);
+            return 0;
         }
-        if (g->nhs == 0 && g->hellos > 0 && SSL_version(t->ssl) < TLS1_3_VERSION) {
-            g->done = true;
-            break;
+        size_t room;
+        uint8_t *to = ts_hello_room(h, &room);
+        if (!to) {
+            if (h->oversized) return refuse_hello(t);
+            ERR_raise(ERR_LIB_SSL, ERR_R_MALLOC_FAILURE);
+            return 0;
         }
-        if (k > 4u - g->nhs) k = 4u - g->nhs;
-        memcpy(g->hs + g->nhs, p, k);
-        g->nhs += (uint8_t)k;
-        g->rec_left -= (uint16_t)k;
-        p += k;
-        n -= k;
-        if (g->nhs < 4) continue;
-        g->nhs = 0;
-        uint32_t mlen = (uint32_t)g->hs[1] << 16 | (uint32_t)g->hs[2] << 8 | g->hs[3];
-        if (g->hs[0] != SSL3_MT_CLIENT_HELLO) {
-            g->done = true;
-        } else if (mlen > TS_TLS_CLIENT_HELLO_MAX) {
-            g->oversized = g->done = true;
-        } else {
-            g->msg_left = mlen;
-            g->done = ++g->hellos == 2;
+        if (room > t->read_budget) room = t->read_budget;
+        ssize_t n;
+        do n = recv(t->fd, to, room, 0);
+        while (n < 0 && errno == EINTR);
+        if (n > 0) {
+            note_read(t, (size_t)n, room);
+            ts_hello_add(h, (size_t)n, hello_tls12(t));
+            if (h->oversized) return refuse_hello(t);
+            if (!t->drained || h->rel > h->off) continue;
+            BIO_set_retry_read(b); /* the socket is empty, the ClientHello still incomplete */
+            return 0;
         }
+        t->drained = true;
+        if (n == 0)
+            t->eof = true;
+        else if (errno == EAGAIN || errno == EWOULDBLOCK)
+            BIO_set_retry_read(b);
+        return 0;
     }
 }
 
+/* OpenSSL grows its handshake buffer to the length a ClientHello announces (up to 128 KB) as soon
+ * as it has the record holding the message's 4-byte header, and holds it until the handshake
+ * timeout. The guard (hello.c) reads the same headers from the bytes passing through: a
+ * ClientHello over TS_HELLO_MAX is refused with an alert; one over the 16 KB OpenSSL holds
+ * anyway is kept in the hold buffer, from the last byte of its header on, until all of it has
+ * arrived, so OpenSSL's memory never runs ahead of the bytes received. */
 static int sock_read(BIO *b, char *data, size_t len, size_t *got)
 {
     struct ts_tls_conn *t = BIO_get_data(b);
@@ -1008,21 +1048,23 @@ static int sock_read(BIO *b, char *data, size_t len, size_t *got)
         BIO_set_retry_read(b);
         return 0;
     }
+    if (ts_hello_held(&t->hello) > 0) return held_read(b, t, data, len, got);
     ssize_t n;
     do n = recv(t->fd, data, len, 0);
     while (n < 0 && errno == EINTR);
-    if (n > 0 && !t->hello.done) {
-        hello_scan(t, (const unsigned char *)data, (size_t)n);
-        if (t->hello.oversized) { /* a fatal read: OpenSSL gives up, conn.c counts why */
-            ERR_raise(ERR_LIB_SSL, SSL_R_EXCESSIVE_MESSAGE_SIZE);
-            return 0;
-        }
-    }
     if (n > 0) {
-        t->heard = true;
-        t->drained = (size_t)n < len;
-        t->read_budget = (size_t)n < t->read_budget ? t->read_budget - (size_t)n : 0;
-        *got = (size_t)n;
+        note_read(t, (size_t)n, len);
+        size_t pass = (size_t)n;
+        if (!t->hello.done) {
+            pass = ts_hello_pass(&t->hello, (uint8_t *)data, (size_t)n, hello_tls12(t));
+            if (t->hello.oversized) return refuse_hello(t);
+            if (pass < (size_t)n && ts_hello_held(&t->hello) == 0) {
+                ERR_raise(ERR_LIB_SSL, ERR_R_MALLOC_FAILURE);
+                return 0;
+            }
+            if (pass == 0) return held_read(b, t, data, len, got);
+        }
+        *got = pass;
         return 1;
     }
     t->drained = true;
@@ -1095,7 +1137,7 @@ bool ts_tls_out_of_turn(const struct ts_tls_conn *t)
 
 bool ts_tls_read_would_block(const struct ts_tls_conn *t)
 {
-    return t->drained && !t->eof && !SSL_has_pending(t->ssl);
+    return t->drained && !t->eof && !SSL_has_pending(t->ssl) && ts_hello_held(&t->hello) == 0;
 }
 
 /* An ALPN protocol list in wire format (each name after its length byte), in our order of
@@ -1547,6 +1589,7 @@ void ts_tls_conn_free(struct ts_tls_conn *t, bool keep_session)
     free(t->wbuf);
     t->wbuf = NULL;
     t->wcap = 0;
+    ts_hello_free(&t->hello);
 }
 
 /* Maps the result of an SSL_* call that failed (rc <= 0). */

@@ -3,6 +3,7 @@
 #ifndef TS_TLS_H
 #define TS_TLS_H
 
+#include "hello.h"
 #include "stats.h"
 
 #include <openssl/types.h>
@@ -32,21 +33,6 @@ enum ts_resumption {
     TS_RESUMED_TLS12_TICKET,
     TS_RESUMED_TLS13_TICKET,
 };
-
-/* Follows the client's plaintext handshake records before OpenSSL buffers them, far enough to
- * read the length each ClientHello announces (see sock_read in tls.c). */
-struct ts_hello_guard {
-    uint8_t rec[5], hs[4]; /* record header and handshake header being assembled */
-    uint8_t nrec, nhs, rec_type, hellos;
-    uint16_t rec_left; /* body bytes of the current record not yet seen */
-    uint32_t msg_left; /* body bytes of the current handshake message not yet seen */
-    bool done;         /* nothing more to check: the rest is OpenSSL's */
-    bool oversized;    /* a ClientHello announced more than TS_TLS_CLIENT_HELLO_MAX */
-};
-
-/* The largest ClientHello accepted. Real ones are 0.2-2 KB (hybrid post-quantum key shares
- * included); OpenSSL would buffer up to 128 KB for one. */
-#define TS_TLS_CLIENT_HELLO_MAX 16384
 
 /* One connection's TLS state; embedded in the connection, reached from OpenSSL callbacks
  * through SSL_get_app_data. */
@@ -78,8 +64,8 @@ struct ts_tls_conn {
     const struct ts_tls_sites *sites; /* the connection's generation's: SNI chooses one */
     int site;                         /* index in cfg->sites chosen by SNI (0: the default site) */
     bool site_chosen;                 /* the client-hello callback ran */
-    bool sni_refused; /* tls.strict_sni: the name was unknown, unrecognized_name sent */
-    struct ts_hello_guard hello;
+    bool sni_refused;      /* tls.strict_sni: the name was unknown, unrecognized_name sent */
+    struct ts_hello hello; /* the ClientHello guard and its hold buffer (hello.h) */
 };
 
 /* What the client's certificate says, worked out once per connection after the handshake

@@ -43,6 +43,10 @@ enum { END_NONE = 0, END_CLOSE_NOTIFY = -1, END_EOF = -2, END_TIMEOUT = -3, END_
 #define VANISH_READ     16384
 #define REQ_MAX         65536
 #define MAX_FAIL_STREAK 5 /* resume gives up after this many failed connections in a row */
+#define MAX_SPLITS      32
+#define HELLO_PAD_MAX   65000
+/* --hello-pad's extension: a GREASE codepoint (RFC 8701), which servers must ignore */
+#define HELLO_PAD_EXT 0x3a3a
 
 static const char *const mode_names[M_COUNT] = {
     "resume", "close-notify", "hold", "alert", "vanish", "get", "soak", "slow", "keyupdate"};
@@ -72,13 +76,19 @@ static const char usage_text[] =
     "  --path P (default /)   --timeout-ms N (default 5000; bounds every network wait)\n"
     "  --hrr-servername NAME (force a HelloRetryRequest: key share for ffdhe2048 only; the\n"
     "    second ClientHello names NAME instead of --servername)\n"
+    "  --hello-pad N (every ClientHello carries an extension of N bytes, type 0x3a3a)\n"
+    "  --hello-split OFF[,OFF...] (the first flight is written in pieces cut at these byte\n"
+    "    offsets, --hello-gap-ms apart, default 30)   --max-send-frag N (record size, 512..16384)\n"
     "output: one line of key=value pairs on stdout (hold first prints a line\n"
-    "'established=N failed=F'); exit 0 ok, 1 failure, 2 usage error\n";
+    "'established=N failed=F'; get and alert report hellos=, the ClientHello sizes)\n"
+    "exit 0 ok, 1 failure, 2 usage error\n";
 
 static struct {
     int mode, port, proto, timeout_ms;
     const char *host, *cafile, *servername, *cert, *key, *path, *sess_in, *sess_out;
     const char *hrr_servername;
+    long hello_pad, hello_gap_ms, max_send_frag, splits[MAX_SPLITS];
+    int nsplits;
     long count, linger_ms, seconds, requests, procs, seed, interval_ms, data_every;
     int mech, stage, rst, full_hello, plain, ignore_stdin, alert_request, pipeline;
     int no_reply, keepalive_close, client_first, has_min_ratio, nheaders;
@@ -94,7 +104,8 @@ static struct {
          .count = -1,
          .procs = 8,
          .seed = 1,
-         .interval_ms = 500};
+         .interval_ms = 500,
+         .hello_gap_ms = 30};
 
 static struct sockaddr_storage peer;
 static socklen_t peer_len;
@@ -284,7 +295,24 @@ static void parse_args(int argc, char **argv)
             opt.servername = value();
         else if (is_opt(a, "--hrr-servername", ALL_MODES))
             opt.hrr_servername = value();
-        else if (is_opt(a, "--cert", ALL_MODES))
+        else if (is_opt(a, "--hello-pad", ALL_MODES))
+            opt.hello_pad = num_arg(a, value(), 0, HELLO_PAD_MAX);
+        else if (is_opt(a, "--hello-gap-ms", ALL_MODES))
+            opt.hello_gap_ms = num_arg(a, value(), 0, 60000);
+        else if (is_opt(a, "--max-send-frag", ALL_MODES))
+            opt.max_send_frag = num_arg(a, value(), 512, 16384);
+        else if (is_opt(a, "--hello-split", ONLY(M_GET) | ONLY(M_ALERT))) {
+            char *list = strdup(value()), *save = NULL;
+            for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (opt.nsplits == MAX_SPLITS)
+                    usage("at most %d --hello-split offsets", MAX_SPLITS);
+                long v = num_arg(a, t, 1, 1L << 20);
+                if (opt.nsplits && v <= opt.splits[opt.nsplits - 1])
+                    usage("--hello-split offsets must increase");
+                opt.splits[opt.nsplits++] = v;
+            }
+            free(list);
+        } else if (is_opt(a, "--cert", ALL_MODES))
             opt.cert = value();
         else if (is_opt(a, "--key", ALL_MODES))
             opt.key = value();
@@ -482,6 +510,40 @@ static void abrupt_close(int fd)
 
 /* ---------------------------------------------------------------- TLS */
 
+/* The sizes of the ClientHellos written (their bodies, as the header announces), for the
+ * output's hellos=. */
+static char hello_sizes[64] = "none";
+static size_t hello_sizes_len;
+
+/* Records each ClientHello written; with --hrr-servername the first ServerHello (the
+ * HelloRetryRequest, with the key share forced by make_ssl) switches the SNI the second
+ * ClientHello will carry. */
+static void probe_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+                         SSL *ssl, void *arg)
+{
+    (void)version, (void)arg;
+    const unsigned char *p = buf;
+    if (write_p && content_type == SSL3_RT_HANDSHAKE && len >= 4 && p[0] == SSL3_MT_CLIENT_HELLO)
+        append(hello_sizes, sizeof hello_sizes, &hello_sizes_len, "%s%u",
+               hello_sizes_len ? "," : "", (unsigned)(p[1] << 16 | p[2] << 8 | p[3]));
+    if (opt.hrr_servername && !write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        p[0] == SSL3_MT_SERVER_HELLO && !SSL_get_ex_data(ssl, 0)) {
+        SSL_set_ex_data(ssl, 0, (void *)opt.hrr_servername);
+        SSL_set_tlsext_host_name(ssl, opt.hrr_servername);
+    }
+}
+
+/* --hello-pad: the extension's body, N zero bytes, in every ClientHello */
+static int pad_add_cb(SSL *ssl, unsigned int type, unsigned int context, const unsigned char **out,
+                      size_t *outlen, X509 *x, size_t chainidx, int *al, void *arg)
+{
+    static const unsigned char zeros[HELLO_PAD_MAX];
+    (void)ssl, (void)type, (void)context, (void)x, (void)chainidx, (void)al, (void)arg;
+    *out = zeros;
+    *outlen = (size_t)opt.hello_pad;
+    return 1;
+}
+
 static SSL_CTX *make_ctx(int proto, uint64_t options)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -493,6 +555,11 @@ static SSL_CTX *make_ctx(int proto, uint64_t options)
      * reported exactly like a close_notify, which is what the close-notify mode must tell apart. */
     SSL_CTX_set_options(ctx, options);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS); /* keeps 'hold' small per connection */
+    SSL_CTX_set_msg_callback(ctx, probe_msg_cb);
+    if (opt.max_send_frag) SSL_CTX_set_max_send_fragment(ctx, opt.max_send_frag);
+    if (opt.hello_pad && SSL_CTX_add_custom_ext(ctx, HELLO_PAD_EXT, SSL_EXT_CLIENT_HELLO,
+                                                pad_add_cb, NULL, NULL, NULL, NULL) != 1)
+        bad = "--hello-pad";
     SSL_CTX_set_verify(ctx, opt.cafile ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     if (opt.cafile && SSL_CTX_load_verify_locations(ctx, opt.cafile, NULL) != 1)
         bad = opt.cafile;
@@ -505,20 +572,6 @@ static SSL_CTX *make_ctx(int proto, uint64_t options)
     diag_ssl(bad, errno);
     SSL_CTX_free(ctx);
     return NULL;
-}
-
-/* --hrr-servername: the first ServerHello (the HelloRetryRequest, with the key share forced
- * by make_ssl) switches the SNI the second ClientHello will carry */
-static void hrr_msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
-                       SSL *ssl, void *arg)
-{
-    (void)version, (void)arg;
-    const unsigned char *p = buf;
-    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 && p[0] == SSL3_MT_SERVER_HELLO &&
-        !SSL_get_ex_data(ssl, 0)) {
-        SSL_set_ex_data(ssl, 0, (void *)opt.hrr_servername);
-        SSL_set_tlsext_host_name(ssl, opt.hrr_servername);
-    }
 }
 
 static SSL *make_ssl(int fd)
@@ -534,7 +587,6 @@ static SSL *make_ssl(int fd)
                    : SSL_set1_host(ssl, opt.servername);
     if (ok && opt.hrr_servername) {
         ok = SSL_set1_groups_list(ssl, "ffdhe2048:P-256"); /* the server offers X25519:P-256 */
-        SSL_set_msg_callback(ssl, hrr_msg_cb);
     }
     if (ok && fd >= 0)
         ok = SSL_set_fd(ssl, fd); /* socket BIO with BIO_NOCLOSE: we close fd ourselves */
@@ -685,6 +737,35 @@ static int send_request(SSL *ssl, size_t len)
     return tls_write_all(ssl, req, len, now_ms() + opt.timeout_ms);
 }
 
+/* --hello-split: the client's first flight (its ClientHello) is made into a memory BIO and
+ * written in pieces cut at the given offsets, a pause between them so that the server reads
+ * each on its own; then the socket takes over for the rest of the handshake. */
+static int split_hello(SSL *ssl, int fd)
+{
+    BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+    if (!in || !out) {
+        BIO_free(in);
+        BIO_free(out);
+        return diag_ssl("BIO_new", 0), 0;
+    }
+    SSL_set_bio(ssl, in, out); /* ssl owns both, and frees them at SSL_set_fd below */
+    ERR_clear_error();
+    int r = SSL_connect(ssl);
+    if (r == 1 || SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ)
+        return diag_ssl("writing the ClientHello", 0), 0;
+    char *p = NULL;
+    long n = BIO_get_mem_data(out, &p);
+    long long deadline = now_ms() + opt.timeout_ms;
+    size_t at = 0, len = n > 0 ? (size_t)n : 0;
+    for (int i = 0; i <= opt.nsplits && at < len; i++) {
+        size_t to = i < opt.nsplits && (size_t)opt.splits[i] < len ? (size_t)opt.splits[i] : len;
+        if (!send_all(fd, p + at, to - at, deadline)) return 0;
+        at = to;
+        if (at < len) poll(NULL, 0, (int)opt.hello_gap_ms);
+    }
+    return SSL_set_fd(ssl, fd) == 1;
+}
+
 static int open_conn(struct conn *c, SSL_SESSION *sess)
 {
     c->ssl = NULL;
@@ -694,6 +775,7 @@ static int open_conn(struct conn *c, SSL_SESSION *sess)
     if (c->fd < 0 || !(c->ssl = make_ssl(c->fd))) return 0;
     /* Offering a session is only a wish: the server may still choose a full handshake. */
     if (sess && !SSL_set_session(c->ssl, sess)) diag_ssl("SSL_set_session", 0);
+    if (opt.nsplits && !split_hello(c->ssl, c->fd)) return 0;
     return handshake(c->ssl, now_ms() + opt.timeout_ms);
 }
 
@@ -942,9 +1024,10 @@ static int run_alert(void)
     }
     if (c.ssl) snprintf(proto, sizeof proto, "%s", SSL_get_version(c.ssl));
     close_conn(&c, hs);
-    printf("mode=alert handshake=%s alert=%s alert_code=%d sent_alert=%s status=%d protocol=%s\n",
+    printf("mode=alert handshake=%s alert=%s alert_code=%d sent_alert=%s status=%d protocol=%s "
+           "hellos=%s\n",
            hs ? "ok" : "failed", alert_name(alerts.got), alerts.got, alert_name(alerts.sent),
-           status, proto);
+           status, proto, hello_sizes);
     return !connected;
 }
 
@@ -1152,8 +1235,9 @@ static int run_get(void)
     }
     close_conn(&c, 1);
     printf("mode=get requests=%ld responses=%ld statuses=%s reused_connection=%d body_bytes=%lld "
-           "peer_cert_subject=%s protocol=%s\n",
-           opt.requests, done, slen ? statuses : "none", still_open, body, subject, proto);
+           "peer_cert_subject=%s protocol=%s hellos=%s\n",
+           opt.requests, done, slen ? statuses : "none", still_open, body, subject, proto,
+           hello_sizes);
     return done != opt.requests;
 }
 
