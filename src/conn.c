@@ -495,7 +495,9 @@ static enum step fail_handshake(struct ts_conn *c, enum ts_hs_fail why, enum clo
     if (ts_log_enabled(TS_LOG_DEBUG)) {
         char buf[256];
         ts_log_debug("%s: TLS handshake failed (%s): %s", c->remote, ts_stats_hs_fail_names[why],
-                     ts_tls_error_string(&c->tls, buf, sizeof(buf)));
+                     why == TS_HS_FAIL_PROXY_HEADER
+                         ? "a PROXY protocol header, and this listener has no proxy_protocol"
+                         : ts_tls_error_string(&c->tls, buf, sizeof(buf)));
     }
     return close_as(c, kind);
 }

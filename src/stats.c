@@ -13,6 +13,7 @@ const char *const ts_stats_hs_fail_names[TS_HS_FAIL_N] = {
     [TS_HS_FAIL_OVERSIZED_CLIENT_CHAIN] = "oversized_client_chain",
     [TS_HS_FAIL_NO_APPLICATION_PROTOCOL] = "no_application_protocol",
     [TS_HS_FAIL_UNRECOGNIZED_NAME] = "unrecognized_name",
+    [TS_HS_FAIL_PROXY_HEADER] = "proxy_protocol_header",
     [TS_HS_FAIL_OTHER] = "other",
 };
 

@@ -19,6 +19,7 @@ enum ts_hs_fail {
     TS_HS_FAIL_OVERSIZED_CLIENT_CHAIN,
     TS_HS_FAIL_NO_APPLICATION_PROTOCOL, /* ALPN offered, none of it ours */
     TS_HS_FAIL_UNRECOGNIZED_NAME,       /* tls.strict_sni: SNI named no site */
+    TS_HS_FAIL_PROXY_HEADER, /* a PROXY protocol header on a listener without proxy_protocol */
     TS_HS_FAIL_OTHER,
     TS_HS_FAIL_N
 };

@@ -980,6 +980,15 @@ static bool hello_tls12(const struct ts_tls_conn *t)
     return SSL_version(t->ssl) < TLS1_3_VERSION;
 }
 
+/* Whether the first bytes of a connection begin a PROXY protocol header, version 1 ("PROXY "
+ * then TCP4, TCP6 or UNKNOWN) or 2 (its 12-byte signature). */
+static bool is_proxy_header(const uint8_t *p, size_t n)
+{
+    static const uint8_t v2[12] = {13, 10, 13, 10, 0, 13, 10, 'Q', 'U', 'I', 'T', 10};
+    if (n >= 6 && memcmp(p, "PROXY ", 6) == 0) return true;
+    return n >= sizeof(v2) && memcmp(p, v2, sizeof(v2)) == 0;
+}
+
 /* Counts bytes read from the socket against the turn. */
 static void note_read(struct ts_tls_conn *t, size_t n, size_t asked)
 {
@@ -1053,6 +1062,9 @@ static int sock_read(BIO *b, char *data, size_t len, size_t *got)
     do n = recv(t->fd, data, len, 0);
     while (n < 0 && errno == EINTR);
     if (n > 0) {
+        /* a PROXY protocol header where a ClientHello should be: a proxy set up to send one
+         * to a listener without proxy_protocol (ts_tls_failure_reason says so) */
+        if (!t->heard) t->proxy_header = is_proxy_header((const uint8_t *)data, (size_t)n);
         note_read(t, (size_t)n, len);
         size_t pass = (size_t)n;
         if (!t->hello.done) {
@@ -1717,6 +1729,7 @@ enum ts_resumption ts_tls_resumption(const struct ts_tls_conn *t)
 
 enum ts_hs_fail ts_tls_failure_reason(const struct ts_tls_conn *t)
 {
+    if (t->proxy_header) return TS_HS_FAIL_PROXY_HEADER;
     if (t->hello.oversized) return TS_HS_FAIL_OVERSIZED_CLIENT_HELLO;
     if (t->sni_refused) return TS_HS_FAIL_UNRECOGNIZED_NAME;
     if (t->chain_oversized) return TS_HS_FAIL_OVERSIZED_CLIENT_CHAIN;

@@ -39,10 +39,11 @@ enum ts_resumption {
 struct ts_tls_conn {
     SSL *ssl;
     int fd;
-    bool drained; /* the last read(2) left the socket empty: a new byte will raise an edge */
-    bool eof;     /* read(2) returned 0 */
-    bool heard;   /* read(2) returned bytes at least once: the client began a handshake */
-    char *wbuf;   /* records staged for one write(2), see tls.c */
+    bool drained;      /* the last read(2) left the socket empty: a new byte will raise an edge */
+    bool eof;          /* read(2) returned 0 */
+    bool heard;        /* read(2) returned bytes at least once: the client began a handshake */
+    bool proxy_header; /* the first bytes were a PROXY protocol header, not a ClientHello */
+    char *wbuf;        /* records staged for one write(2), see tls.c */
     size_t woff, wlen, wcap;
     size_t wretry;          /* the length of an SSL_write OpenSSL holds for a retry, or 0 */
     uint64_t flushed;       /* bytes handed to the socket so far (progress of a flush) */

@@ -75,6 +75,10 @@ case_ "garbage instead of a ClientHello" error "peer_eof=0 timeout=0 error=1" "f
     send 1603010008ffffffffffffffff
 case_ "plain HTTP on the TLS port" error "peer_eof=0 timeout=0 error=1" "failed=1 http_on_tls_port=1" http_on_tls_port \
     timeout 5 curl -s "http://127.0.0.1:$PORT/"
+case_ "a PROXY protocol header on a listener without proxy_protocol" error "peer_eof=0 timeout=0 error=1" "failed=1 proxy_protocol_header=1" proxy_protocol_header \
+    send 50524f58592054435034203132372e302e302e31203132372e302e302e31203131313131203434330d0a16030100
+case_ "a PROXY protocol v2 header on a listener without proxy_protocol" error "peer_eof=0 timeout=0 error=1" "failed=1 proxy_protocol_header=1" proxy_protocol_header \
+    send 0d0a0d0a000d0a515549540a2011000c7f0000017f000001d6d801bb16030100
 case_ "silence until handshake_s" timeout "peer_eof=0 timeout=1 error=0" "failed=1 timeout=1" timeout \
     "$TS_PROBE" hold --port "$PORT" --plain --count 1 --seconds $((4 * MULT)) --ignore-stdin
 case_ "a request, its response, then FIN without close_notify" peer_eof "$EOF_" - - \
