@@ -61,6 +61,7 @@ PARSER(parse_default_names);
 PARSER(parse_sites);
 PARSER(parse_site_names);
 PARSER(parse_site_certs);
+PARSER(parse_tls_certs);
 PARSER(parse_site_locations);
 PARSER(parse_site_error_pages);
 
@@ -76,6 +77,7 @@ static const struct key tls_keys[] = {
     {"certificate", K_STRING, F(tls.certificate), 0, 0, 0, 0, 0},
     {"key", K_STRING, F(tls.key), 0, 0, 0, 0, 0},
     {"ocsp_response", K_STRING, F(tls.ocsp_response), 0, 0, 0, 0, 0},
+    {"certificates", K_CUSTOM, 0, 0, 0, 0, 0, parse_tls_certs},
     {"protocols", K_CUSTOM, 0, 0, 0, 0, 0, parse_protocols},
     {"session_cache", K_OBJECT, 0, 0, 0, session_cache_keys, 0, 0},
     {"session_tickets", K_BOOL, F(tls.session_tickets), 0, 0, 0, 0, 0},
@@ -757,43 +759,77 @@ static int parse_site_names(struct ts_config *cfg, void *base, const cJSON *item
     return parse_name_list(&site->names, &site->nnames, item, path, err, errlen);
 }
 
-static void free_site_certs(struct ts_site *site)
+static void free_cert_list(struct ts_site_cert **certs, size_t *n, bool owned)
 {
-    for (size_t i = 0; i < site->ncerts && !site->borrowed; i++) {
-        free(site->certs[i].certificate);
-        free(site->certs[i].key);
-        free(site->certs[i].ocsp_response);
+    for (size_t i = 0; i < *n && owned; i++) {
+        free((*certs)[i].certificate);
+        free((*certs)[i].key);
+        free((*certs)[i].ocsp_response);
     }
-    free(site->certs);
-    site->certs = NULL;
-    site->ncerts = 0;
+    free(*certs);
+    *certs = NULL;
+    *n = 0;
 }
 
-static int parse_site_certs(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
-                            char *err, size_t errlen)
+static void free_site_certs(struct ts_site *site)
 {
-    struct ts_site *site = base;
-    free_site_certs(site);
+    free_cert_list(&site->certs, &site->ncerts, !site->borrowed);
+}
+
+/* A list of 1 to 3 certificates (one per key type: ECDSA, RSA...), each {certificate, key,
+ * ocsp_response}: a site's "certificates", and the default site's tls.certificates. */
+static int parse_cert_list(struct ts_config *cfg, struct ts_site_cert **certs, size_t *ncerts,
+                           const cJSON *item, const char *path, char *err, size_t errlen)
+{
+    free_cert_list(certs, ncerts, true);
     int n = cJSON_IsArray(item) ? cJSON_GetArraySize(item) : 0;
     if (n < 1 || n > 3)
         return fail(err, errlen,
                     "%s: must be a list of 1 to 3 objects such as "
                     "{\"certificate\": \"chain.pem\", \"key\": \"key.pem\"}",
                     path);
-    site->certs = calloc((size_t)n, sizeof(*site->certs));
-    if (!site->certs) abort();
+    *certs = calloc((size_t)n, sizeof(**certs));
+    if (!*certs) abort();
     const cJSON *e;
     cJSON_ArrayForEach(e, item)
     {
         char at[192];
-        snprintf(at, sizeof(at), "%s[%zu]", path, site->ncerts);
-        struct ts_site_cert *c = &site->certs[site->ncerts++];
+        snprintf(at, sizeof(at), "%s[%zu]", path, *ncerts);
+        struct ts_site_cert *c = &(*certs)[(*ncerts)++];
         if (!cJSON_IsObject(e)) return fail(err, errlen, "%s: must be an object", at);
         if (walk(cfg, c, e, site_cert_keys, at, err, errlen) < 0) return -1;
         if (!c->certificate) return fail(err, errlen, "%s.certificate: missing", at);
         if (!c->key) return fail(err, errlen, "%s.key: missing", at);
     }
     return 0;
+}
+
+static int parse_site_certs(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                            char *err, size_t errlen)
+{
+    struct ts_site *site = base;
+    return parse_cert_list(cfg, &site->certs, &site->ncerts, item, path, err, errlen);
+}
+
+/* tls.certificates: the default site's certificates as a list, like any site's, in place of
+ * tls.certificate, tls.key and tls.ocsp_response (given beside it, one of the two would be
+ * ignored: refused). */
+static int parse_tls_certs(struct ts_config *cfg, void *base, const cJSON *item, const char *path,
+                           char *err, size_t errlen)
+{
+    (void)base;
+    static const char *const single[] = {"certificate", "key", "ocsp_response"};
+    const cJSON *first = item; /* cJSON: the first item's prev is the last, whose next is NULL */
+    while (first->prev && first->prev->next) first = first->prev;
+    for (const cJSON *o = first; o; o = o->next)
+        for (size_t i = 0; i < 3; i++)
+            if (o->string && strcmp(o->string, single[i]) == 0) goto both;
+    return parse_cert_list(cfg, &cfg->tls.certs, &cfg->tls.ncerts, item, path, err, errlen);
+both:
+    return fail(err, errlen,
+                "%s: given with tls.certificate, tls.key or tls.ocsp_response: use one or the "
+                "other (the list takes each certificate's own key and OCSP response)",
+                path);
 }
 
 static void free_site(struct ts_site *site)
@@ -1247,7 +1283,7 @@ static int validate_site(const struct ts_site *site, char *err, size_t errlen)
         return fail(err, errlen, "%s: %s: %s", root_key, site->root, strerror(errno));
     for (size_t i = 0; i < site->ncerts; i++) {
         char ck[64];
-        if (site->borrowed) {
+        if (site->borrowed && !site->certs_listed) {
             if (check_readable("tls.certificate", site->certs[i].certificate, err, errlen) < 0 ||
                 check_readable("tls.key", site->certs[i].key, err, errlen) < 0)
                 return -1;
@@ -1256,15 +1292,16 @@ static int validate_site(const struct ts_site *site, char *err, size_t errlen)
                 return -1;
             continue;
         }
-        snprintf(ck, sizeof(ck), "certificates[%zu].certificate", i);
+        const char *pre = site->borrowed ? "tls." : "";
+        snprintf(ck, sizeof(ck), "%scertificates[%zu].certificate", pre, i);
         if (check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].certificate, err,
                            errlen) < 0)
             return -1;
-        snprintf(ck, sizeof(ck), "certificates[%zu].key", i);
+        snprintf(ck, sizeof(ck), "%scertificates[%zu].key", pre, i);
         if (check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].key, err,
                            errlen) < 0)
             return -1;
-        snprintf(ck, sizeof(ck), "certificates[%zu].ocsp_response", i);
+        snprintf(ck, sizeof(ck), "%scertificates[%zu].ocsp_response", pre, i);
         if (site->certs[i].ocsp_response &&
             check_readable(site_key(site, ck, false, k, sizeof(k)), site->certs[i].ocsp_response,
                            err, errlen) < 0)
@@ -1330,12 +1367,16 @@ static void make_default_site(struct ts_config *cfg)
     d->names = cfg->server_names;
     d->nnames = cfg->nserver_names;
     d->root = cfg->root;
-    d->certs = calloc(1, sizeof(*d->certs));
+    d->certs_listed = cfg->tls.ncerts > 0;
+    d->ncerts = d->certs_listed ? cfg->tls.ncerts : 1;
+    d->certs = calloc(d->ncerts, sizeof(*d->certs));
     if (!d->certs) abort();
-    d->certs[0] = (struct ts_site_cert){.certificate = cfg->tls.certificate,
-                                        .key = cfg->tls.key,
-                                        .ocsp_response = cfg->tls.ocsp_response};
-    d->ncerts = 1;
+    if (d->certs_listed)
+        memcpy(d->certs, cfg->tls.certs, d->ncerts * sizeof(*d->certs));
+    else
+        d->certs[0] = (struct ts_site_cert){.certificate = cfg->tls.certificate,
+                                            .key = cfg->tls.key,
+                                            .ocsp_response = cfg->tls.ocsp_response};
     d->client_auth = cfg->tls.client_auth;
     d->client_ca = cfg->tls.client_ca;
     d->client_crl = cfg->tls.client_crl;
@@ -1423,7 +1464,10 @@ int ts_config_load(struct ts_config *cfg, const char *path, const struct ts_conf
             add_listen(cfg, ov->listen);
         }
         if (ov->root) set_string(&cfg->root, ov->root);
-        if (ov->cert) set_string(&cfg->tls.certificate, ov->cert);
+        if (ov->cert) { /* the command line's certificate replaces a tls.certificates list */
+            set_string(&cfg->tls.certificate, ov->cert);
+            free_cert_list(&cfg->tls.certs, &cfg->tls.ncerts, true);
+        }
         if (ov->key) set_string(&cfg->tls.key, ov->key);
         if (ov->workers >= 0) cfg->workers = ov->workers;
     }
@@ -1437,6 +1481,7 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->tls.certificate);
     free(cfg->tls.key);
     free(cfg->tls.ocsp_response);
+    free_cert_list(&cfg->tls.certs, &cfg->tls.ncerts, true);
     free(cfg->tls.ticket_key_file);
     free_sites(cfg);
     free_list(&cfg->server_names, &cfg->nserver_names);

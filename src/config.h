@@ -61,9 +61,10 @@ struct ts_site {
     char *hsts, *cache_control;
     bool precompressed;
     enum ts_dotfiles dotfiles;
-    bool borrowed;  /* the default site: strings and lists belong to struct ts_config */
-    char label[96]; /* "sites[0] (a.example.com)" or "" for the default, to name keys */
-    char name[64];  /* first server name, or "default": status and logs */
+    bool borrowed;     /* the default site: strings and lists belong to struct ts_config */
+    bool certs_listed; /* the default site's certificates came from tls.certificates */
+    char label[96];    /* "sites[0] (a.example.com)" or "" for the default, to name keys */
+    char name[64];     /* first server name, or "default": status and logs */
 };
 
 /* An address block for status.allow; IPv4 is kept as IPv4 (family AF_INET, 4 bytes). */
@@ -90,7 +91,9 @@ struct ts_config {
     struct {
         char *certificate;
         char *key;
-        char *ocsp_response;          /* the default certificate's OCSP response (DER), or NULL */
+        char *ocsp_response;        /* the default certificate's OCSP response (DER), or NULL */
+        struct ts_site_cert *certs; /* tls.certificates (ECDSA and RSA...), instead of those */
+        size_t ncerts;
         int min_version, max_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
         int session_cache_size;
         int session_timeout_s;

@@ -107,3 +107,33 @@ head -c 50 /dev/urandom >"$T/bad.key"
 OUT=$(TLS_EXTRA=", \"ticket_key_file\": \"$T/bad.key\"" write_config; oneshot "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect_match "a ticket key file of the wrong size is refused" "$OUT" "tls.ticket_key_file: .*80 bytes"
 check_server_log
+
+# the default site takes an ECDSA and an RSA certificate (tls.certificates), as any site does:
+# each client gets the one its signature algorithms allow
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/rsa.key" 2>/dev/null
+openssl req -new -key "$T/rsa.key" -subj /CN=localhost -out "$T/rsa.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$T/rsa.ext"
+openssl x509 -req -in "$T/rsa.csr" -CA "$CERTS/ca.crt" -CAkey "$CERTS/ca.key" -set_serial 9 \
+    -days 2 -extfile "$T/rsa.ext" -out "$T/rsa.crt" 2>/dev/null
+PORT=$(pick_port)
+cat >"$T/two.json" <<JSON
+{ "listen": "127.0.0.1:$PORT", "root": "$T/www", "workers": 1,
+  "tls": { "certificates": [ { "certificate": "$CERTS/server.crt", "key": "$CERTS/server.key" },
+                             { "certificate": "$T/rsa.crt", "key": "$T/rsa.key" } ] },
+  "log": { "access": "off", "error": "-", "level": "info" } }
+JSON
+OUT=$(oneshot "$TS_BIN" --check-config --config "$T/two.json")
+expect "tls.certificates: a default site with ECDSA and RSA is valid" "$?" 0
+spawn_server "$TS_BIN" --config "$T/two.json" || exit 1
+keytype() { # SIGALGS: the server key's type as s_client shows it
+    echo | timeout $((10 * MULT)) openssl s_client -connect "127.0.0.1:$PORT" -servername localhost \
+        -CAfile "$CERTS/ca.crt" -sigalgs "$1" 2>/dev/null | sed -n 's/^Server public key is \([0-9]*\) bit/\1/p'
+}
+expect "an ECDSA-only client gets the ECDSA certificate" "$(keytype ECDSA+SHA256)" 256
+expect "an RSA-only client gets the RSA certificate" "$(keytype RSA-PSS+SHA256:RSA+SHA256)" 2048
+stop_server
+sed 's|"certificates": \[|"key": "x", "certificates": [|' "$T/two.json" >"$T/both.json"
+OUT=$(oneshot "$TS_BIN" --check-config --config "$T/both.json")
+expect "tls.certificates beside tls.key is refused" "$?" 2
+expect_match "...naming the key" "$OUT" "tls.certificates: given with tls.certificate, tls.key"
+check_server_log

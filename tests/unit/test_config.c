@@ -325,6 +325,47 @@ static void test_sites(void **state)
 #undef SITE
 }
 
+/* The default site takes a list of certificates (ECDSA and RSA) like any site, in place of the
+ * single tls.certificate and tls.key, never beside them. */
+static void test_default_site_certs(void **state)
+{
+    (void)state;
+    struct ts_config cfg;
+    char err[512] = "";
+    assert_int_equal(load("{\"root\": \"@DIR@\", \"tls\": {\"certificates\": ["
+                          "{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}, "
+                          "{\"certificate\": \"@KEY@\", \"key\": \"@CERT@\"}]}}",
+                          &cfg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cfg.sites[0].ncerts, 2);
+    assert_string_equal(cfg.sites[0].certs[0].certificate, cert);
+    assert_string_equal(cfg.sites[0].certs[1].certificate, key);
+    ts_config_free(&cfg);
+    assert_int_equal(load("{\"root\": \"@DIR@\", \"tls\": {\"key\": \"@KEY@\", \"certificates\": ["
+                          "{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}]}}",
+                          &cfg, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "tls.certificates: given with tls.certificate, tls.key"));
+    ts_config_free(&cfg);
+    assert_int_equal(load("{\"root\": \"@DIR@\", \"tls\": {\"certificates\": ["
+                          "{\"certificate\": \"@CERT@\", \"key\": \"@KEY@\"}], "
+                          "\"ocsp_response\": \"@KEY@\"}}",
+                          &cfg, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "tls.certificates: given with"));
+    ts_config_free(&cfg);
+    assert_int_equal(load("{\"root\": \"@DIR@\", \"tls\": {\"certificates\": ["
+                          "{\"certificate\": \"@DIR@/nope.pem\", \"key\": \"@KEY@\"}]}}",
+                          &cfg, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "tls.certificates[0].certificate: "));
+    ts_config_free(&cfg);
+    assert_int_equal(
+        load("{\"root\": \"@DIR@\", \"tls\": {\"certificates\": []}}", &cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "tls.certificates: must be a list of 1 to 3 objects"));
+    ts_config_free(&cfg);
+}
+
 /* Two location rules of a site covering the same paths: only one could ever apply (the first of
  * two equal paths, the longer of "/dir" and "/dir/"), the other would be silently dropped. */
 static void test_duplicate_locations(void **state)
@@ -458,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_overrides),
         cmocka_unit_test(test_split_listen),
         cmocka_unit_test(test_sites),
+        cmocka_unit_test(test_default_site_certs),
         cmocka_unit_test(test_listen_proxy),
         cmocka_unit_test(test_duplicate_locations),
         cmocka_unit_test(test_duplicate_error_pages),
