@@ -1282,6 +1282,7 @@ void ts_conn_on_event(struct ts_conn *c, uint32_t events)
     /* Every step retries its own I/O and learns what happened from it; the only thing an
      * event says on its own is that new bytes may have arrived since a read drained it. */
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->tls.drained = false;
+    if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ts_tls_writable(&c->tls);
     if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) c->rdhup = true;
     run(c);
 }

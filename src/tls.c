@@ -885,9 +885,12 @@ const char *ts_tls_verify_error_string(long err)
 
 static BIO_METHOD *sock_method;
 
-/* 1: stage empty; 0: the socket is full; -1: error (errno). */
+/* 1: stage empty; 0: the socket is full; -1: error (errno). After an EAGAIN no send(2) is
+ * tried until EPOLLOUT says there is room (ts_tls_writable): every write of a response would
+ * otherwise retry one that can only fail. */
 static int stage_flush(struct ts_tls_conn *t)
 {
+    if (t->wblocked && t->woff < t->wlen) return 0;
     while (t->woff < t->wlen) {
         ssize_t n = send(t->fd, t->wbuf + t->woff, t->wlen - t->woff, MSG_NOSIGNAL);
         if (n > 0) {
@@ -896,7 +899,10 @@ static int stage_flush(struct ts_tls_conn *t)
             continue;
         }
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            t->wblocked = true;
+            return 0;
+        }
         return -1;
     }
     t->woff = t->wlen = 0;
@@ -1133,6 +1139,11 @@ enum ts_io ts_tls_flush(struct ts_tls_conn *t)
     if (r == 0) return TS_IO_WANT_WRITE;
     t->sys_errno = errno;
     return errno == EPIPE || errno == ECONNRESET ? TS_IO_EOF : TS_IO_ERROR;
+}
+
+void ts_tls_writable(struct ts_tls_conn *t)
+{
+    t->wblocked = false;
 }
 
 void ts_tls_new_turn(struct ts_tls_conn *t, size_t budget)
@@ -1677,11 +1688,14 @@ enum ts_io ts_tls_write(struct ts_tls_conn *t, const void *buf, size_t len, size
     if (t->wretry) {
         want = t->wretry <= len ? t->wretry : len;
     } else {
-        if (t->wlen > t->woff && stage_flush(t) < 0) {
+        /* the stage goes to the socket when it has no room for another record, so one
+         * send(2) takes several (SSL_write returns after each record: partial writes) */
+        size_t pending = t->wlen - t->woff;
+        if (pending > STAGE_CAP - RECORD_ROOM && stage_flush(t) < 0) {
             t->sys_errno = errno;
             return errno == EPIPE || errno == ECONNRESET ? TS_IO_EOF : TS_IO_ERROR;
         }
-        size_t pending = t->wlen - t->woff;
+        pending = t->wlen - t->woff;
         size_t records = pending < STAGE_CAP ? (STAGE_CAP - pending) / RECORD_ROOM : 0;
         if (records == 0) return TS_IO_WANT_WRITE;
         if (want > records * 16384) want = records * 16384;

@@ -45,7 +45,9 @@ struct ts_tls_conn {
     bool proxy_header; /* the first bytes were a PROXY protocol header, not a ClientHello */
     char *wbuf;        /* records staged for one write(2), see tls.c */
     size_t woff, wlen, wcap;
-    size_t wretry;          /* the length of an SSL_write OpenSSL holds for a retry, or 0 */
+    size_t wretry; /* the length of an SSL_write OpenSSL holds for a retry, or 0 */
+    bool wblocked; /* the last send(2) said EAGAIN: none is tried before EPOLLOUT (ts_tls_writable)
+                    */
     uint64_t flushed;       /* bytes handed to the socket so far (progress of a flush) */
     size_t read_budget;     /* bytes the socket BIO may still read in this turn */
     bool out_of_turn;       /* a read or write was refused because the budget ran out */
@@ -154,6 +156,8 @@ enum ts_io ts_tls_send_close_notify(struct ts_tls_conn *t);
  * they come back when needed. */
 void ts_tls_release_buffers(struct ts_tls_conn *t);
 
+/* EPOLLOUT came: the socket has room again, sends are tried again. */
+void ts_tls_writable(struct ts_tls_conn *t);
 /* Starts a turn of the worker's loop for this connection: the socket BIO reads at most budget
  * bytes and OpenSSL handles a few KeyUpdates or renegotiation attempts until the next call, so
  * one SSL call cannot keep the worker (records that are not application data are processed
