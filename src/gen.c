@@ -111,7 +111,7 @@ void ts_gen_unref(struct ts_gen *g)
     if (g && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1) gen_free(g);
 }
 
-struct ts_gen *ts_gen_load(const char *path, const struct ts_config_overrides *ov,
+struct ts_gen *ts_gen_load(const char *path, const char *text, const struct ts_config_overrides *ov,
                            const struct ts_config *fixed, int nworkers, uint64_t number, char *err,
                            size_t errlen)
 {
@@ -120,7 +120,7 @@ struct ts_gen *ts_gen_load(const char *path, const struct ts_config_overrides *o
     g->number = number;
     g->nworkers = nworkers;
     atomic_init(&g->refs, 1);
-    if (ts_config_load(&g->cfg, path, ov, err, errlen) < 0) goto fail;
+    if (ts_config_load_text(&g->cfg, path, text, ov, err, errlen) < 0) goto fail;
     if (fixed) keep_fixed(&g->cfg, fixed);
     g->tls = ts_tls_sites_new(&g->cfg, err, errlen);
     if (!g->tls) goto fail;

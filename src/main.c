@@ -151,9 +151,11 @@ static int parse_workers(const char *s)
 
 /* SIGHUP: a new generation from the configuration file, validated whole (certificates,
  * roots, ticket keys, listeners) before anything changes; then new connections get it, and
- * the old one lives on with the connections opened under it. A failure changes nothing. */
+ * the old one lives on with the connections opened under it. A failure changes nothing.
+ * once: what path was at start when it was not a regular file (a pipe gave its text then and
+ * has nothing more to give): the reload fails, saying so. */
 static void reload(struct ts_server *srv, struct ts_acceptor *a, struct ts_gen **cur,
-                   const char *path, const struct ts_config_overrides *ov)
+                   const char *path, const char *once, const struct ts_config_overrides *ov)
 {
     char err[1024] = "";
     struct timespec mono;
@@ -165,7 +167,16 @@ static void reload(struct ts_server *srv, struct ts_acceptor *a, struct ts_gen *
     ts_log_info("SIGHUP received: reloading %s", path ? path : "(defaults)");
     uint64_t number = (*cur)->number + 1;
     struct ts_tls_ticket_file *keys = NULL;
-    struct ts_gen *next = ts_gen_load(path, ov, srv->cfg, srv->nworkers, number, err, sizeof(err));
+    struct ts_gen *next = NULL;
+    char *text = NULL;
+    if (path && once)
+        snprintf(err, sizeof(err),
+                 "%s: %s, read once at start: a reload cannot read it again (restart tessera to "
+                 "change its configuration, or give --config a regular file)",
+                 path, once);
+    else if (!path || (text = ts_config_read(path, true, NULL, err, sizeof(err))))
+        next = ts_gen_load(path, text, ov, srv->cfg, srv->nworkers, number, err, sizeof(err));
+    free(text);
     bool ok = next != NULL;
     if (ok && next->cfg.tls.session_tickets && next->cfg.tls.ticket_key_file) {
         keys = ts_tls_ticket_file_read(&next->cfg, err, sizeof(err));
@@ -289,7 +300,15 @@ int main(int argc, char **argv)
     struct ts_gen *gen = NULL;
     char err[1024];
     int status = EXIT_CONFIG;
-    if (ts_config_load(&cfg, config_path, &ov, err, sizeof(err)) < 0) {
+    /* Read once, parsed twice: --config <(...) or a piped /dev/stdin has nothing left to give
+     * a second read. config_once says what such a file is, for a reload's refusal. */
+    const char *config_once = NULL;
+    char *config_text = NULL;
+    if (config_path &&
+        !(config_text = ts_config_read(config_path, false, &config_once, err, sizeof(err))))
+        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
+    if (ts_config_load_text(&cfg, config_path, config_text, &ov, err, sizeof(err)) < 0) {
+        free(config_text);
         ts_config_free(&cfg);
         return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
     }
@@ -297,7 +316,9 @@ int main(int argc, char **argv)
     pthread_mutex_init(&srv.reload_lock, NULL);
     atomic_init(&srv.generation, 1);
     srv.ssl_ctx = ts_tls_session_ctx_new(&cfg, err, sizeof(err));
-    if (srv.ssl_ctx) gen = ts_gen_load(config_path, &ov, &cfg, cfg.workers, 1, err, sizeof(err));
+    if (srv.ssl_ctx)
+        gen = ts_gen_load(config_path, config_text, &ov, &cfg, cfg.workers, 1, err, sizeof(err));
+    free(config_text);
     srv.gen = gen;
     if (!gen) {
         ts_tls_session_ctx_free(srv.ssl_ctx);
@@ -396,7 +417,7 @@ int main(int argc, char **argv)
             int sig = sigtimedwait(&sigs, NULL, &wait);
             if (sig < 0) continue; /* the interval passed (EAGAIN), or EINTR */
             if (sig == SIGHUP) {
-                reload(&srv, &acceptor, &gen, config_path, &ov);
+                reload(&srv, &acceptor, &gen, config_path, config_once, &ov);
                 continue;
             }
             if (sig == SIGUSR1) {
