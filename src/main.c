@@ -87,10 +87,22 @@ static int die_config(const char *msg)
     return EXIT_CONFIG;
 }
 
-/* A configuration error, and the likely way out for someone who only wanted to serve a
- * directory: a missing development certificate, or a file read without being named. */
-static int die_config_hint(const char *msg, bool serving, bool implicit_config)
+/* Why no file was read when none was named: DEFAULT_CONFIG is looked for in the working
+ * directory, which is named. */
+static const char *no_file_why(char *buf, size_t len)
 {
+    char cwd[1024];
+    if (!getcwd(cwd, sizeof(cwd))) snprintf(cwd, sizeof(cwd), "the working directory");
+    snprintf(buf, len, "no --config, and no " DEFAULT_CONFIG " in %s", cwd);
+    return buf;
+}
+
+/* A configuration error, and the likely way out for someone who only wanted to serve a
+ * directory: a missing development certificate, or a file read without being named; or
+ * that no file was read at all (defaults: neither --config nor DEFAULT_CONFIG). */
+static int die_config_hint(const char *msg, bool serving, bool implicit_config, bool defaults)
+{
+    char why[1200];
     die_config(msg);
     if (serving && (strncmp(msg, "tls.certificate:", 16) == 0 || strncmp(msg, "tls.key:", 8) == 0))
         fprintf(stderr, "tessera: `make certs` makes the development certificate and key in "
@@ -99,6 +111,10 @@ static int die_config_hint(const char *msg, bool serving, bool implicit_config)
     else if (implicit_config)
         fprintf(stderr, "tessera: (" DEFAULT_CONFIG " was read; to serve a directory with the "
                         "built-in defaults instead: tessera --serve DIR)\n");
+    else if (defaults)
+        fprintf(stderr,
+                "tessera: (no configuration file was read: %s; the built-in defaults apply)\n",
+                no_file_why(why, sizeof(why)));
     return EXIT_CONFIG;
 }
 
@@ -164,7 +180,7 @@ static void reload(struct ts_server *srv, struct ts_acceptor *a, struct ts_gen *
     snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
              (unsigned long long)mono.tv_sec * 1000000 + (unsigned long long)mono.tv_nsec / 1000);
     ts_service_notify(msg);
-    ts_log_info("SIGHUP received: reloading %s", path ? path : "(defaults)");
+    ts_log_info("SIGHUP received: reloading %s", path ? path : "the built-in defaults");
     uint64_t number = (*cur)->number + 1;
     struct ts_tls_ticket_file *keys = NULL;
     struct ts_gen *next = NULL;
@@ -291,6 +307,7 @@ int main(int argc, char **argv)
         config_path = DEFAULT_CONFIG;
         implicit_config = true;
     }
+    bool defaults = !config_path && !serve_dir; /* no file named, none found */
 
     /* cfg: the configuration as started, for what only a restart changes; gen: the one in
      * use, loaded from the same file, replaced by each reload */
@@ -306,11 +323,11 @@ int main(int argc, char **argv)
     char *config_text = NULL;
     if (config_path &&
         !(config_text = ts_config_read(config_path, false, &config_once, err, sizeof(err))))
-        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
+        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root, defaults);
     if (ts_config_load_text(&cfg, config_path, config_text, &ov, err, sizeof(err)) < 0) {
         free(config_text);
         ts_config_free(&cfg);
-        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
+        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root, defaults);
     }
     srv.cfg = &cfg;
     pthread_mutex_init(&srv.reload_lock, NULL);
@@ -323,7 +340,7 @@ int main(int argc, char **argv)
     if (!gen) {
         ts_tls_session_ctx_free(srv.ssl_ctx);
         ts_config_free(&cfg);
-        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
+        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root, defaults);
     }
     if (check_only && ts_service_check(&cfg, err, sizeof(err)) < 0) {
         ts_gen_unref(gen);
@@ -332,7 +349,18 @@ int main(int argc, char **argv)
         return die_config(err);
     }
     if (check_only) {
-        printf("tessera: configuration %s is valid\n", config_path ? config_path : "(defaults)");
+        /* what was checked, as nginx -t names its file: a file, or no file at all */
+        if (config_path)
+            printf("tessera: configuration file %s is valid%s\n", config_path,
+                   implicit_config ? " (found in the working directory; --config FILE names "
+                                     "another)"
+                                   : "");
+        else if (serve_dir)
+            printf("tessera: the built-in defaults are valid (--serve reads no configuration "
+                   "file)\n");
+        else
+            printf("tessera: the built-in defaults are valid (no configuration file: %s)\n",
+                   no_file_why(err, sizeof(err)));
         ts_gen_unref(gen);
         ts_tls_session_ctx_free(srv.ssl_ctx);
         ts_config_free(&cfg);
