@@ -89,4 +89,28 @@ expect_match "make serve DIR=... PORT=... runs tessera --serve" "$OUT" "tessera 
 expect_match "...after making the certificates" "$OUT" "make-certs\.sh certs"
 OUT=$(make -n -C "$TS_TOP" --no-print-directory serve 2>&1)
 expect_match "make serve without DIR says what it needs" "$OUT" "make serve needs DIR="
+
+# make run: conf/tessera.json, on this machine only (a development server), PORT= honoured as
+# make serve does; then README's first step, curl https://localhost:PORT/, gets the home page
+expect "conf/tessera.json listens on loopback only" \
+    "$(jq '[.listen] | flatten | map(if type == "object" then .address else . end) |
+        all(test("^(127\\.|\\[::1\\]:)"))' "$TS_TOP/conf/tessera.json")" true
+OUT=$(make -n -C "$TS_TOP" --no-print-directory run 2>&1)
+expect_match "make run runs tessera with conf/tessera.json" "$OUT" "/tessera --config conf/tessera\.json$"
+PORT=$(pick_port) || exit 1
+cmd=$(make -n -C "$TS_TOP" --no-print-directory run PORT="$PORT" 2>&1 | grep -E '/tessera --config ' | tail -1)
+expect_match "make run PORT=... listens on 127.0.0.1:PORT" "$cmd" "/tessera --config conf/tessera\.json --listen 127\.0\.0\.1:$PORT$"
+cd "$top" || exit 1
+if [[ $cmd == *" --listen 127.0.0.1:$PORT" ]]; then # never the fixed port 8443 of a shared machine
+    read -ra args <<<"${cmd#*/tessera }"
+    if spawn_server "$TS_BIN" "${args[@]}"; then
+        expect "...only there" "$(ss -Htln "sport = :$PORT" | awk '{print $4}' | sort | tr '\n' ' ')" "127.0.0.1:$PORT "
+        expect_match "...and README's curl gets the home page" \
+            "$(curl -sS --max-time $((20 * MULT)) --cacert certs/ca.crt "https://localhost:$PORT/")" "<title>"
+        stop_server
+        expect "...and it exits 0" "$?" 0
+    else
+        not_ok "make run's command starts in a checkout"
+    fi
+fi
 check_server_log
