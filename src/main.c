@@ -40,6 +40,9 @@ static void usage(FILE *out)
             "  --cert FILE       server certificate chain (PEM)\n"
             "  --key FILE        server private key (PEM)\n"
             "  --check-config    validate the configuration and exit\n"
+            "  --upgrade         share the listen addresses of the running tessera this one\n"
+            "                    replaces and take their new connections (then SIGTERM the\n"
+            "                    old one); without it an address in use is refused\n"
             "  --help            show this help\n"
             "  --version         show the version\n"
             "Command-line values override the configuration file.\n");
@@ -248,6 +251,7 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'v'},
         {"serve", required_argument, 0, 's'},
+        {"upgrade", no_argument, 0, 'u'}, /* share the addresses of the tessera it replaces */
         {0, 0, 0, 0},
     };
     ts_service_init();
@@ -267,7 +271,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     struct ts_config_overrides ov = {.workers = -1};
     const char *config_path = NULL, *serve_dir = NULL;
-    bool check_only = false, implicit_config = false;
+    bool check_only = false, implicit_config = false, upgrade = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -282,6 +286,7 @@ int main(int argc, char **argv)
         case 'C': ov.cert = optarg; break;
         case 'K': ov.key = optarg; break;
         case 't': check_only = true; break;
+        case 'u': upgrade = true; break;
         case 'h': usage(stdout); return 0;
         case 'v':
             printf("%s %s (%s)\n", TS_SERVER_NAME, TS_VERSION, OpenSSL_version(OPENSSL_VERSION));
@@ -383,14 +388,18 @@ int main(int argc, char **argv)
     const char *const *fd_names;
     int ninherited = ts_service_listen_fds(&inherited, &fd_names, err, sizeof(err));
     if (ninherited < 0 ||
-        (ninherited > 0 ? ts_acceptor_inherit(&acceptor, &srv, gen, inherited, fd_names,
-                                              (size_t)ninherited, err, sizeof(err))
-                        : ts_acceptor_listen(&acceptor, &srv, gen, err, sizeof(err))) < 0) {
+        (ninherited > 0
+             ? ts_acceptor_inherit(&acceptor, &srv, gen, inherited, fd_names, (size_t)ninherited,
+                                   err, sizeof(err))
+             : ts_acceptor_listen(&acceptor, &srv, gen, upgrade, err, sizeof(err))) < 0) {
         free(inherited);
         fprintf(stderr, "tessera: configuration error: %s\n", err);
         goto out;
     }
     free(inherited);
+    if (upgrade && ninherited > 0)
+        ts_log_info("--upgrade: nothing to take over: the listeners are the sockets socket "
+                    "activation passed");
     if (ts_service_drop_privileges(&cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "tessera: configuration error: %s\n", err);
         ts_acceptor_stop(&acceptor);

@@ -115,7 +115,7 @@ OUT=$(oneshot "$TS_BIN" --bogus)
 expect "an unknown flag exits 2" "$?" 2
 expect_match "an unknown flag prints usage" "$OUT" "usage: tessera"
 OUT=$(oneshot "$TS_BIN" --help | tr '\n' ' ')
-expect_match "--help lists every flag" "$OUT" "--config.*--listen.*--root.*--workers.*--cert.*--key.*--check-config.*--help.*--version"
+expect_match "--help lists every flag" "$OUT" "--config.*--listen.*--root.*--workers.*--cert.*--key.*--check-config.*--upgrade.*--help.*--version"
 OUT=$(oneshot "$TS_BIN" --version)
 expect_match "--version prints name, version and OpenSSL" "$OUT" "^tessera [0-9]+\.[0-9]+\.[0-9]+ \(OpenSSL 3"
 
