@@ -199,6 +199,7 @@ static const struct key top_keys[] = {
     {"file_cache", K_OBJECT, 0, 0, 0, file_cache_keys, 0, 0},
     {"log", K_OBJECT, 0, 0, 0, log_keys, 0, 0},
     {"user", K_STRING, F(user), 0, 0, 0, 0, 0},
+    {"pid_file", K_STRING, F(pid_file), 0, 0, 0, 0, 0},
     {"group", K_STRING, F(group), 0, 0, 0, 0, 0},
     {0},
 };
@@ -1156,9 +1157,9 @@ static int check_readable(const char *key, const char *file, char *err, size_t e
     return 0;
 }
 
-/* A log destination is opened (created) only at start-up, after --check-config has exited:
- * here it must be a file we may append to, or a new file in a directory we may write to, so
- * that a configuration that passes the check also starts. */
+/* A log destination (or the pid file) is opened (created) only at start-up, after
+ * --check-config has exited: here it must be a file we may write to, or a new file in a
+ * directory we may write to, so that a configuration that passes the check also starts. */
 static int check_log_dest(const char *key, const char *file, char *err, size_t errlen)
 {
     if (strcmp(file, "-") == 0) return 0;
@@ -1399,6 +1400,18 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
                     "log.error: \"off\" is not accepted: the error log cannot be "
                     "turned off; use \"-\" (stderr), a file, or /dev/null");
     if (check_log_dest("log.error", cfg->log.error, err, errlen) < 0) return -1;
+    if (cfg->pid_file) {
+        struct stat st;
+        /* opened with O_NOFOLLOW: a link planted where a root process writes is not followed */
+        if (!cfg->pid_file[0] || strcmp(cfg->pid_file, "-") == 0)
+            return fail(err, errlen, "pid_file: must name a file");
+        if (lstat(cfg->pid_file, &st) == 0 && S_ISLNK(st.st_mode))
+            return fail(err, errlen, "pid_file: %s: is a symbolic link: name the file itself",
+                        cfg->pid_file);
+        if (lstat(cfg->pid_file, &st) == 0 && !S_ISREG(st.st_mode))
+            return fail(err, errlen, "pid_file: %s: not a regular file", cfg->pid_file);
+        if (check_log_dest("pid_file", cfg->pid_file, err, errlen) < 0) return -1;
+    }
     for (size_t i = 0; i < cfg->nredirect_listen; i++)
         if (check_listen(cfg->redirect_listen[i], "http_redirect.listen", err, errlen) < 0)
             return -1;
@@ -1489,6 +1502,7 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->log.access);
     free(cfg->log.error);
     free(cfg->user);
+    free(cfg->pid_file);
     free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -160,8 +160,9 @@ struct ts_config {
         int summary_interval_s; /* failed handshakes are counted and logged this often */
     } log;
 
-    char *user;  /* started as root: switch to this user once listeners and files are open */
-    char *group; /* its group instead of the user's primary group, or NULL */
+    char *pid_file; /* this process's id, written once it listens, removed at exit; or NULL */
+    char *user;     /* started as root: switch to this user once listeners and files are open */
+    char *group;    /* its group instead of the user's primary group, or NULL */
 };
 
 /* Command-line values that override the file; NULL / 0 means "not given". */

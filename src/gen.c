@@ -22,8 +22,8 @@ static bool same_str(const char *a, const char *b)
 }
 
 /* A reload cannot change what was sized or opened once at start (worker threads, their pools,
- * timer lists and file caches, the descriptor limit, the log files and the user), nor the
- * session cache and ticket keys every generation shares. */
+ * timer lists and file caches, the descriptor limit, the log files, the pid file and the
+ * user), nor the session cache and ticket keys every generation shares. */
 static void keep_fixed(struct ts_config *next, const struct ts_config *fixed)
 {
 #define KEEP(field, key)                                                                           \
@@ -46,6 +46,7 @@ static void keep_fixed(struct ts_config *next, const struct ts_config *fixed)
     KEEP(workers, "workers");
     KEEP_STR(user, "user");
     KEEP_STR(group, "group");
+    KEEP_STR(pid_file, "pid_file");
     KEEP(limits.max_connections, "limits.max_connections");
     KEEP(limits.max_header_bytes, "limits.max_header_bytes");
     KEEP(file_cache.entries, "file_cache.entries");

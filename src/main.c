@@ -375,6 +375,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "tessera: configuration error: %s\n", err);
         goto out;
     }
+    /* before the listeners: a tessera refused for its pid file has taken no address */
+    if (ts_service_pidfile_open(&cfg, upgrade, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tessera: configuration error: %s\n", err);
+        goto out;
+    }
 
     raise_fd_limit(&cfg);
     /* Let freed memory stay in the arenas while connections come and go (glibc would
@@ -420,6 +425,7 @@ int main(int argc, char **argv)
         }
     }
     if (started == cfg.workers && ts_acceptor_start(&acceptor) == 0) {
+        ts_service_pidfile_write(); /* it listens: the id in the file is one to signal */
         char where[512] = "";
         if (ninherited > 0)
             snprintf(where, sizeof(where), "%d socket%s from socket activation", ninherited,
@@ -444,6 +450,7 @@ int main(int argc, char **argv)
             /* handshakes rotate the ticket keys and wipe the old ones; this, once a second,
              * when none comes */
             ts_tls_ticket_keys_tick(srv.ssl_ctx);
+            ts_service_pidfile_tick();
             if (now - summary_last >= every_ms) {
                 log_handshake_failures(&srv, hs_fail_seen, now - summary_last);
                 summary_last = now;
@@ -485,6 +492,7 @@ int main(int argc, char **argv)
     if (status == 0) ts_log_info("stopped");
     free(srv.workers);
 out:
+    ts_service_pidfile_close();
     ts_gen_unref(gen); /* the last reference once every connection is closed */
     ts_tls_session_ctx_free(srv.ssl_ctx);
     ts_log_close();
