@@ -103,8 +103,10 @@ tools: $(TOOLS)
 certs:
 	$(Q)certs/make-certs.sh certs
 
+# make run [PORT=9443]: conf/tessera.json, which listens on 127.0.0.1:8443 (this machine
+# only); PORT= replaces that with 127.0.0.1:PORT, as make serve does
 run: all certs
-	$(BUILD)/tessera --config conf/tessera.json
+	$(BUILD)/tessera --config conf/tessera.json$(if $(PORT), --listen 127.0.0.1:$(PORT))
 
 # make serve DIR=path/to/site [PORT=8443]: that directory with the built-in defaults
 serve: all certs
@@ -185,6 +187,6 @@ clean:
 	rm -rf build
 
 help:
-	@echo "make run | serve DIR=... | test | unit | integration | certs | tools | asan | tsan | fuzz | bench | format | format-check | clean"
+	@echo "make run [PORT=...] | serve DIR=... [PORT=...] | test | unit | integration | certs | tools | asan | tsan | fuzz | bench | format | format-check | clean"
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d) $(FUZZ_OBJS:.o=.d) $(FUZZ_TARGETS:=.d)

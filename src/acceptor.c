@@ -17,13 +17,129 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #define ACCEPT_BATCH 64
 #define PAUSE_MS     100
+#define LOCK_WAIT_MS 3000 /* how long another tessera's binding is waited for */
 
-static int listen_one(const char *key, const char *spec, char *err, size_t errlen)
+/* Is the address taken? Every listener is opened with SO_REUSEPORT, so that a new tessera can
+ * listen beside the old one during an upgrade; the same flag lets a second tessera started by
+ * mistake on the address of another one (of the same user) bind without an error and, with
+ * the BPF program below, take every new connection. So each address is first probed: a
+ * socket WITHOUT SO_REUSEPORT is bound to it and closed again. The kernel refuses that bind
+ * with EADDRINUSE exactly when a plain server (nginx, Caddy) would fail: some socket listens
+ * on the address, or on a wildcard that covers it (0.0.0.0:P covers 127.0.0.1:P), whatever
+ * its program or user. SO_REUSEADDR on the probe keeps the TIME_WAIT connections of a server
+ * just stopped from counting, and IPV6_V6ONLY (as on the real socket) keeps [::]:P apart from
+ * 0.0.0.0:P. A probe that is bound and closed without listen() leaves nothing behind.
+ * Other ways were weighed: binding the real socket first and setting SO_REUSEPORT after it
+ * (socket(7): it must be set before bind() on every socket, the first one too); reading
+ * /proc/net/tcp or asking sock_diag (hidden or refused in the systemd unit's sandbox, and the
+ * wildcard overlaps would be computed by hand instead of by the kernel); a connect() to the
+ * address (a connection the other server sees, a wait on a full backlog or a firewall). The
+ * race is listen_lock's. Returns true only on EADDRINUSE: any other failure is left to the
+ * real bind to report. */
+static bool address_taken(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    bool taken = bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
+static in_port_t port_of(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET6)
+        return ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port;
+    return ((const struct sockaddr_in *)(const void *)sa)->sin_port;
+}
+
+/* The probe cannot see a socket that is bound but not listening yet (bound with SO_REUSEADDR,
+ * as both are, the two do not conflict): two tessera started at the same moment could each
+ * probe before the other listens, and both listen. So the probe and the listen() that
+ * follows happen under this lock, one tessera of a user at a time: the second one's probe
+ * runs once the first one listens, and sees it. Only processes of the same user can share
+ * an address (SO_REUSEPORT groups are per uid; anyone else's bind fails anyway), hence a lock
+ * per euid. It is an abstract AF_UNIX name: unique in the network namespace like the
+ * addresses, released by the kernel when its holder exits however it exits, no file to leave
+ * behind. It is held for milliseconds; a holder that does not let go (a stopped process, a
+ * squatter: any user can bind any abstract name) is waited for LOCK_WAIT_MS, then tessera goes
+ * on without it. Returns the lock's descriptor (close it to release), or -1 without it. */
+static int listen_lock(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        ts_log_debug("listen: no lock for the address check: %s", strerror(errno));
+        return -1;
+    }
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "tessera-listen-%u",
+                     (unsigned)geteuid());
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    for (int waited = 0; bind(fd, (struct sockaddr *)&sa, len) < 0; waited += 10) {
+        if (errno != EADDRINUSE || waited >= LOCK_WAIT_MS) {
+            if (errno == EADDRINUSE)
+                ts_log_warn("listen: another process of this user has held the lock of the "
+                            "address check (@%s) for %d ms; checking without it",
+                            sa.sun_path + 1, LOCK_WAIT_MS);
+            else
+                ts_log_debug("listen: no lock for the address check: %s", strerror(errno));
+            close(fd);
+            return -1;
+        }
+        nanosleep(&(struct timespec){0, 10 * 1000000}, NULL);
+    }
+    return fd;
+}
+
+/* Whether one of this process's own listeners (in l, or still in keep) and ai would cover
+ * the same addresses: the same port and family, and the same address or a wildcard on either
+ * side. The probe would then find this process itself (listen naming "0.0.0.0:P" and
+ * "127.0.0.1:P", or a reload from one to the other), so it cannot tell whether anyone else
+ * listens there: such an address is bound as it always was, without the check. */
+static bool own_overlap(const struct ts_listeners *l, const struct ts_listeners *keep,
+                        const struct addrinfo *ai)
+{
+    for (int set = 0; set < 2; set++) {
+        const struct ts_listeners *x = set ? keep : l;
+        for (size_t i = 0; x && i < x->nfds; i++) {
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof(ss);
+            if (x->fds[i] < 0 || getsockname(x->fds[i], (struct sockaddr *)&ss, &sl) < 0 ||
+                ss.ss_family != ai->ai_family)
+                continue;
+            if (ss.ss_family == AF_INET) {
+                const struct sockaddr_in *p = (const void *)&ss, *q = (const void *)ai->ai_addr;
+                if (p->sin_port == q->sin_port && (p->sin_addr.s_addr == q->sin_addr.s_addr ||
+                                                   p->sin_addr.s_addr == htonl(INADDR_ANY) ||
+                                                   q->sin_addr.s_addr == htonl(INADDR_ANY)))
+                    return true;
+            } else {
+                const struct sockaddr_in6 *p = (const void *)&ss, *q = (const void *)ai->ai_addr;
+                if (p->sin6_port == q->sin6_port &&
+                    (IN6_ARE_ADDR_EQUAL(&p->sin6_addr, &q->sin6_addr) ||
+                     IN6_IS_ADDR_UNSPECIFIED(&p->sin6_addr) ||
+                     IN6_IS_ADDR_UNSPECIFIED(&q->sin6_addr)))
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Opens a listener for spec. An address another socket listens on is refused, unless
+ * takeover (--upgrade at start): then it is shared, and new connections come here. l and
+ * keep: this process's listeners (see own_overlap). */
+static int listen_one(const char *key, const char *spec, bool takeover,
+                      const struct ts_listeners *l, const struct ts_listeners *keep, char *err,
+                      size_t errlen)
 {
     char host[256], port[16];
     if (ts_config_split_listen(spec, host, sizeof(host), port, sizeof(port)) < 0) {
@@ -46,6 +162,25 @@ static int listen_one(const char *key, const char *spec, char *err, size_t errle
         return -2;
     }
     if (fd < 0) goto fail;
+    /* port 0 asks for any free port: nothing can be listening on that one */
+    if (port_of(res->ai_addr) != 0 && !own_overlap(l, keep, res) && address_taken(res)) {
+        if (!takeover) {
+            /* at start (nothing to keep) --upgrade is the way out; a reload has none */
+            snprintf(err, errlen,
+                     "%s: \"%s\": Address already in use: another process listens there%s", key,
+                     spec,
+                     !keep ? " (to replace a running tessera without downtime, start the new "
+                             "one with --upgrade: it shares the address and takes the new "
+                             "connections)"
+                           : "");
+            close(fd);
+            freeaddrinfo(res);
+            return -1;
+        }
+        ts_log_info("%s: \"%s\": another process listens there: shared with it (--upgrade), "
+                    "new connections come to this process",
+                    key, spec);
+    }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     /* a new tessera binds the address while the old one still runs: see after listen() */
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
@@ -55,11 +190,11 @@ static int listen_one(const char *key, const char *spec, char *err, size_t errle
      * whole, so Nagle would only delay them, and this saves a setsockopt per connection. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 4096) < 0) goto fail;
-    /* While two tessera share the address (an upgrade), the kernel picks a listener per new
-     * connection. This program, run for the whole group, picks the second socket, the newest
-     * process's: the old one gets no connection it could leave in its backlog when it closes
-     * its listener (those would be reset). Alone, index 1 does not exist and the kernel hashes
-     * as usual. A kernel without it only loses that guarantee. */
+    /* While two tessera share the address (an upgrade: --upgrade), the kernel picks a
+     * listener per new connection. This program, run for the whole group, picks the second
+     * socket, the newest process's: the old one gets no connection it could leave in its
+     * backlog when it closes its listener (those would be reset). Alone, index 1 does not
+     * exist and the kernel hashes as usual. A kernel without it only loses that guarantee. */
     struct sock_filter pick_newest = BPF_STMT(BPF_RET | BPF_K, 1);
     struct sock_fprog prog;
     memset(&prog, 0, sizeof(prog)); /* the padding after len too: the kernel copies it all */
@@ -125,10 +260,10 @@ static int start_listening(struct ts_acceptor *a, char *err, size_t errlen)
 }
 
 /* Opens the listeners cfg names into l, keeping the sockets of `keep` whose entry is the same
- * (taken out of keep: -1 left in their place). Returns 0, or -1 with err (l freed, every
- * socket opened here closed). */
+ * (taken out of keep: -1 left in their place); takeover: see listen_one. Returns 0, or -1
+ * with err (l freed, every socket opened here closed). */
 static int open_listeners(struct ts_listeners *l, const struct ts_config *cfg,
-                          struct ts_listeners *keep, char *err, size_t errlen)
+                          struct ts_listeners *keep, bool takeover, char *err, size_t errlen)
 {
     listeners_alloc(l, cfg->nlisten + cfg->nredirect_listen);
     for (size_t i = 0; i < cfg->nlisten + cfg->nredirect_listen; i++) {
@@ -142,7 +277,9 @@ static int open_listeners(struct ts_listeners *l, const struct ts_config *cfg,
                 fd = keep->fds[k];
                 keep->fds[k] = -1;
             }
-        if (fd < 0) fd = listen_one(plain ? "http_redirect.listen" : "listen", spec, err, errlen);
+        if (fd < 0)
+            fd = listen_one(plain ? "http_redirect.listen" : "listen", spec, takeover, l, keep, err,
+                            errlen);
         if (fd == -2) continue;
         if (fd < 0) goto fail;
         /* indexes differ once an address is skipped: the settings travel with the fd */
@@ -174,12 +311,14 @@ fail:
     return -1;
 }
 
-int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, struct ts_gen *gen, char *err,
-                       size_t errlen)
+int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, struct ts_gen *gen,
+                       bool takeover, char *err, size_t errlen)
 {
     adopt(a, srv, gen);
-    if (open_listeners(&a->l, &gen->cfg, NULL, err, errlen) < 0 ||
-        start_listening(a, err, errlen) < 0) {
+    int lock = listen_lock();
+    int rc = open_listeners(&a->l, &gen->cfg, NULL, takeover, err, errlen);
+    if (lock >= 0) close(lock); /* every socket listens: the next tessera's probe sees them */
+    if (rc < 0 || start_listening(a, err, errlen) < 0) {
         ts_acceptor_stop(a);
         return -1;
     }
@@ -324,6 +463,8 @@ int ts_acceptor_reload(struct ts_acceptor *a, struct ts_gen *gen, char *err, siz
 {
     const struct ts_config *cfg = &gen->cfg;
     struct ts_listeners next;
+    /* taken before the acceptor's mutex: a wait for it must not hold up accepting */
+    int lock = a->inherited ? -1 : listen_lock();
     pthread_mutex_lock(&a->lock);
     if (a->inherited) {
         /* the same sockets, with the new generation's per-listener settings; the operator
@@ -353,11 +494,14 @@ int ts_acceptor_reload(struct ts_acceptor *a, struct ts_gen *gen, char *err, siz
          * a kept socket must come back with its index in the new set, not stay under its
          * old one (which may name another listener, or none) */
         if (!a->paused) set_listening(a, 0);
-        if (open_listeners(&next, cfg, &a->l, err, errlen) < 0) {
+        /* a reload never takes an address over: --upgrade is a decision made at start */
+        if (open_listeners(&next, cfg, &a->l, false, err, errlen) < 0) {
             if (!a->paused) set_listening(a, 1);
             pthread_mutex_unlock(&a->lock);
+            if (lock >= 0) close(lock);
             return -1;
         }
+        if (lock >= 0) close(lock);
         accept_rest(a, &a->l); /* the listeners left in the old set are removed ones */
         for (size_t i = 0; i < a->l.nfds; i++)
             if (a->l.fds[i] >= 0) close(a->l.fds[i]);

@@ -35,11 +35,14 @@ struct ts_acceptor {
     unsigned next_worker;
 };
 
-/* Creates, binds and listens on every address in gen's listen and http_redirect.listen.
- * Main thread, before the workers start. Returns 0, or -1 with a message naming the key in
- * err. */
-int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, struct ts_gen *gen, char *err,
-                       size_t errlen);
+/* Creates, binds and listens on every address in gen's listen and http_redirect.listen. An
+ * address another socket already listens on is refused ("Address already in use"), unless
+ * takeover (--upgrade): then it is shared with that socket (SO_REUSEPORT) and new
+ * connections come to this process. Main thread, before the workers start; may wait up to a
+ * few seconds for another tessera of the same user that is binding its addresses. Returns 0,
+ * or -1 with a message naming the key in err. */
+int ts_acceptor_listen(struct ts_acceptor *a, struct ts_server *srv, struct ts_gen *gen,
+                       bool takeover, char *err, size_t errlen);
 
 /* Serves on sockets handed over by socket activation instead of binding cfg->listen: a socket
  * named "http_redirect" (LISTEN_FDNAMES) redirects to https, the others serve TLS, with the
@@ -50,7 +53,8 @@ int ts_acceptor_inherit(struct ts_acceptor *a, struct ts_server *srv, struct ts_
                         size_t errlen);
 
 /* A reload: new connections get gen from now on, on the listeners gen names (addresses kept
- * keep their socket, new ones are bound, removed ones closed once their backlog is taken).
+ * keep their socket, new ones are bound, never taken over, removed ones closed once their
+ * backlog is taken).
  * Main thread, while the acceptor runs. Returns 0, or -1 with a message naming the key in err
  * and nothing changed. */
 int ts_acceptor_reload(struct ts_acceptor *a, struct ts_gen *gen, char *err, size_t errlen);

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -200,6 +201,7 @@ static const struct key top_keys[] = {
     {"file_cache", K_OBJECT, 0, 0, 0, file_cache_keys, 0, 0},
     {"log", K_OBJECT, 0, 0, 0, log_keys, 0, 0},
     {"user", K_STRING, F(user), 0, 0, 0, 0, 0},
+    {"pid_file", K_STRING, F(pid_file), 0, 0, 0, 0, 0},
     {"group", K_STRING, F(group), 0, 0, 0, 0, 0},
     {0},
 };
@@ -1119,11 +1121,36 @@ static void set_defaults(struct ts_config *cfg)
     cfg->log.summary_interval_s = 60;
 }
 
-static char *read_file(const char *path, char *err, size_t errlen)
+/* What a configuration file that is not a regular file is, for the message that says a reload
+ * cannot read it again. */
+static const char *file_kind(mode_t mode)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    if (S_ISFIFO(mode)) return "a pipe";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISDIR(mode)) return "a directory";
+    return "not a regular file";
+}
+
+char *ts_config_read(const char *path, bool reload, const char **once, char *err, size_t errlen)
+{
+    /* At start a pipe is read like a file: a FIFO's open waits for its writer, as cat's would.
+     * A reload runs on the main thread, which must not wait: O_NONBLOCK makes the open of a
+     * FIFO return at once, and anything but a regular file is then refused unread. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | (reload ? O_NONBLOCK : 0));
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
         fail(err, errlen, "%s: cannot open configuration file: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    if (once) *once = S_ISREG(st.st_mode) ? NULL : file_kind(st.st_mode);
+    if (reload && !S_ISREG(st.st_mode)) {
+        fail(err, errlen,
+             "%s: %s now, not a regular file: a reload reads only a regular file (restart "
+             "tessera to read it)",
+             path, file_kind(st.st_mode));
+        close(fd);
         return NULL;
     }
     char *buf = NULL;
@@ -1135,25 +1162,26 @@ static char *read_file(const char *path, char *err, size_t errlen)
             if (!n) abort();
             buf = n;
         }
-        size_t r = fread(buf + len, 1, cap - len - 1, f);
-        len += r;
+        ssize_t r = read(fd, buf + len, cap - len - 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            fail(err, errlen, "%s: read error: %s", path, strerror(errno));
+            goto fail;
+        }
         if (r == 0) break;
+        len += (size_t)r;
         if (len > (1 << 20)) {
             fail(err, errlen, "%s: configuration file larger than 1 MiB", path);
-            fclose(f);
-            free(buf);
-            return NULL;
+            goto fail;
         }
     }
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        fail(err, errlen, "%s: read error", path);
-        free(buf);
-        return NULL;
-    }
+    close(fd);
     buf[len] = '\0';
     return buf;
+fail:
+    close(fd);
+    free(buf);
+    return NULL;
 }
 
 static int check_readable(const char *key, const char *file, char *err, size_t errlen)
@@ -1165,9 +1193,9 @@ static int check_readable(const char *key, const char *file, char *err, size_t e
     return 0;
 }
 
-/* A log destination is opened (created) only at start-up, after --check-config has exited:
- * here it must be a file we may append to, or a new file in a directory we may write to, so
- * that a configuration that passes the check also starts. */
+/* A log destination (or the pid file) is opened (created) only at start-up, after
+ * --check-config has exited: here it must be a file we may write to, or a new file in a
+ * directory we may write to, so that a configuration that passes the check also starts. */
 static int check_log_dest(const char *key, const char *file, char *err, size_t errlen)
 {
     if (strcmp(file, "-") == 0) return 0;
@@ -1413,6 +1441,18 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
                     "log.error: \"off\" is not accepted: the error log cannot be "
                     "turned off; use \"-\" (stderr), a file, or /dev/null");
     if (check_log_dest("log.error", cfg->log.error, err, errlen) < 0) return -1;
+    if (cfg->pid_file) {
+        struct stat st;
+        /* opened with O_NOFOLLOW: a link planted where a root process writes is not followed */
+        if (!cfg->pid_file[0] || strcmp(cfg->pid_file, "-") == 0)
+            return fail(err, errlen, "pid_file: must name a file");
+        if (lstat(cfg->pid_file, &st) == 0 && S_ISLNK(st.st_mode))
+            return fail(err, errlen, "pid_file: %s: is a symbolic link: name the file itself",
+                        cfg->pid_file);
+        if (lstat(cfg->pid_file, &st) == 0 && !S_ISREG(st.st_mode))
+            return fail(err, errlen, "pid_file: %s: not a regular file", cfg->pid_file);
+        if (check_log_dest("pid_file", cfg->pid_file, err, errlen) < 0) return -1;
+    }
     for (size_t i = 0; i < cfg->nredirect_listen; i++)
         if (check_listen(cfg->redirect_listen[i], "http_redirect.listen", err, errlen) < 0)
             return -1;
@@ -1436,17 +1476,27 @@ static int validate(struct ts_config *cfg, char *err, size_t errlen)
 int ts_config_load(struct ts_config *cfg, const char *path, const struct ts_config_overrides *ov,
                    char *err, size_t errlen)
 {
+    char *text = NULL;
+    if (path && !(text = ts_config_read(path, false, NULL, err, errlen))) {
+        set_defaults(cfg); /* freeable, as after any other failure */
+        return -1;
+    }
+    int rc = ts_config_load_text(cfg, path, text, ov, err, errlen);
+    free(text);
+    return rc;
+}
+
+int ts_config_load_text(struct ts_config *cfg, const char *path, const char *text,
+                        const struct ts_config_overrides *ov, char *err, size_t errlen)
+{
     set_defaults(cfg);
-    if (path) {
-        char *text = read_file(path, err, errlen);
-        if (!text) return -1;
+    if (text) {
         cJSON *root = cJSON_ParseWithOpts(text, NULL, 1);
         if (!root) {
             const char *at = cJSON_GetErrorPtr();
             int line = 1;
             for (const char *p = text; at && p < at; p++) line += *p == '\n';
             fail(err, errlen, "%s: invalid JSON near line %d", path, line);
-            free(text);
             return -1;
         }
         int rc = 0;
@@ -1455,7 +1505,6 @@ int ts_config_load(struct ts_config *cfg, const char *path, const struct ts_conf
         else
             rc = walk(cfg, cfg, root, top_keys, "", err, errlen);
         cJSON_Delete(root);
-        free(text);
         if (rc < 0) return -1;
     }
     if (ov) {
@@ -1498,6 +1547,7 @@ void ts_config_free(struct ts_config *cfg)
     free(cfg->log.access);
     free(cfg->log.error);
     free(cfg->user);
+    free(cfg->pid_file);
     free(cfg->group);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -163,8 +163,9 @@ struct ts_config {
         int summary_interval_s; /* failed handshakes are counted and logged this often */
     } log;
 
-    char *user;  /* started as root: switch to this user once listeners and files are open */
-    char *group; /* its group instead of the user's primary group, or NULL */
+    char *pid_file; /* this process's id, written once it listens, removed at exit; or NULL */
+    char *user;     /* started as root: switch to this user once listeners and files are open */
+    char *group;    /* its group instead of the user's primary group, or NULL */
 };
 
 /* Command-line values that override the file; NULL / 0 means "not given". */
@@ -175,9 +176,24 @@ struct ts_config_overrides {
 
 /* Fills *cfg from the JSON file at path (NULL: built-in defaults only), applies the overrides,
  * and validates everything that can be checked without OpenSSL (files exist and are readable,
- * addresses parse). Returns 0, or -1 with one message naming the key or file in err. */
+ * addresses parse). Returns 0, or -1 with one message naming the key or file in err. It reads
+ * the file: to load one file more than once, read it with ts_config_read. */
 int ts_config_load(struct ts_config *cfg, const char *path, const struct ts_config_overrides *ov,
                    char *err, size_t errlen);
+
+/* Reads the configuration file at path whole (at most 1 MiB). A pipe (--config <(...), a piped
+ * /dev/stdin) gives its text only once, so start-up reads the file once and builds everything
+ * from that text (ts_config_load_text). *once (if once is not NULL) is set to NULL for a
+ * regular file, which a reload can read again, or to what the file is ("a pipe", "a
+ * character device"...). With reload set, the open does not wait for a FIFO's writer and
+ * anything but a regular file is refused unread. Returns the text (malloc'd, NUL-terminated),
+ * or NULL with a message naming the file in err. Main thread. */
+char *ts_config_read(const char *path, bool reload, const char **once, char *err, size_t errlen);
+
+/* ts_config_load on text, the contents of the file path (named in messages) as
+ * ts_config_read returned them; NULL text (and path): the built-in defaults. */
+int ts_config_load_text(struct ts_config *cfg, const char *path, const char *text,
+                        const struct ts_config_overrides *ov, char *err, size_t errlen);
 
 /* Frees what ts_config_load allocated (safe on a zeroed or partly loaded config). */
 void ts_config_free(struct ts_config *cfg);

@@ -22,8 +22,8 @@ static bool same_str(const char *a, const char *b)
 }
 
 /* A reload cannot change what was sized or opened once at start (worker threads, their pools,
- * timer lists and file caches, the descriptor limit, the log files and the user), nor the
- * session cache and ticket keys every generation shares. */
+ * timer lists and file caches, the descriptor limit, the log files, the pid file and the
+ * user), nor the session cache and ticket keys every generation shares. */
 static void keep_fixed(struct ts_config *next, const struct ts_config *fixed)
 {
 #define KEEP(field, key)                                                                           \
@@ -46,6 +46,7 @@ static void keep_fixed(struct ts_config *next, const struct ts_config *fixed)
     KEEP(workers, "workers");
     KEEP_STR(user, "user");
     KEEP_STR(group, "group");
+    KEEP_STR(pid_file, "pid_file");
     KEEP(limits.max_connections, "limits.max_connections");
     KEEP(limits.max_header_bytes, "limits.max_header_bytes");
     KEEP(file_cache.entries, "file_cache.entries");
@@ -111,7 +112,7 @@ void ts_gen_unref(struct ts_gen *g)
     if (g && atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1) gen_free(g);
 }
 
-struct ts_gen *ts_gen_load(const char *path, const struct ts_config_overrides *ov,
+struct ts_gen *ts_gen_load(const char *path, const char *text, const struct ts_config_overrides *ov,
                            const struct ts_config *fixed, int nworkers, uint64_t number, char *err,
                            size_t errlen)
 {
@@ -120,7 +121,7 @@ struct ts_gen *ts_gen_load(const char *path, const struct ts_config_overrides *o
     g->number = number;
     g->nworkers = nworkers;
     atomic_init(&g->refs, 1);
-    if (ts_config_load(&g->cfg, path, ov, err, errlen) < 0) goto fail;
+    if (ts_config_load_text(&g->cfg, path, text, ov, err, errlen) < 0) goto fail;
     if (fixed) keep_fixed(&g->cfg, fixed);
     g->tls = ts_tls_sites_new(&g->cfg, err, errlen);
     if (!g->tls) goto fail;

@@ -36,11 +36,12 @@ struct ts_gen {
     struct ts_site_counters **site_stats; /* per site */
 };
 
-/* Loads path (NULL: defaults) with the command-line overrides and builds a generation from
- * it. fixed is the configuration the process started with: keys that apply only at restart
- * keep its values (a difference is logged as a warning, unless fixed is the same load). Returns
- * a generation with one reference, or NULL with a message naming the key or file in err. */
-struct ts_gen *ts_gen_load(const char *path, const struct ts_config_overrides *ov,
+/* Loads text, the contents of the configuration file path as ts_config_read returned them
+ * (both NULL: the defaults), with the command-line overrides and builds a generation from it.
+ * fixed is the configuration the process started with: keys that apply only at restart keep
+ * its values (a difference is logged as a warning, unless fixed is the same load). Returns a
+ * generation with one reference, or NULL with a message naming the key or file in err. */
+struct ts_gen *ts_gen_load(const char *path, const char *text, const struct ts_config_overrides *ov,
                            const struct ts_config *fixed, int nworkers, uint64_t number, char *err,
                            size_t errlen);
 

@@ -40,6 +40,9 @@ static void usage(FILE *out)
             "  --cert FILE       server certificate chain (PEM)\n"
             "  --key FILE        server private key (PEM)\n"
             "  --check-config    validate the configuration and exit\n"
+            "  --upgrade         share the listen addresses of the running tessera this one\n"
+            "                    replaces and take their new connections (then SIGTERM the\n"
+            "                    old one); without it an address in use is refused\n"
             "  --help            show this help\n"
             "  --version         show the version\n"
             "Command-line values override the configuration file.\n");
@@ -87,10 +90,22 @@ static int die_config(const char *msg)
     return EXIT_CONFIG;
 }
 
-/* A configuration error, and the likely way out for someone who only wanted to serve a
- * directory: a missing development certificate, or a file read without being named. */
-static int die_config_hint(const char *msg, bool serving, bool implicit_config)
+/* Why no file was read when none was named: DEFAULT_CONFIG is looked for in the working
+ * directory, which is named. */
+static const char *no_file_why(char *buf, size_t len)
 {
+    char cwd[1024];
+    if (!getcwd(cwd, sizeof(cwd))) snprintf(cwd, sizeof(cwd), "the working directory");
+    snprintf(buf, len, "no --config, and no " DEFAULT_CONFIG " in %s", cwd);
+    return buf;
+}
+
+/* A configuration error, and the likely way out for someone who only wanted to serve a
+ * directory: a missing development certificate, or a file read without being named; or
+ * that no file was read at all (defaults: neither --config nor DEFAULT_CONFIG). */
+static int die_config_hint(const char *msg, bool serving, bool implicit_config, bool defaults)
+{
+    char why[1200];
     die_config(msg);
     if (serving && (strncmp(msg, "tls.certificate:", 16) == 0 || strncmp(msg, "tls.key:", 8) == 0))
         fprintf(stderr, "tessera: `make certs` makes the development certificate and key in "
@@ -99,6 +114,10 @@ static int die_config_hint(const char *msg, bool serving, bool implicit_config)
     else if (implicit_config)
         fprintf(stderr, "tessera: (" DEFAULT_CONFIG " was read; to serve a directory with the "
                         "built-in defaults instead: tessera --serve DIR)\n");
+    else if (defaults)
+        fprintf(stderr,
+                "tessera: (no configuration file was read: %s; the built-in defaults apply)\n",
+                no_file_why(why, sizeof(why)));
     return EXIT_CONFIG;
 }
 
@@ -151,9 +170,11 @@ static int parse_workers(const char *s)
 
 /* SIGHUP: a new generation from the configuration file, validated whole (certificates,
  * roots, ticket keys, listeners) before anything changes; then new connections get it, and
- * the old one lives on with the connections opened under it. A failure changes nothing. */
+ * the old one lives on with the connections opened under it. A failure changes nothing.
+ * once: what path was at start when it was not a regular file (a pipe gave its text then and
+ * has nothing more to give): the reload fails, saying so. */
 static void reload(struct ts_server *srv, struct ts_acceptor *a, struct ts_gen **cur,
-                   const char *path, const struct ts_config_overrides *ov)
+                   const char *path, const char *once, const struct ts_config_overrides *ov)
 {
     char err[1024] = "";
     struct timespec mono;
@@ -162,10 +183,19 @@ static void reload(struct ts_server *srv, struct ts_acceptor *a, struct ts_gen *
     snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
              (unsigned long long)mono.tv_sec * 1000000 + (unsigned long long)mono.tv_nsec / 1000);
     ts_service_notify(msg);
-    ts_log_info("SIGHUP received: reloading %s", path ? path : "(defaults)");
+    ts_log_info("SIGHUP received: reloading %s", path ? path : "the built-in defaults");
     uint64_t number = (*cur)->number + 1;
     struct ts_tls_ticket_file *keys = NULL;
-    struct ts_gen *next = ts_gen_load(path, ov, srv->cfg, srv->nworkers, number, err, sizeof(err));
+    struct ts_gen *next = NULL;
+    char *text = NULL;
+    if (path && once)
+        snprintf(err, sizeof(err),
+                 "%s: %s, read once at start: a reload cannot read it again (restart tessera to "
+                 "change its configuration, or give --config a regular file)",
+                 path, once);
+    else if (!path || (text = ts_config_read(path, true, NULL, err, sizeof(err))))
+        next = ts_gen_load(path, text, ov, srv->cfg, srv->nworkers, number, err, sizeof(err));
+    free(text);
     bool ok = next != NULL;
     if (ok && next->cfg.tls.session_tickets && next->cfg.tls.ticket_key_file) {
         keys = ts_tls_ticket_file_read(&next->cfg, err, sizeof(err));
@@ -221,6 +251,7 @@ int main(int argc, char **argv)
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'v'},
         {"serve", required_argument, 0, 's'},
+        {"upgrade", no_argument, 0, 'u'}, /* share the addresses of the tessera it replaces */
         {0, 0, 0, 0},
     };
     ts_service_init();
@@ -240,7 +271,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     struct ts_config_overrides ov = {.workers = -1};
     const char *config_path = NULL, *serve_dir = NULL;
-    bool check_only = false, implicit_config = false;
+    bool check_only = false, implicit_config = false, upgrade = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -255,6 +286,7 @@ int main(int argc, char **argv)
         case 'C': ov.cert = optarg; break;
         case 'K': ov.key = optarg; break;
         case 't': check_only = true; break;
+        case 'u': upgrade = true; break;
         case 'h': usage(stdout); return 0;
         case 'v':
             printf("%s %s (%s)\n", TS_SERVER_NAME, TS_VERSION, OpenSSL_version(OPENSSL_VERSION));
@@ -280,6 +312,7 @@ int main(int argc, char **argv)
         config_path = DEFAULT_CONFIG;
         implicit_config = true;
     }
+    bool defaults = !config_path && !serve_dir; /* no file named, none found */
 
     /* cfg: the configuration as started, for what only a restart changes; gen: the one in
      * use, loaded from the same file, replaced by each reload */
@@ -289,20 +322,30 @@ int main(int argc, char **argv)
     struct ts_gen *gen = NULL;
     char err[1024];
     int status = EXIT_CONFIG;
-    if (ts_config_load(&cfg, config_path, &ov, err, sizeof(err)) < 0) {
+    /* Read once, parsed twice: --config <(...) or a piped /dev/stdin has nothing left to give
+     * a second read. config_once says what such a file is, for a reload's refusal. */
+    const char *config_once = NULL;
+    char *config_text = NULL;
+    if (config_path &&
+        !(config_text = ts_config_read(config_path, false, &config_once, err, sizeof(err))))
+        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root, defaults);
+    if (ts_config_load_text(&cfg, config_path, config_text, &ov, err, sizeof(err)) < 0) {
+        free(config_text);
         ts_config_free(&cfg);
-        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
+        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root, defaults);
     }
     srv.cfg = &cfg;
     pthread_mutex_init(&srv.reload_lock, NULL);
     atomic_init(&srv.generation, 1);
     srv.ssl_ctx = ts_tls_session_ctx_new(&cfg, err, sizeof(err));
-    if (srv.ssl_ctx) gen = ts_gen_load(config_path, &ov, &cfg, cfg.workers, 1, err, sizeof(err));
+    if (srv.ssl_ctx)
+        gen = ts_gen_load(config_path, config_text, &ov, &cfg, cfg.workers, 1, err, sizeof(err));
+    free(config_text);
     srv.gen = gen;
     if (!gen) {
         ts_tls_session_ctx_free(srv.ssl_ctx);
         ts_config_free(&cfg);
-        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root);
+        return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root, defaults);
     }
     if (check_only && ts_service_check(&cfg, err, sizeof(err)) < 0) {
         ts_gen_unref(gen);
@@ -311,13 +354,29 @@ int main(int argc, char **argv)
         return die_config(err);
     }
     if (check_only) {
-        printf("tessera: configuration %s is valid\n", config_path ? config_path : "(defaults)");
+        /* what was checked, as nginx -t names its file: a file, or no file at all */
+        if (config_path)
+            printf("tessera: configuration file %s is valid%s\n", config_path,
+                   implicit_config ? " (found in the working directory; --config FILE names "
+                                     "another)"
+                                   : "");
+        else if (serve_dir)
+            printf("tessera: the built-in defaults are valid (--serve reads no configuration "
+                   "file)\n");
+        else
+            printf("tessera: the built-in defaults are valid (no configuration file: %s)\n",
+                   no_file_why(err, sizeof(err)));
         ts_gen_unref(gen);
         ts_tls_session_ctx_free(srv.ssl_ctx);
         ts_config_free(&cfg);
         return 0;
     }
     if (ts_log_open(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "tessera: configuration error: %s\n", err);
+        goto out;
+    }
+    /* before the listeners: a tessera refused for its pid file has taken no address */
+    if (ts_service_pidfile_open(&cfg, upgrade, err, sizeof(err)) < 0) {
         fprintf(stderr, "tessera: configuration error: %s\n", err);
         goto out;
     }
@@ -334,14 +393,18 @@ int main(int argc, char **argv)
     const char *const *fd_names;
     int ninherited = ts_service_listen_fds(&inherited, &fd_names, err, sizeof(err));
     if (ninherited < 0 ||
-        (ninherited > 0 ? ts_acceptor_inherit(&acceptor, &srv, gen, inherited, fd_names,
-                                              (size_t)ninherited, err, sizeof(err))
-                        : ts_acceptor_listen(&acceptor, &srv, gen, err, sizeof(err))) < 0) {
+        (ninherited > 0
+             ? ts_acceptor_inherit(&acceptor, &srv, gen, inherited, fd_names, (size_t)ninherited,
+                                   err, sizeof(err))
+             : ts_acceptor_listen(&acceptor, &srv, gen, upgrade, err, sizeof(err))) < 0) {
         free(inherited);
         fprintf(stderr, "tessera: configuration error: %s\n", err);
         goto out;
     }
     free(inherited);
+    if (upgrade && ninherited > 0)
+        ts_log_info("--upgrade: nothing to take over: the listeners are the sockets socket "
+                    "activation passed");
     if (ts_service_drop_privileges(&cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "tessera: configuration error: %s\n", err);
         ts_acceptor_stop(&acceptor);
@@ -362,6 +425,7 @@ int main(int argc, char **argv)
         }
     }
     if (started == cfg.workers && ts_acceptor_start(&acceptor) == 0) {
+        ts_service_pidfile_write(); /* it listens: the id in the file is one to signal */
         char where[512] = "";
         if (ninherited > 0)
             snprintf(where, sizeof(where), "%d socket%s from socket activation", ninherited,
@@ -386,6 +450,7 @@ int main(int argc, char **argv)
             /* handshakes rotate the ticket keys and wipe the old ones; this, once a second,
              * when none comes */
             ts_tls_ticket_keys_tick(srv.ssl_ctx);
+            ts_service_pidfile_tick();
             if (now - summary_last >= every_ms) {
                 log_handshake_failures(&srv, hs_fail_seen, now - summary_last);
                 summary_last = now;
@@ -396,7 +461,7 @@ int main(int argc, char **argv)
             int sig = sigtimedwait(&sigs, NULL, &wait);
             if (sig < 0) continue; /* the interval passed (EAGAIN), or EINTR */
             if (sig == SIGHUP) {
-                reload(&srv, &acceptor, &gen, config_path, &ov);
+                reload(&srv, &acceptor, &gen, config_path, config_once, &ov);
                 continue;
             }
             if (sig == SIGUSR1) {
@@ -427,6 +492,7 @@ int main(int argc, char **argv)
     if (status == 0) ts_log_info("stopped");
     free(srv.workers);
 out:
+    ts_service_pidfile_close();
     ts_gen_unref(gen); /* the last reference once every connection is closed */
     ts_tls_session_ctx_free(srv.ssl_ctx);
     ts_log_close();

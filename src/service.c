@@ -1,6 +1,6 @@
 /* Running as a service. The notification protocol is one datagram per state change on an
  * AF_UNIX socket, so it is spoken here directly rather than through libsystemd: no new
- * dependency, and nothing to load on systems without systemd. */
+ * dependency, and nothing to load on systems without systemd. Also the pid file. */
 #include "service.h"
 #include "config.h"
 #include "log.h"
@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -241,4 +243,213 @@ int ts_service_drop_privileges(const struct ts_config *cfg, char *err, size_t er
     }
     ts_log_info("running as user %s (uid %u, gid %u)", cfg->user, (unsigned)uid, (unsigned)gid);
     return 0;
+}
+
+/* ---- the pid file ----
+ * The file is held, not only written: its descriptor stays open for the life of the process
+ * with an exclusive flock(2) on it, so whether a live process holds it is the kernel's answer
+ * (a lock ends with its process, however that ends; the number in a file left behind may
+ * have been given to another process since). The descriptor is opened before the switch to
+ * "user", so writing through it works after the switch, where the directory (/run) may no
+ * longer be writable: removing the file at exit may then fail, and the file is emptied
+ * instead, which names no process. */
+static struct {
+    int fd; /* -1: no pid file */
+    char *path;
+    bool locked;  /* false after a takeover (--upgrade) until the process it replaces exits */
+    long prev;    /* that process, named again in the file if this one exits before it */
+    bool written; /* this process's id is in the file */
+} pidf = {.fd = -1};
+
+/* The process id in the file: 0 when it is empty, -1 when it holds anything else. */
+static long read_pid(int fd)
+{
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    char *end;
+    long v = strtol(buf, &end, 10);
+    return end == buf || v <= 0 || (*end && strcmp(end, "\n") != 0) ? -1 : v;
+}
+
+/* Whether the name path still leads to the file open as fd: a holder unlinks its file as it
+ * exits, and a lock taken on the unlinked file would guard nothing anyone finds. */
+static bool same_file(int fd, const char *path)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+static bool read_small(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+    if (fd >= 0) close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return n > 0;
+}
+
+/* Whether process pid runs the same program as this one (its name in /proc). An unlocked file
+ * that names such a process is taken as held: a tessera that took the file over (--upgrade)
+ * gets the lock only when the one it replaced has exited, at its next tick. */
+static bool same_program(long pid)
+{
+    char path[64], mine[64], theirs[64];
+    snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+    return pid != (long)getpid() && read_small("/proc/self/comm", mine, sizeof(mine)) &&
+           read_small(path, theirs, sizeof(theirs)) && strcmp(mine, theirs) == 0;
+}
+
+int ts_service_pidfile_open(const struct ts_config *cfg, bool takeover, char *err, size_t errlen)
+{
+    const char *path = cfg->pid_file;
+    if (!path) return 0;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        /* O_NOFOLLOW: a link planted where a root process writes is not followed */
+        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            snprintf(err, errlen, "pid_file: %s: %s", path,
+                     errno == ELOOP ? "is a symbolic link: name the file itself" : strerror(errno));
+            if (fd >= 0) close(fd);
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "pid_file: %s: not a regular file", path);
+            close(fd);
+            return -1;
+        }
+        bool locked = flock(fd, LOCK_EX | LOCK_NB) == 0;
+        if (!locked && errno != EWOULDBLOCK) {
+            snprintf(err, errlen, "pid_file: %s: cannot lock it: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (locked && !same_file(fd, path)) { /* its holder removed it as it exited */
+            close(fd);
+            continue;
+        }
+        long pid = read_pid(fd);
+        bool live = !locked || (pid > 0 && same_program(pid));
+        if (live && !takeover) {
+            if (pid > 0)
+                snprintf(err, errlen,
+                         "pid_file: %s: held by the running process %ld (a tessera with this "
+                         "pid_file runs already: stop it first, or start this one with "
+                         "--upgrade to replace it)",
+                         path, pid);
+            else
+                snprintf(err, errlen,
+                         "pid_file: %s: held by a running process that has not written its id "
+                         "yet (a tessera starting with this pid_file)",
+                         path);
+            close(fd);
+            return -1;
+        }
+        if (live)
+            ts_log_info("pid_file: %s: held by process %ld: taken over (--upgrade), this "
+                        "process's id is written once it listens",
+                        path, pid);
+        else if (pid > 0)
+            ts_log_info("pid_file: %s: left by process %ld, which no longer runs: taken over", path,
+                        pid);
+        else if (pid < 0)
+            ts_log_info("pid_file: %s: holds no process id: taken over", path);
+        /* a stale id must name no process until this one's is written */
+        if (!live && ftruncate(fd, 0) < 0) {
+            snprintf(err, errlen, "pid_file: %s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        pidf.fd = fd;
+        pidf.locked = locked;
+        pidf.prev = live ? pid : 0;
+        pidf.path = strdup(path);
+        if (!pidf.path) abort();
+        return 0;
+    }
+    snprintf(err, errlen, "pid_file: %s: removed again each time it is opened", path);
+    return -1;
+}
+
+/* Replaces the file's contents with pid (0: empties it). Emptied first: a reader never sees
+ * the new number over the rest of a longer old one. */
+static int put_pid(long pid)
+{
+    char buf[32];
+    int n = pid > 0 ? snprintf(buf, sizeof(buf), "%ld\n", pid) : 0;
+    if (ftruncate(pidf.fd, 0) < 0) return -1;
+    return n == 0 || pwrite(pidf.fd, buf, (size_t)n, 0) == n ? 0 : -1;
+}
+
+/* The process this one took the file over from removes it as it exits if it still names that
+ * process: stopped before this one listened, it leaves no file to write into. Made again. */
+static void pidfile_make_again(void)
+{
+    if (same_file(pidf.fd, pidf.path)) return;
+    int fd = open(pidf.path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        ts_log_warn("pid_file: %s: removed by the process this one took it over from, and it "
+                    "cannot be made again: %s",
+                    pidf.path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return;
+    }
+    close(pidf.fd);
+    pidf.fd = fd;
+    pidf.locked = true;
+    pidf.prev = 0;
+}
+
+void ts_service_pidfile_write(void)
+{
+    if (pidf.fd < 0) return;
+    if (!pidf.locked) pidfile_make_again();
+    if (put_pid((long)getpid()) < 0) {
+        ts_log_error("pid_file: %s: cannot write it: %s", pidf.path, strerror(errno));
+        return;
+    }
+    pidf.written = true;
+}
+
+void ts_service_pidfile_tick(void)
+{
+    if (pidf.fd < 0 || pidf.locked || flock(pidf.fd, LOCK_EX | LOCK_NB) < 0) return;
+    pidf.locked = true;
+    pidf.prev = 0;
+    ts_log_debug("pid_file: %s: the process it was taken over from has exited", pidf.path);
+    if (!same_file(pidf.fd, pidf.path)) {
+        pidfile_make_again();
+        if (pidf.written) ts_service_pidfile_write();
+    }
+}
+
+void ts_service_pidfile_close(void)
+{
+    if (pidf.fd < 0) return;
+    long pid = read_pid(pidf.fd);
+    bool ours = same_file(pidf.fd, pidf.path) && pid == (long)getpid();
+    if (ours && !pidf.locked) {
+        /* leaving before the process this one was to replace: the file names it again */
+        if (put_pid(pidf.prev) < 0)
+            ts_log_warn("pid_file: %s: cannot write process %ld back: %s", pidf.path, pidf.prev,
+                        strerror(errno));
+    } else if (pidf.locked && same_file(pidf.fd, pidf.path) && (ours || pid == 0)) {
+        if (unlink(pidf.path) < 0) {
+            int e = errno;
+            ts_log_info("pid_file: %s: cannot be removed (%s): emptied instead", pidf.path,
+                        strerror(e));
+            if (put_pid(0) < 0)
+                ts_log_warn("pid_file: %s: cannot empty it: %s", pidf.path, strerror(errno));
+        }
+    } else if (pidf.written) {
+        ts_log_info("pid_file: %s: left in place: it names process %ld now (taken over)", pidf.path,
+                    pid);
+    }
+    close(pidf.fd);
+    free(pidf.path);
+    pidf.fd = -1;
+    pidf.path = NULL;
 }

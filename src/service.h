@@ -1,8 +1,9 @@
 /* Running as a service: the systemd notification protocol, sockets handed over by socket
- * activation, and the switch from root to the configured user. Main thread only. */
+ * activation, the switch from root to the configured user, the pid file. Main thread only. */
 #ifndef TS_SERVICE_H
 #define TS_SERVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ts_config;
@@ -29,5 +30,24 @@ int ts_service_check(const struct ts_config *cfg, char *err, size_t errlen);
  * capability; started as root without it: warns; otherwise checks that "user" names the
  * current user. Returns 0, or -1 with a message naming the key in err. */
 int ts_service_drop_privileges(const struct ts_config *cfg, char *err, size_t errlen);
+
+/* The pid file (cfg->pid_file; nothing without it), taken at start before the listeners are
+ * opened and before the switch of user: created if missing and locked for the life of the
+ * process. A file a live process holds is refused (-1, a message naming the key and that
+ * process in err), unless takeover (--upgrade): then this process writes its id into it once
+ * it listens, and holds it once the other has exited. A file left by a process that no longer
+ * runs is taken over, with an info line. Main thread. Returns 0 or -1. */
+int ts_service_pidfile_open(const struct ts_config *cfg, bool takeover, char *err, size_t errlen);
+
+/* Writes this process's id into the pid file: once it listens. A failure is logged. */
+void ts_service_pidfile_write(void);
+
+/* After a takeover: takes the lock once the process it replaced has exited (main loop, once
+ * a second; returns at once). */
+void ts_service_pidfile_tick(void);
+
+/* At exit: removes the pid file when it is still this process's (empties it when it cannot be
+ * removed); after a takeover that did not complete, names the previous process again. */
+void ts_service_pidfile_close(void);
 
 #endif

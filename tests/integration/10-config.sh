@@ -115,7 +115,7 @@ OUT=$(oneshot "$TS_BIN" --bogus)
 expect "an unknown flag exits 2" "$?" 2
 expect_match "an unknown flag prints usage" "$OUT" "usage: tessera"
 OUT=$(oneshot "$TS_BIN" --help | tr '\n' ' ')
-expect_match "--help lists every flag" "$OUT" "--config.*--listen.*--root.*--workers.*--cert.*--key.*--check-config.*--help.*--version"
+expect_match "--help lists every flag" "$OUT" "--config.*--listen.*--root.*--workers.*--cert.*--key.*--check-config.*--upgrade.*--help.*--version"
 OUT=$(oneshot "$TS_BIN" --version)
 expect_match "--version prints name, version and OpenSSL" "$OUT" "^tessera [0-9]+\.[0-9]+\.[0-9]+ \(OpenSSL 3"
 
@@ -131,6 +131,33 @@ start_server --root "$T/other" --workers 1 || exit 1
 expect "--root override is served" "$(tcurl "$BASE/")" "other root"
 stop_server
 expect "server exits 0 on SIGTERM" "$?" 0
+check_server_log
+
+# --config from a pipe (process substitution, a piped /dev/stdin): the file is read once, so
+# start-up does not find it empty the second time ("invalid JSON near line 1"); a reload, which
+# cannot read a pipe again, fails saying so and the server goes on
+printf '%s\n' "$good" >"$T/good.json"
+OUT=$(oneshot "$TS_BIN" --config <(cat "$T/good.json") --check-config)
+expect "--check-config --config <(...) passes" "$?" 0
+OUT=$(cat "$T/good.json" | oneshot "$TS_BIN" --config /dev/stdin --check-config)
+expect "--check-config --config /dev/stdin from a pipe passes" "$?" 0
+OUT=$(printf '{"root": \n' | oneshot "$TS_BIN" --config /dev/stdin --check-config)
+expect "invalid JSON from a pipe: exit 2" "$?" 2
+expect_match "...naming the line where it is" "$OUT" "/dev/stdin: invalid JSON near line 2"
+PORT=$(pick_port)
+write_config
+ALLOWED_ERRORS='reload failed: /dev/fd/[0-9]+: a pipe, read once at start' \
+    spawn_server "$TS_BIN" --config <(cat "$T/tessera.json") || exit 1
+expect "a server started with --config <(...) serves" "$(tcurl "$BASE/hello.txt")" hello
+kill -HUP "$SERVER_PID"
+check "...SIGHUP: the reload fails, saying the pipe cannot be read again" wait_until 10 grep -qE \
+    'reload failed: /dev/fd/[0-9]+: a pipe, read once at start: a reload cannot read it again \(restart tessera to change its configuration, or give --config a regular file\); still serving generation 1' "$T/error.log"
+expect "...counted in /status, the reason in last_error" \
+    "$(tcurl "$BASE/status" | jq -r '[.reload.failed, .reload.generation, (.reload.last_error | test("a pipe, read once"))] | @tsv')" \
+    "$(printf '1\t1\ttrue')"
+expect "...and it serves on" "$(tcurl "$BASE/hello.txt")" hello
+stop_server
+expect "...and exits 0" "$?" 0
 check_server_log
 
 # the configurations shipped in conf/ are valid (paths are relative to the top directory)

@@ -4,15 +4,22 @@
 # development certificate; the URL to open is logged; a missing certificate is named together
 # with the command that makes it.
 . "$(dirname "$0")/lib.sh"
-# a checkout's top directory: certs/ as make certs leaves it, and the shipped
+# a checkout's top directory: certs/ as make certs leaves it, www/, and the shipped
 # conf/tessera.json, whose client-auth and error-page settings do not fit another site
 top=$T/checkout
 mkdir -p "$top/conf" "$T/mysite/sub" "$T/elsewhere"
 ln -s "$CERTS" "$top/certs"
+ln -s "$TS_TOP/www" "$top/www"
 cp "$TS_TOP/conf/tessera.json" "$top/conf/"
 printf 'my page\n' >"$T/mysite/index.html"
 printf 'deep\n' >"$T/mysite/sub/file.txt"
 cd "$top" || exit 1
+
+# --check-config names what it checked, as nginx -t does: the file, or no file at all
+OUT=$(oneshot "$TS_BIN" --check-config)
+expect "--check-config in a checkout passes" "$?" 0
+expect_match "...naming the file it checked, found in the working directory" "$OUT" \
+    "^tessera: configuration file conf/tessera\.json is valid \(found in the working directory"
 
 OUT=$(oneshot "$TS_BIN" --root "$T/mysite" --check-config)
 expect "--root alone reads conf/tessera.json, whose error_pages refuse the site (exit 2)" "$?" 2
@@ -64,6 +71,17 @@ expect_match "...naming the file" "$OUT" "tls\.certificate: certs/server\.crt: N
 expect_match "...and the command that makes it" "$OUT" "\`make certs\` makes the development certificate"
 OUT=$(oneshot "$TS_BIN" --serve "$T/mysite" --cert "$CERTS/server.crt" --key "$CERTS/server.key" --check-config)
 expect "--serve with --cert and --key works from anywhere" "$?" 0
+expect_match "...and --check-config says it checked the built-in defaults" "$OUT" \
+    "^tessera: the built-in defaults are valid \(--serve reads no configuration file\)"
+# without conf/tessera.json and without --config: the built-in defaults, said so
+OUT=$(oneshot "$TS_BIN" --root "$T/mysite" --cert "$CERTS/server.crt" --key "$CERTS/server.key" --check-config)
+expect "--check-config where there is no conf/tessera.json passes (the defaults)" "$?" 0
+expect_match "...saying that no file was read and where it was looked for" "$OUT" \
+    "^tessera: the built-in defaults are valid \(no configuration file: no --config, and no conf/tessera\.json in $T/elsewhere\)$"
+OUT=$(oneshot "$TS_BIN" --check-config)
+expect "the defaults refused there (no www/, no certs/): exit 2" "$?" 2
+expect_match "...saying that no configuration file was read" "$OUT" \
+    "no configuration file was read: no --config, and no conf/tessera\.json in $T/elsewhere; the built-in defaults apply"
 
 # make serve: builds, makes the certificates, then the same command (make -n runs nothing)
 OUT=$(make -n -C "$TS_TOP" --no-print-directory serve DIR="$T/mysite" PORT=9443 2>&1)
@@ -71,4 +89,28 @@ expect_match "make serve DIR=... PORT=... runs tessera --serve" "$OUT" "tessera 
 expect_match "...after making the certificates" "$OUT" "make-certs\.sh certs"
 OUT=$(make -n -C "$TS_TOP" --no-print-directory serve 2>&1)
 expect_match "make serve without DIR says what it needs" "$OUT" "make serve needs DIR="
+
+# make run: conf/tessera.json, on this machine only (a development server), PORT= honoured as
+# make serve does; then README's first step, curl https://localhost:PORT/, gets the home page
+expect "conf/tessera.json listens on loopback only" \
+    "$(jq '[.listen] | flatten | map(if type == "object" then .address else . end) |
+        all(test("^(127\\.|\\[::1\\]:)"))' "$TS_TOP/conf/tessera.json")" true
+OUT=$(make -n -C "$TS_TOP" --no-print-directory run 2>&1)
+expect_match "make run runs tessera with conf/tessera.json" "$OUT" "/tessera --config conf/tessera\.json$"
+PORT=$(pick_port) || exit 1
+cmd=$(make -n -C "$TS_TOP" --no-print-directory run PORT="$PORT" 2>&1 | grep -E '/tessera --config ' | tail -1)
+expect_match "make run PORT=... listens on 127.0.0.1:PORT" "$cmd" "/tessera --config conf/tessera\.json --listen 127\.0\.0\.1:$PORT$"
+cd "$top" || exit 1
+if [[ $cmd == *" --listen 127.0.0.1:$PORT" ]]; then # never the fixed port 8443 of a shared machine
+    read -ra args <<<"${cmd#*/tessera }"
+    if spawn_server "$TS_BIN" "${args[@]}"; then
+        expect "...only there" "$(ss -Htln "sport = :$PORT" | awk '{print $4}' | sort | tr '\n' ' ')" "127.0.0.1:$PORT "
+        expect_match "...and README's curl gets the home page" \
+            "$(curl -sS --max-time $((20 * MULT)) --cacert certs/ca.crt "https://localhost:$PORT/")" "<title>"
+        stop_server
+        expect "...and it exits 0" "$?" 0
+    else
+        not_ok "make run's command starts in a checkout"
+    fi
+fi
 check_server_log

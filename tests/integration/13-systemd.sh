@@ -11,6 +11,7 @@
 make_site
 BIN=$(realpath "$TS_BIN")
 UNIT=$(dirname "$0")/../../conf/tessera.service
+UNIT_AT=$(dirname "$0")/../../conf/tessera@.service
 
 # --- the unit file
 if ! command -v systemd-analyze >/dev/null; then
@@ -32,7 +33,23 @@ else
     echo "# systemd-analyze security: exposure $level"
     check "systemd-analyze security rates the unit at most 2.0 (got '$level')" \
         awk -v l="$level" 'BEGIN { exit !(l != "" && l + 0 <= 2.0) }'
+    # the template for upgrades without downtime: the same unit, ExecStart= with --upgrade
+    sed "s|^ExecStart=/usr/local/bin/tessera |ExecStart=$BIN |" "$UNIT_AT" >"$T/unit/tessera@.service"
+    check "the template runs the built binary with --upgrade" grep -q "^ExecStart=$BIN .* --upgrade$" "$T/unit/tessera@.service"
+    cp "$T/unit/tessera@.service" "$T/unit/tessera@blue.service"
+    out=$(systemd-analyze verify "$T/unit/tessera@blue.service" 2>&1)
+    expect "systemd-analyze verify conf/tessera@.service (an instance): status 0" "$?" 0
+    expect "...and no complaint" "$out" ""
+    sec=$(systemd-analyze security --offline=yes "$T/unit/tessera@blue.service" 2>&1 | tail -3)
+    expect "...rated as tessera.service is" \
+        "$(printf '%s' "$sec" | sed -n 's/.*Overall exposure level for tessera@blue.service: \([0-9.]*\).*/\1/p')" "$level"
 fi
+# conf/tessera@.service is conf/tessera.service but for Description= and ExecStart=: a change to
+# one that the other lacks fails here
+strip() { grep -v -e '^#' -e '^Description=' -e '^ExecStart=' "$1"; }
+expect "conf/tessera@.service is conf/tessera.service with --upgrade" \
+    "$(diff <(strip "$UNIT") <(strip "$UNIT_AT"))$(sed -n 's/^ExecStart=//p' "$UNIT_AT")" \
+    "$(sed -n 's/^ExecStart=//p' "$UNIT") --upgrade"
 
 # --- the notification protocol: a reader of datagrams on NOTIFY_SOCKET, one line per message
 cat >"$T/notify.py" <<'PY'

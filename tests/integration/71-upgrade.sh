@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Zero-downtime upgrade: while clients open TLS connections as fast as they can and others
-# keep HTTP/1.1 connections alive, a second tessera starts on the same port (SO_REUSEPORT),
-# then the first gets SIGTERM and drains; three swaps. No request may fail (refused, reset,
+# keep HTTP/1.1 connections alive, a second tessera starts on the same port with --upgrade
+# (SO_REUSEPORT; without it the port in use is refused: 73-listen-in-use), then the first gets
+# SIGTERM and drains; three swaps. No request may fail (refused, reset,
 # cut), every server exits 0 with a clean log, and each new server serves after the old left.
 . "$(dirname "$0")/lib.sh"
 make_site
@@ -46,7 +47,7 @@ for i in 1 2 3; do
     # the same port: write_config uses $PORT; the new server has its own access log
     ACCESS_LOG=$T/access.$i.log write_config
     cp "$T/tessera.json" "$T/tessera.$i.json"
-    spawn_server "$TS_BIN" --config "$T/tessera.$i.json" >/dev/null
+    spawn_server "$TS_BIN" --config "$T/tessera.$i.json" --upgrade >/dev/null
     # port_in_use saw the old server: wait for the new one's own "listening" line
     check "swap $i: the new server listens on the same port" \
         wait_until 20 grep -q "listening on 127.0.0.1:$PORT" "$T/error.$SERVER_IDX.log"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A reload that keeps a listener while the listeners around it change (one before it removed,
 # one added before a redirecting one) still accepts on it: the kept socket must be found
-# under its place in the new set, not under the one it had before the reload.
+# under its place in the new set, not under the one it had before the reload. A listener
+# replaced by the wildcard address of its port (and back) is no "address in use".
 . "$(dirname "$0")/lib.sh"
 make_site
 
@@ -41,6 +42,19 @@ kill -HUP "$SERVER_PID"
 wait_until 10 loaded 3
 expect "every listener answers after one was added before them" \
     "$(get "$PORT") $(get "$P2") $(redirect)" "200 200 301"
+
+# a specific address replaced by the wildcard that covers it, on the same port: the check for
+# an address in use (73-listen-in-use) would find this process's own listener, so it is not
+# made, and the reload binds it as it always did
+listen_config "\"127.0.0.1:$PORT\", \"0.0.0.0:$P2\""
+kill -HUP "$SERVER_PID"
+wait_until 10 loaded 4
+expect "127.0.0.1:P replaced by 0.0.0.0:P: the reload is done, every listener answers" \
+    "$(grep -c 'reload failed' "$T/error.log") $(get "$PORT") $(get "$P2") $(redirect)" "0 200 200 301"
+listen_config "\"127.0.0.1:$PORT\", \"127.0.0.1:$P2\""
+kill -HUP "$SERVER_PID"
+wait_until 10 loaded 5
+expect "...and back" "$(grep -c 'reload failed' "$T/error.log") $(get "$P2")" "0 200"
 
 stop_server
 check_server_log
