@@ -1509,6 +1509,11 @@ int ts_config_load_text(struct ts_config *cfg, const char *path, const char *tex
     }
     if (ov) {
         if (ov->listen) {
+            /* the command line's address takes no PROXY header: main says so, a proxy that
+             * sends one would otherwise see only failed handshakes */
+            cfg->listen_proxy_dropped = 0;
+            for (size_t i = 0; i < cfg->nlisten; i++)
+                cfg->listen_proxy_dropped += cfg->listen_proxy[i].enabled;
             free_listen(cfg);
             add_listen(cfg, ov->listen);
         }

@@ -85,6 +85,7 @@ struct ts_config {
     char **listen; /* "ADDR:PORT" strings */
     size_t nlisten;
     struct ts_listen_proxy *listen_proxy; /* one per listen entry */
+    int listen_proxy_dropped; /* --listen replaced this many listen entries with proxy_protocol */
     char *root;
     int workers; /* resolved: never 0 after ts_config_load */
 

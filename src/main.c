@@ -334,6 +334,11 @@ int main(int argc, char **argv)
         ts_config_free(&cfg);
         return die_config_hint(err, serve_dir != NULL, implicit_config && ov.root, defaults);
     }
+    if (cfg.listen_proxy_dropped > 0)
+        ts_log_warn("--listen %s replaces listen, and with it the PROXY protocol of %d of its "
+                    "entries: connections to %s must begin with a TLS ClientHello, not a PROXY "
+                    "header (a listen object in the configuration keeps proxy_protocol)",
+                    ov.listen, cfg.listen_proxy_dropped, ov.listen);
     srv.cfg = &cfg;
     pthread_mutex_init(&srv.reload_lock, NULL);
     atomic_init(&srv.generation, 1);

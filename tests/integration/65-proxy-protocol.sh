@@ -172,4 +172,15 @@ fi
 
 stop_server
 check_server_log
+
+# --listen replaces a listen object with proxy_protocol: said at start, not silently dropped
+PORT=$(pick_port)
+P2=$(pick_port)
+LISTEN_OBJ=1 write_config
+sed -i "s|\"listen\": \"[^\"]*\"|\"listen\": [{\"address\": \"127.0.0.1:$P2\", \"proxy_protocol\": true}]|" "$T/tessera.json"
+spawn_server "$TS_BIN" --config "$T/tessera.json" --listen "127.0.0.1:$PORT" || exit 1
+expect_match "--listen over a PROXY listener: a warning says what is dropped" "$(cat "$T/error.log")" \
+    "\\[warn\\] --listen 127\\.0\\.0\\.1:$PORT replaces listen, and with it the PROXY protocol of 1 of its entries"
+stop_server
+check_server_log
 exit $((FAILS > 0))
