@@ -93,7 +93,7 @@ stop_server
 LIMITS='"max_connections": 1000' write_config
 OUT=$(oneshot prlimit --nofile=4096:4096 "$TS_BIN" --config "$T/tessera.json" --check-config)
 expect "--check-config under a low RLIMIT_NOFILE exits 0" "$?" 0
-expect "...and only says the configuration is valid" "$OUT" "tessera: configuration $T/tessera.json is valid"
+expect "...and only says the configuration is valid" "$OUT" "tessera: configuration file $T/tessera.json is valid"
 # running: raised to what max_connections needs, or a clear warning
 PORT=$(pick_port)
 LIMITS='"max_connections": 5000' write_config
