@@ -42,21 +42,21 @@ fi
 # .ci/deps keeps package scripts from starting services while it installs (policy-rc.d
 # answering 101, removed afterwards), and leaves one that was there alone: tried with stand-ins
 # for dpkg-query (every package missing) and apt-get (which records what invoke-rc.d would get)
-STUB=$T/stub
-mkdir -p "$STUB"
-printf '#!/bin/sh\nexit 1\n' >"$STUB/dpkg-query"
-cat >"$STUB/apt-get" <<STUBEOF
+STANDIN=$T/standin
+mkdir -p "$STANDIN"
+printf '#!/bin/sh\nexit 1\n' >"$STANDIN/dpkg-query"
+cat >"$STANDIN/apt-get" <<STANDIN_EOF
 #!/bin/sh
 [ "\$1" = install ] || exit 0
 if [ -x "$T/policy-rc.d" ]; then "$T/policy-rc.d" nginx start; echo "policy=\$?" >>"$T/apt.log"
 else echo "policy=none" >>"$T/apt.log"; fi
-STUBEOF
-chmod +x "$STUB/dpkg-query" "$STUB/apt-get"
-PATH=$STUB:$PATH POLICY_RC_D=$T/policy-rc.d timeout 60 "$TS_TOP/.ci/deps" bench 2>/dev/null
+STANDIN_EOF
+chmod +x "$STANDIN/dpkg-query" "$STANDIN/apt-get"
+PATH=$STANDIN:$PATH POLICY_RC_D=$T/policy-rc.d timeout 60 "$TS_TOP/.ci/deps" bench 2>/dev/null
 expect ".ci/deps: while it installs, services are not started (policy-rc.d answers 101)" "$(cat "$T/apt.log" 2>/dev/null)" "policy=101"
 expect "...and its policy-rc.d is gone afterwards" "$(ls "$T/policy-rc.d" 2>/dev/null | wc -l)" 0
 printf '#!/bin/sh\nexit 0\n' >"$T/policy-rc.d"
 chmod +x "$T/policy-rc.d"
 : >"$T/apt.log"
-PATH=$STUB:$PATH POLICY_RC_D=$T/policy-rc.d timeout 60 "$TS_TOP/.ci/deps" bench 2>/dev/null
+PATH=$STANDIN:$PATH POLICY_RC_D=$T/policy-rc.d timeout 60 "$TS_TOP/.ci/deps" bench 2>/dev/null
 expect "...a policy-rc.d already there is left as it was" "$(cat "$T/apt.log") $(grep -c 'exit 0' "$T/policy-rc.d")" "policy=0 1"
