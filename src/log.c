@@ -166,9 +166,32 @@ int ts_log_open(const struct ts_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+static ssize_t put(const char *p, size_t n);
+
+/* How long the exit waits for a pipe's reader to take the end of a line it took in part. */
+#define CLOSE_WAIT_MS 10000
+
 void ts_log_close(void)
 {
-    /* the workers are gone: the end of a line that no reader took is lost, and its line */
+    /* The workers are gone: the end of a line a pipe's reader took in part may still be
+     * written, waiting for room at most CLOSE_WAIT_MS (this thread only exits: it may wait,
+     * and a reader starved on a loaded machine then ends with whole lines). Past that, or
+     * with the reader gone, the end is lost, and its line. */
+    for (int waited = 0; rest_len > 0 && access_fd >= 0 && waited < CLOSE_WAIT_MS;
+         waited += TS_LOG_ACCESS_RETRY_MS) {
+        pthread_mutex_lock(&access_lock);
+        ssize_t w = put(rest, rest_len);
+        if (w > 0) {
+            memmove(rest, rest + w, rest_len - (size_t)w);
+            rest_len -= (size_t)w;
+        }
+        pthread_mutex_unlock(&access_lock);
+        if (w < 0 && errno != EAGAIN) break; /* the reader is gone */
+        if (w > 0) continue;
+        struct pollfd pfd = {.fd = access_fd, .events = POLLOUT};
+        poll(&pfd, 1, TS_LOG_ACCESS_RETRY_MS);
+    }
+    if (rest_len == 0) atomic_store(&rest_waiting, false);
     if (rest_len > 0) {
         atomic_fetch_add(&lost_bytes, rest_len);
         atomic_fetch_add(&lost_lines, 1);
