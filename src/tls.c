@@ -995,6 +995,17 @@ static bool is_proxy_header(const uint8_t *p, size_t n)
     return n >= sizeof(v2) && memcmp(p, v2, sizeof(v2)) == 0;
 }
 
+/* A recv(2) that returned no bytes: EOF, a socket to wait on (EAGAIN), or an error. */
+static int read_ended(BIO *b, struct ts_tls_conn *t, ssize_t n)
+{
+    t->drained = true;
+    if (n == 0)
+        t->eof = true;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK)
+        BIO_set_retry_read(b);
+    return 0;
+}
+
 /* Counts bytes read from the socket against the turn. */
 static void note_read(struct ts_tls_conn *t, size_t n, size_t asked)
 {
@@ -1039,12 +1050,7 @@ static int held_read(BIO *b, struct ts_tls_conn *t, char *data, size_t len, size
             BIO_set_retry_read(b); /* the socket is empty, the ClientHello still incomplete */
             return 0;
         }
-        t->drained = true;
-        if (n == 0)
-            t->eof = true;
-        else if (errno == EAGAIN || errno == EWOULDBLOCK)
-            BIO_set_retry_read(b);
-        return 0;
+        return read_ended(b, t, n);
     }
 }
 
@@ -1085,12 +1091,7 @@ static int sock_read(BIO *b, char *data, size_t len, size_t *got)
         *got = pass;
         return 1;
     }
-    t->drained = true;
-    if (n == 0)
-        t->eof = true;
-    else if (errno == EAGAIN || errno == EWOULDBLOCK)
-        BIO_set_retry_read(b);
-    return 0;
+    return read_ended(b, t, n);
 }
 
 static long sock_ctrl(BIO *b, int cmd, long num, void *ptr)

